@@ -1,0 +1,59 @@
+"""Registry of face SR networks (explicit registration, no filesystem scanning)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+from torch import nn
+
+
+@dataclass(frozen=True)
+class NetInfo:
+    """Static metadata about a registered network.
+
+    ``builder(**cfg)`` returns the generator (an ``nn.Module`` whose ``forward(lr)``
+    takes ``(N, 3, h, w)`` RGB in ``[0, 1]`` and returns an ``SROutput`` with an image
+    ``scale`` times larger). ``discriminator`` (optional) builds the paper's GAN
+    discriminator, which takes ``(N, 3, H, W)`` HR-sized images and returns logits ``(N, 1)``.
+    """
+
+    name: str
+    paper: str
+    scale: int
+    builder: Callable[..., nn.Module]
+    description: str = ""
+    discriminator: Callable[..., nn.Module] | None = None
+    tiny_cfg: dict = field(default_factory=dict)
+
+
+_REGISTRY: dict[str, NetInfo] = {}
+
+
+def register_net(info: NetInfo) -> NetInfo:
+    if info.name in _REGISTRY:
+        raise ValueError(f"network {info.name!r} is already registered")
+    _REGISTRY[info.name] = info
+    return info
+
+
+def get_info(name: str) -> NetInfo:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise KeyError(f"unknown network {name!r}; available: {', '.join(sorted(_REGISTRY))}") from None
+
+
+def list_nets() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def create_net(name: str, **cfg) -> nn.Module:
+    """Build network ``name``; with no ``cfg`` this is the paper configuration."""
+    return get_info(name).builder(**cfg)
+
+
+def create_discriminator(name: str, **cfg) -> nn.Module:
+    info = get_info(name)
+    if info.discriminator is None:
+        raise ValueError(f"network {name!r} has no discriminator")
+    return info.discriminator(**cfg)
