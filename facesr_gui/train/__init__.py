@@ -1,0 +1,1 @@
+"""Training engine (Qt-free): data, degradation, losses and the training loop."""
