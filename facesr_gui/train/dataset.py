@@ -166,7 +166,8 @@ class FaceFolder(Dataset):
         crop: ``"celeba"`` | ``"center"`` | ``"none"`` (module docstring).
         edge_scales, with_edges, canny_thresholds: which ``edge/x{r}`` targets, and Canny's
             ``(low, high)`` (None: adaptive per image, ``losses.adaptive_canny_thresholds``).
-        parsing_dir, parsing_key, parsing_classes: cached parsing maps, see :func:`load_parsing`.
+        parsing_dir, parsing_key, parsing_classes: cached parsing maps, see :func:`load_parsing`;
+            images without a parsing file are left out (listed in ``without_parsing``).
         rescale: ``(lo, hi)`` random zoom range, or None.
         seed: base seed; the draw of item ``i`` in epoch ``e`` depends on ``(seed, e, i)`` only.
         validate: check every file's header at construction and list all unreadable ones.
@@ -208,6 +209,14 @@ class FaceFolder(Dataset):
         self.edge_scales = tuple(edge_scales) if with_edges else ()
         self.canny_thresholds = canny_thresholds
         self.parsing_dir = Path(parsing_dir) if parsing_dir is not None else None
+        self.without_parsing: list[Path] = []
+        if self.parsing_dir is not None:
+            # images whose face the labeller did not find have no parsing file: train without them
+            have = {p.stem for p in self.parsing_dir.glob("*.np[z]")} | {p.stem for p in self.parsing_dir.glob("*.png")}
+            self.without_parsing = [p for p in self.paths if p.stem not in have]
+            self.paths = [p for p in self.paths if p.stem in have]
+            if not self.paths:
+                raise ValueError(f"no parsing maps in {self.parsing_dir} for the images under {self.root}")
         self.parsing_key, self.parsing_classes = parsing_key, parsing_classes
         self.rescale, self.seed = rescale, seed
         self.epoch = 0

@@ -1,0 +1,86 @@
+"""Evaluation: Y-channel PSNR/SSIM of a network on a folder of HR faces.
+
+The LR inputs are made here from the HR images (antialiased bicubic, as in training), so
+``facesr eval`` on a folder of 128x128 faces at x8 measures the 16 -> 128 protocol.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+from PIL import Image
+from torch import nn
+
+from ..checkpoints import CheckpointError, load_checkpoint, read_manifest, verify_card
+from ..metrics import psnr, ssim
+from ..nets import create_net, get_info, list_nets
+from ..paths import models_dir
+from .dataset import FaceFolder, list_images
+
+
+@dataclass
+class EvalResult:
+    per_image: list[dict] = field(default_factory=list)   # {"name", "psnr", "ssim", "psnr_rgb"}
+    mean: dict[str, float] = field(default_factory=dict)  # psnr/ssim on Y (the papers' protocol), psnr_rgb
+
+
+def load_model(spec: str, scale: int | None = None, device: str = "cpu") -> tuple[nn.Module, str]:
+    """A network from a checkpoint path, or a registered name with its bundled weights.
+
+    ``bicubic`` needs no weights (``scale`` selects its factor). A name without a bundled
+    checkpoint is an error that says so, rather than silently evaluating random weights.
+    """
+    path = Path(spec)
+    if path.suffix in (".safetensors", ".pt", ".pth") or path.is_file():
+        net, header = load_checkpoint(path, device)
+        return net, f"{header.get('net', '?')}:{path.name}"
+    if spec not in list_nets():
+        raise ValueError(f"{spec!r} is neither a checkpoint file nor a network ({', '.join(list_nets())})")
+    if spec == "bicubic":
+        return create_net("bicubic", scale=scale or get_info("bicubic").scale).to(device).eval(), "bicubic"
+    root = models_dir()
+    cards = [c for c in read_manifest(root / "manifest.json") if c.net == spec and (scale is None or c.scale == scale)]
+    if not cards:
+        raise CheckpointError(f"no bundled checkpoint for {spec!r}" + (f" at x{scale}" if scale else "")
+                              + f" in {root}; pass a checkpoint file instead")
+    net, _ = load_checkpoint(verify_card(cards[0], root), device)
+    return net, cards[0].id
+
+
+def _crop_mode(root: str | Path) -> str:
+    """CelebA aligned photos (178x218) get EIPNet's centre 178 crop, anything else a centre square."""
+    first = list_images(root)[:1]
+    if first:
+        with Image.open(first[0]) as img:
+            if img.size == (178, 218):
+                return "celeba"
+    return "center"
+
+
+@torch.no_grad()
+def evaluate_folder(net: nn.Module, hr_dir: str | Path, hr_size: int = 128, limit: int | None = None,
+                    batch_size: int = 16, crop: str = "auto",
+                    progress: Callable[[float, str], None] | None = None) -> EvalResult:
+    """Per-image and mean Y-PSNR/SSIM of ``net`` (x``net.scale``) on the HR faces in ``hr_dir``."""
+    scale = net.scale
+    ds = FaceFolder(hr_dir, hr_size=hr_size, scale=scale, augment=False,
+                    crop=_crop_mode(hr_dir) if crop == "auto" else crop, with_edges=False)
+    n = min(len(ds), limit) if limit else len(ds)
+    device = next(iter(net.parameters()), torch.empty(0)).device
+    net.eval()
+    result = EvalResult()
+    for start in range(0, n, batch_size):
+        items = [ds[i] for i in range(start, min(n, start + batch_size))]
+        hr = torch.stack([it["hr"] for it in items]).to(device)
+        lr = torch.stack([it["lr"] for it in items]).to(device)
+        sr = net(lr).clamped().float()
+        for it, p, s, p_rgb in zip(items, psnr(sr, hr).tolist(), ssim(sr, hr).tolist(),
+                                   psnr(sr, hr, y_channel=False).tolist()):
+            result.per_image.append({"name": it["name"], "psnr": p, "ssim": s, "psnr_rgb": p_rgb})
+        if progress:
+            progress(len(result.per_image) / n, f"{len(result.per_image)}/{n} images")
+    if result.per_image:
+        result.mean = {k: sum(r[k] for r in result.per_image) / len(result.per_image) for k in ("psnr", "ssim", "psnr_rgb")}
+    return result

@@ -1,0 +1,64 @@
+"""The headless CLI over the engine: eval, bench, train, models, labels."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from facesr_gui.cli import main
+from facesr_gui.train.dataset import list_images
+
+
+@pytest.fixture(scope="module")
+def dev_faces(tmp_path_factory, shared_data):
+    root = tmp_path_factory.mktemp("dev")
+    for p in list_images(shared_data / "celeba_dev")[::27][:20]:
+        shutil.copy(p, root / p.name)
+    return root
+
+
+def test_eval_bicubic_reproduces_baseline(dev_faces, capsys):
+    assert main(["eval", "--model", "bicubic", "--hr", str(dev_faces), "--scale", "8", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["images"] == 20 and out["scale"] == 8
+    # x8 bicubic on 128x128 CelebA: ~23 dB on Y (the papers' protocol), ~21.7 dB on RGB
+    assert 22.0 < out["psnr"] < 24.0 and 20.5 < out["psnr_rgb"] < 23.0
+    assert 0.55 < out["ssim"] < 0.72
+
+
+def test_eval_plain_output_and_bad_model(dev_faces, capsys):
+    assert main(["eval", "--model", "bicubic", "--hr", str(dev_faces), "--limit", "3"]) == 0
+    assert "psnr=" in capsys.readouterr().out
+    assert main(["eval", "--model", "nope", "--hr", str(dev_faces)]) == 2
+    assert "neither a checkpoint" in capsys.readouterr().err
+
+
+def test_eval_unbundled_model_says_so(dev_faces, capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("FACESR_MODELS_DIR", str(tmp_path))
+    assert main(["eval", "--model", "jeanet", "--hr", str(dev_faces)]) == 2
+    assert "no bundled checkpoint" in capsys.readouterr().err
+
+
+def test_bench_tiny_table(capsys):
+    assert main(["bench", "--nets", "eipnet,bicubic", "--tiny", "--repeats", "1", "--batch", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "eipnet" in out and "GMACs" in out and "bicubic" in out
+
+
+def test_train_then_eval_checkpoint(dev_faces, tmp_path, capsys):
+    args = ["train", "--model", "eipnet", "--data", str(dev_faces), "--val", str(dev_faces), "--steps", "3",
+            "--batch", "2", "--out", str(tmp_path), "--net-cfg", '{"width": 16}', "--val-every", "3", "--val-limit", "4"]
+    assert main(args) == 0
+    ckpt = tmp_path / "eipnet.safetensors"
+    assert ckpt.is_file() and (tmp_path / "state.pt").is_file()
+    capsys.readouterr()
+    assert main(["eval", "--model", str(ckpt), "--hr", str(dev_faces), "--limit", "4", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["images"] == 4
+
+
+def test_models_lists_registry(capsys):
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    for name in ("jeanet", "eipnet", "cagface", "wnet", "priorsr", "priorsr_gan", "bicubic"):
+        assert name in out
