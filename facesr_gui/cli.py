@@ -76,7 +76,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
                       lr=args.lr, out=args.out, resume=args.resume, device=args.device, val_every=args.val_every,
                       val_limit=args.val_limit, net_cfg=json.loads(args.net_cfg) if args.net_cfg else {},
                       seed=args.seed, workers=args.workers, parsing_dir=args.parsing, init=args.init,
-                      crop=args.crop)
+                      crop=args.crop, gan=not args.no_gan)
     bar = _Progress()
     last = None
     for event in train(cfg):
@@ -143,6 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--workers", type=int, default=0)
     t.add_argument("--parsing", help="parsing-label cache made by `facesr labels` (W-Net, CAGFace, priorsr)")
+    t.add_argument("--no-gan", action="store_true", help="skip the paper's GAN phase (PSNR-oriented training)")
     t.add_argument("--init", help="weights (.safetensors) to fine-tune from")
     t.add_argument("--crop", default="celeba", choices=["celeba", "center", "none"],
                    help="how faces are cut from the images (celeba: centre 178x178 of aligned CelebA)")

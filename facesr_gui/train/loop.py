@@ -61,6 +61,7 @@ class TrainConfig:
     ema_decay: float = 0.999
     amp: bool = True                        # bf16 autocast on CUDA (ignored on CPU)
     save_every: int = 500
+    gan: bool = True                        # False: skip the recipe's GAN phase (PSNR-oriented run)
 
 
 @dataclass
@@ -239,7 +240,7 @@ def train(cfg: TrainConfig, should_stop: Callable[[], bool] | None = None) -> It
     for p in ema.parameters():
         p.requires_grad_(False)
     disc = d_opt = None
-    if recipe.gan_weight > 0 and info.discriminator is not None:
+    if cfg.gan and recipe.gan_weight > 0 and info.discriminator is not None:
         disc = create_discriminator(cfg.net, hr_size=hr_size).to(device)
         d_opt = torch.optim.Adam(disc.parameters(), lr=recipe.d_lr, betas=recipe.d_betas)
     start = 0
