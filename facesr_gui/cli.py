@@ -60,7 +60,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
     net, label = load_model(args.model, scale=args.scale, device=args.device)
     result = evaluate_folder(net, args.hr, hr_size=args.hr_size, limit=args.limit, batch_size=args.batch,
-                             progress=None if args.json else _Progress())
+                             face_region=args.face, progress=None if args.json else _Progress())
     summary = {"model": label, "scale": net.scale, "images": len(result.per_image), **result.mean}
     if args.json:
         print(json.dumps({**summary, "per_image": result.per_image if args.per_image else None}, indent=2))
@@ -123,6 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--limit", type=int, default=None, help="evaluate only the first N images")
     e.add_argument("--batch", type=int, default=16)
     e.add_argument("--hr-size", type=int, default=128, help="HR side the faces are resized to (default 128)")
+    e.add_argument("--face", action="store_true",
+                   help="also FR-PSNR/FR-SSIM on the detected face region and dlib identity similarity SR vs HR")
     e.add_argument("--json", action="store_true")
     e.add_argument("--per-image", action="store_true", help="include per-image values in --json output")
     e.set_defaults(func=_cmd_eval)

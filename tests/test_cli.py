@@ -62,3 +62,13 @@ def test_models_lists_registry(capsys):
     out = capsys.readouterr().out
     for name in ("jeanet", "eipnet", "cagface", "wnet", "priorsr", "priorsr_gan", "bicubic"):
         assert name in out
+
+
+def test_eval_face_region_and_identity(dev_faces, capsys):
+    pytest.importorskip("dlib")
+    assert main(["eval", "--model", "bicubic", "--hr", str(dev_faces), "--limit", "6", "--face", "--json",
+                 "--per-image"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["fr_count"] >= 4
+    assert 18.0 < out["fr_psnr"] < 28.0 and 0.5 < out["identity"] < 1.0
+    assert any("identity" in row for row in out["per_image"])

@@ -61,9 +61,13 @@ def _crop_mode(root: str | Path) -> str:
 
 @torch.no_grad()
 def evaluate_folder(net: nn.Module, hr_dir: str | Path, hr_size: int = 128, limit: int | None = None,
-                    batch_size: int = 16, crop: str = "auto",
+                    batch_size: int = 16, crop: str = "auto", face_region: bool = False,
                     progress: Callable[[float, str], None] | None = None) -> EvalResult:
-    """Per-image and mean Y-PSNR/SSIM of ``net`` (x``net.scale``) on the HR faces in ``hr_dir``."""
+    """Per-image and mean Y-PSNR/SSIM of ``net`` (x``net.scale``) on the HR faces in ``hr_dir``.
+
+    With ``face_region``, also FR-PSNR/FR-SSIM on the face box dlib detects in the HR image
+    (EIPNet 4.3; images without a detected face are left out of those means) and the dlib
+    identity similarity (cosine of 128-D embeddings) between SR and HR."""
     scale = net.scale
     ds = FaceFolder(hr_dir, hr_size=hr_size, scale=scale, augment=False,
                     crop=_crop_mode(hr_dir) if crop == "auto" else crop, with_edges=False)
@@ -71,6 +75,12 @@ def evaluate_folder(net: nn.Module, hr_dir: str | Path, hr_size: int = 128, limi
     device = next(iter(net.parameters()), torch.empty(0)).device
     net.eval()
     result = EvalResult()
+    fr_entries: list[dict | None] = []
+    identity = None
+    if face_region:
+        from ..identity import DlibIdentity
+
+        identity = DlibIdentity()
     for start in range(0, n, batch_size):
         items = [ds[i] for i in range(start, min(n, start + batch_size))]
         hr = torch.stack([it["hr"] for it in items]).to(device)
@@ -79,8 +89,20 @@ def evaluate_folder(net: nn.Module, hr_dir: str | Path, hr_size: int = 128, limi
         for it, p, s, p_rgb in zip(items, psnr(sr, hr).tolist(), ssim(sr, hr).tolist(),
                                    psnr(sr, hr, y_channel=False).tolist()):
             result.per_image.append({"name": it["name"], "psnr": p, "ssim": s, "psnr_rgb": p_rgb})
+        if identity is not None:
+            from .face_metrics import fr_metrics
+
+            entries = fr_metrics(sr.cpu(), hr.cpu(), identity=identity)
+            fr_entries.extend(entries)
+            for row, entry in zip(result.per_image[-len(entries):], entries):
+                if entry is not None:
+                    row.update({k: entry[k] for k in ("fr_psnr", "fr_ssim", "identity")})
         if progress:
             progress(len(result.per_image) / n, f"{len(result.per_image)}/{n} images")
     if result.per_image:
         result.mean = {k: sum(r[k] for r in result.per_image) / len(result.per_image) for k in ("psnr", "ssim", "psnr_rgb")}
+        if identity is not None:
+            from .face_metrics import mean_fr_metrics
+
+            result.mean.update(mean_fr_metrics(fr_entries))
     return result
