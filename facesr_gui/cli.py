@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -77,15 +78,18 @@ def _cmd_train(args: argparse.Namespace) -> int:
                       val_limit=args.val_limit, net_cfg=json.loads(args.net_cfg) if args.net_cfg else {},
                       seed=args.seed, workers=args.workers, parsing_dir=args.parsing, init=args.init,
                       crop=args.crop, gan=not args.no_gan)
+    quiet = int(os.environ.get("RANK", "0")) != 0   # under torchrun only rank 0 reports
     bar = _Progress()
     last = None
     for event in train(cfg):
         last = event
+        if quiet:
+            continue
         msg = " ".join(f"{k}={v:.4f}" for k, v in event.losses.items())
         if event.val:
             sys.stderr.write("\n" + " ".join(f"val_{k}={v:.4f}" for k, v in event.val.items()) + "\n")
         bar(event.step / event.total, f"step {event.step} {msg}")
-    if last is not None and last.checkpoint:
+    if not quiet and last is not None and last.checkpoint:
         print(f"checkpoint: {last.checkpoint}")
     return 0
 
