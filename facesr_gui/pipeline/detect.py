@@ -1,0 +1,181 @@
+"""Face detection: MTCNN (facenet-pytorch) boxes, scores and 5-point landmarks.
+
+Boundary conventions:
+
+* input images are ``(H, W, 3)`` uint8 **RGB** numpy arrays;
+* :class:`Detections` holds numpy arrays in the coordinates of the image passed in
+  (pixel centres at integer coordinates, x to the right, y down):
+  ``boxes (K, 4) float32 x0, y0, x1, y1``, ``scores (K,) float32`` in ``[0, 1]``,
+  ``landmarks (K, 5, 2) float32 (x, y)`` ordered eye, eye, nose, mouth corner, mouth
+  corner, each pair left-to-right as seen in the image (MTCNN's order).
+* "no face" is a normal result: ``K == 0`` arrays, never ``None``.
+
+Tiny faces (12-40 px in surveillance frames) are found more reliably when the frame is
+resized up before detection (``upscale``); results are mapped back to the original
+image. The MTCNN weights ship inside the facenet-pytorch wheel (offline).
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import torch
+
+from facesr_gui.pipeline._tv_shim import import_facenet_pytorch
+
+# Auto upscale: frames whose long side is below this are detected at AUTO_FACTOR x.
+AUTO_LONG_SIDE = 1000
+AUTO_FACTOR = 2.0
+
+# Mean MTCNN landmarks relative to the MTCNN box ((x - x0) / w, (y - y0) / h), used to
+# estimate landmarks for manual boxes. Measured together with align.CELEBA_TEMPLATE_128
+# (same 50 celeba_train images, centre crop 178 -> bicubic 128, FaceDetector() defaults).
+LANDMARKS_IN_BOX = np.array(
+    [[0.2570, 0.3895], [0.7196, 0.3904], [0.4727, 0.6061], [0.2780, 0.7488], [0.6959, 0.7498]],
+    dtype=np.float32,
+)
+
+
+@dataclass(frozen=True, eq=False)  # eq=False: numpy fields have no boolean ==
+class Detections:
+    """Faces found in one image (numpy arrays, see the module docstring for layout)."""
+
+    boxes: np.ndarray
+    scores: np.ndarray
+    landmarks: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.boxes.shape[0])
+
+    @classmethod
+    def empty(cls) -> Detections:
+        """No faces: ``(0, 4)``, ``(0,)`` and ``(0, 5, 2)`` float32 arrays."""
+        return cls(np.zeros((0, 4), np.float32), np.zeros((0,), np.float32),
+                   np.zeros((0, 5, 2), np.float32))
+
+    def rescaled(self, sx: float, sy: float) -> Detections:
+        """Map from an image resized by ``(sx, sy)`` back to the original one.
+
+        Box edges divide by the factor; landmarks are points, so pixel centres map as
+        ``(p + 0.5) / s - 0.5`` (the convention of cv2/PIL resizing).
+        """
+        s = np.array([sx, sy], np.float32)
+        boxes = self.boxes / np.tile(s, 2)
+        landmarks = (self.landmarks + 0.5) / s - 0.5
+        return Detections(boxes.astype(np.float32), self.scores, landmarks.astype(np.float32))
+
+
+def from_boxes(boxes: np.ndarray | Sequence[Sequence[float]], scores: np.ndarray | None = None,
+               estimate_landmarks: bool = True) -> Detections:
+    """Detections from manual ``(K, 4)`` ``x0, y0, x1, y1`` boxes (e.g. drawn by the user).
+
+    Scores default to 1. With ``estimate_landmarks`` the landmarks are the mean MTCNN
+    landmark positions inside a box (:data:`LANDMARKS_IN_BOX`), so alignment frames
+    the face as if MTCNN had returned this box; otherwise they are NaN, and
+    :func:`facesr_gui.pipeline.align.crop_faces` falls back to a box-based crop.
+    """
+    b = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
+    s = np.ones(len(b), np.float32) if scores is None else np.asarray(scores, np.float32).reshape(-1)
+    if len(s) != len(b):
+        raise ValueError(f"{len(b)} boxes but {len(s)} scores")
+    if estimate_landmarks:
+        wh = (b[:, 2:] - b[:, :2])[:, None, :]
+        lm = b[:, None, :2] + LANDMARKS_IN_BOX[None] * wh
+    else:
+        lm = np.full((len(b), 5, 2), np.nan, np.float32)
+    return Detections(b, s, lm.astype(np.float32))
+
+
+def auto_upscale(height: int, width: int) -> float:
+    """The factor ``upscale=None`` uses: ``AUTO_FACTOR`` below ``AUTO_LONG_SIDE`` px, else 1."""
+    return AUTO_FACTOR if max(height, width) < AUTO_LONG_SIDE else 1.0
+
+
+def _check_frame(img: np.ndarray) -> None:
+    if not (isinstance(img, np.ndarray) and img.ndim == 3 and img.shape[2] == 3 and img.dtype == np.uint8):
+        got = getattr(img, "shape", type(img)), getattr(img, "dtype", "")
+        raise ValueError(f"expected an (H, W, 3) uint8 RGB array, got {got}")
+
+
+def _resize(img: np.ndarray, factor: float) -> tuple[np.ndarray, float, float]:
+    """``img`` resized by ``factor`` (cubic up, area down) and the exact x/y factors used."""
+    h, w = img.shape[:2]
+    nw, nh = max(1, round(w * factor)), max(1, round(h * factor))
+    if (nw, nh) == (w, h):
+        return img, 1.0, 1.0
+    interp = cv2.INTER_CUBIC if factor > 1 else cv2.INTER_AREA
+    return cv2.resize(img, (nw, nh), interpolation=interp), nw / w, nh / h
+
+
+def _to_detections(boxes, scores, points) -> Detections:
+    """One image's MTCNN output (``None`` when no face) -> :class:`Detections`."""
+    if boxes is None or len(boxes) == 0:
+        return Detections.empty()
+    return Detections(np.asarray(boxes, np.float32).reshape(-1, 4),
+                      np.asarray(scores, np.float32).reshape(-1),
+                      np.asarray(points, np.float32).reshape(-1, 5, 2))
+
+
+class FaceDetector:
+    """MTCNN face detector returning :class:`Detections` in original image coordinates.
+
+    Args:
+        device: torch device for the three MTCNN nets (``"cpu"``, ``"cuda"``, ...).
+        min_face_size: smallest face MTCNN searches for, in pixels of the image it sees
+            (after ``upscale``): the effective minimum in the original is
+            ``min_face_size / upscale``.
+        thresholds: P-, R- and O-net score thresholds.
+        upscale: resize factor applied before detection; ``None`` = automatic
+            (:func:`auto_upscale`: 2x for images under 1000 px on the long side, which
+            recovers 6-24 px faces at ~4x the CPU cost); ``1.0`` = off; values below 1
+            speed up detection of large faces in big frames.
+    """
+
+    def __init__(self, device: str | torch.device = "cpu", min_face_size: int = 12,
+                 thresholds: tuple[float, float, float] = (0.6, 0.7, 0.7),
+                 upscale: float | None = None) -> None:
+        if upscale is not None and upscale <= 0:
+            raise ValueError(f"upscale must be positive or None, got {upscale}")
+        facenet_pytorch = import_facenet_pytorch()
+        self.device = torch.device(device)
+        self.min_face_size = min_face_size
+        self.thresholds = tuple(thresholds)
+        self.upscale = upscale
+        self._mtcnn = facenet_pytorch.MTCNN(
+            keep_all=True, select_largest=False, min_face_size=min_face_size,
+            thresholds=list(thresholds), device=self.device,
+        ).eval()
+
+    def factor_for(self, height: int, width: int) -> float:
+        """The resize factor used for an image of this size."""
+        return auto_upscale(height, width) if self.upscale is None else float(self.upscale)
+
+    def detect(self, img_rgb_uint8: np.ndarray) -> Detections:
+        """Faces in one ``(H, W, 3)`` uint8 RGB image, sorted by decreasing score."""
+        return self.detect_batch([img_rgb_uint8])[0]
+
+    def detect_batch(self, frames: Sequence[np.ndarray], batch_size: int = 8) -> list[Detections]:
+        """Faces in each of several same-size ``(H, W, 3)`` uint8 RGB frames.
+
+        Frames are run through MTCNN ``batch_size`` at a time (one image pyramid per
+        chunk). Returns one :class:`Detections` per frame, in order.
+        """
+        if len(frames) == 0:
+            return []
+        for f in frames:
+            _check_frame(f)
+        if any(f.shape != frames[0].shape for f in frames):
+            raise ValueError("detect_batch needs frames of one size; call detect() per frame")
+        factor = self.factor_for(*frames[0].shape[:2])
+        out: list[Detections] = []
+        for start in range(0, len(frames), batch_size):
+            chunk = [_resize(f, factor) for f in frames[start:start + batch_size]]
+            sx, sy = chunk[0][1], chunk[0][2]
+            batch = np.ascontiguousarray(np.stack([c[0] for c in chunk]))
+            boxes, scores, points = self._mtcnn.detect(batch, landmarks=True)
+            for b, s, p in zip(boxes, scores, points):
+                det = _to_detections(b, s, p)
+                out.append(det.rescaled(sx, sy) if (sx, sy) != (1.0, 1.0) else det)
+        return out
