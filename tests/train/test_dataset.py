@@ -188,9 +188,16 @@ def test_parsing_npz_keys_and_probabilities(tmp_path):
     p = ds[0]["parsing"]
     assert p.shape == (3, 128, 128) and p.dtype == torch.float32
     assert FaceFolder(root, augment=False, with_edges=False, parsing_dir=cache)[0]["parsing"].shape == (19, 128, 128)
-    missing = FaceFolder(root, augment=False, with_edges=False, parsing_dir=tmp_path)
-    with pytest.raises(FileNotFoundError, match="img0"):
-        missing[0]
+    with pytest.raises(ValueError, match="no parsing maps"):
+        FaceFolder(root, augment=False, with_edges=False, parsing_dir=tmp_path)
+
+
+def test_images_without_parsing_are_dropped_and_listed(tmp_path):
+    root, cache = _folder(tmp_path, 3), tmp_path / "cache"
+    cache.mkdir()
+    np.savez(cache / "img0.npz", parsing=np.zeros((64, 64), np.uint8))
+    ds = FaceFolder(root, augment=False, with_edges=False, parsing_dir=cache)
+    assert len(ds) == 1 and sorted(p.stem for p in ds.without_parsing) == ["img1", "img2"]
 
 
 def test_dataloader_collates(tmp_path):
