@@ -1,0 +1,130 @@
+"""Seamless paste-back of restored faces: soft masks, colour matching, ROI compositing.
+
+Conventions: crops are ``(S, S, 3)`` uint8 RGB aligned to the CelebA template (see
+:mod:`facesr_gui.pipeline.align`); masks are ``(S, S)`` float32 in ``[0, 1]``; frames are
+``(H, W, 3)`` uint8 RGB. Only the frame rectangle a face covers is touched, so pasting
+costs the same on a 480p frame and on a 4K one.
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from .align import FaceCrop, _crop_like_to_frame, _frame_roi
+
+# Ellipse of the face in the CelebA-aligned crop, as fractions of the crop side: centre
+# and half-axes. The template puts the eyes at y=0.52 and the mouth at y=0.75, so the
+# ellipse reaches from the brows' upper edge to just below the chin and across both cheeks.
+ELLIPSE_CENTRE = (0.5, 0.60)
+ELLIPSE_AXES = (0.34, 0.42)
+FEATHER = 0.08  # Gaussian sigma of the mask edge, as a fraction of the crop side
+
+
+def ellipse_mask(size: int, feather: float = FEATHER) -> np.ndarray:
+    """``(size, size)`` float32 face mask: 1 inside the face ellipse, feathered to 0."""
+    mask = np.zeros((size, size), np.float32)
+    centre = (int(round(ELLIPSE_CENTRE[0] * size)), int(round(ELLIPSE_CENTRE[1] * size)))
+    axes = (int(round(ELLIPSE_AXES[0] * size)), int(round(ELLIPSE_AXES[1] * size)))
+    cv2.ellipse(mask, centre, axes, 0, 0, 360, 1.0, thickness=-1)
+    return _feather(mask, feather * size)
+
+
+def parsing_mask(foreground: np.ndarray, size: int, feather: float = FEATHER) -> np.ndarray:
+    """Soft mask from a predicted face-foreground probability map (any resolution).
+
+    The map is resized to ``size``, thresholded at 0.5, its outer contours filled (skin
+    maps have holes at the eyes and mouth), slightly dilated so the seam falls outside
+    the face contour, then feathered like :func:`ellipse_mask`.
+    Falls back to the ellipse when the prediction covers less than 5% of the crop.
+    """
+    fg = cv2.resize(np.asarray(foreground, np.float32), (size, size), interpolation=cv2.INTER_LINEAR)
+    hard = (fg > 0.5).astype(np.uint8)
+    if hard.mean() < 0.05:
+        return ellipse_mask(size, feather)
+    contours, _ = cv2.findContours(hard, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    cv2.drawContours(hard, contours, -1, 1, thickness=-1)
+    k = max(3, int(round(size * 0.06)) | 1)
+    hard = cv2.dilate(hard, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+    return _feather(hard.astype(np.float32), feather * size)
+
+
+def _feather(mask: np.ndarray, sigma: float) -> np.ndarray:
+    """Blur a hard mask and force it to 0 on the crop border (no visible crop edge)."""
+    size = mask.shape[0]
+    if sigma > 0:
+        mask = cv2.GaussianBlur(mask, (0, 0), sigma)
+    ramp = np.minimum(np.arange(size), np.arange(size)[::-1]).astype(np.float32)
+    ramp = np.clip(ramp / max(2.0 * sigma, 1.0), 0, 1)
+    return np.clip(mask * ramp[None, :] * ramp[:, None], 0, 1).astype(np.float32)
+
+
+def match_colour(sr: np.ndarray, lr: np.ndarray) -> np.ndarray:
+    """Make the SR face agree with its LR input at low frequencies.
+
+    Networks drift in colour and brightness (more so early in training or with a GAN
+    loss); the background around a pasted face comes from the same LR pixels, so a
+    drift shows as a box. We add the low-pass difference between the LR crop and the
+    SR crop seen at LR resolution (one step of iterative back-projection, smoothed with
+    a Gaussian of about one LR pixel so no LR blockiness returns). High-frequency detail
+    of the SR output is untouched.
+
+    Args:
+        sr: ``(S, S, 3)`` uint8 RGB network output.
+        lr: ``(s, s, 3)`` uint8 RGB network input, ``S = s * scale``.
+    Returns:
+        ``(S, S, 3)`` uint8 RGB.
+    """
+    size, small = sr.shape[0], lr.shape[0]
+    srf = sr.astype(np.float32)
+    down = cv2.resize(srf, (small, small), interpolation=cv2.INTER_AREA)
+    delta = cv2.resize(lr.astype(np.float32) - down, (size, size), interpolation=cv2.INTER_CUBIC)
+    delta = cv2.GaussianBlur(delta, (0, 0), max(size / small, 1.0))
+    return np.clip(srf + delta, 0, 255).round().astype(np.uint8)
+
+
+def paste(frame: np.ndarray, crop_like: np.ndarray, mask: np.ndarray, face: FaceCrop) -> None:
+    """Composite ``crop_like`` into ``frame`` in place through ``mask``.
+
+    Args:
+        frame: ``(H, W, 3)`` uint8 RGB, modified in place.
+        crop_like: ``(S, S, 3)`` uint8 RGB covering ``face``'s crop (any resolution).
+        mask: ``(S, S)`` float32 ``[0, 1]`` in the same crop coordinates.
+        face: gives the crop -> frame transform (``face.inverse_affine``, ``face.size``).
+    """
+    h, w = crop_like.shape[:2]
+    m = _crop_like_to_frame(face, h, w)
+    x0, y0, x1, y1 = _frame_roi(m, h, w, frame.shape[0], frame.shape[1])
+    if x1 <= x0 or y1 <= y0:
+        return
+    m = m.copy()
+    m[:, 2] -= (x0, y0)
+    size = (x1 - x0, y1 - y0)
+    kw = dict(flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    src = cv2.warpAffine(crop_like.astype(np.float32), m, size, **kw)
+    alpha = np.clip(cv2.warpAffine(mask.astype(np.float32), m, size, **{**kw, "flags": cv2.INTER_LINEAR}), 0, 1)
+    roi = frame[y0:y1, x0:x1].astype(np.float32)
+    out = roi + alpha[..., None] * (src - roi)
+    frame[y0:y1, x0:x1] = np.clip(out, 0, 255).round().astype(np.uint8)
+
+
+def warp_map_into(canvas: np.ndarray, crop_map: np.ndarray, face: FaceCrop,
+                  interpolation: int = cv2.INTER_LINEAR) -> None:
+    """Warp a crop-aligned map into ``canvas`` (``(H, W)`` or ``(K, H, W)`` float32), keeping the max.
+
+    ``crop_map`` is ``(h, w)`` or ``(K, h, w)`` at any resolution over the crop.
+    """
+    multi = crop_map.ndim == 3
+    h, w = crop_map.shape[-2:]
+    H, W = canvas.shape[-2:]
+    m = _crop_like_to_frame(face, h, w)
+    x0, y0, x1, y1 = _frame_roi(m, h, w, H, W)
+    if x1 <= x0 or y1 <= y0:
+        return
+    m = m.copy()
+    m[:, 2] -= (x0, y0)
+    planes = crop_map if multi else crop_map[None]
+    kw = dict(flags=interpolation, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    for k, plane in enumerate(planes):
+        warped = cv2.warpAffine(np.ascontiguousarray(plane, np.float32), m, (x1 - x0, y1 - y0), **kw)
+        target = canvas[k] if multi else canvas
+        np.maximum(target[y0:y1, x0:x1], warped, out=target[y0:y1, x0:x1])

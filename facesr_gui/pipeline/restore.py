@@ -1,0 +1,280 @@
+"""Whole-image face restoration: detect -> align -> SR (batched) -> colour match -> paste back.
+
+``FaceRestorer.enhance(rgb)`` returns the enhanced frame and, per face, the aligned LR
+input, the bicubic and SR crops and the network's internal maps, so the GUI can compare
+and overlay them. The frame can be upscaled as a whole (``upscale``): the background is
+resized bicubically and every face is pasted from the network's output, which is where
+an x8 net pays off for 10-40 px surveillance faces.
+
+Each face is cropped at the network's LR input size (16 px for the x8 nets, 64 for
+CAGFace) in the CelebA framing the nets were trained on. A face already larger in the
+output than the SR crop would only lose detail; it is restored (so its maps and crops
+can be inspected) but not pasted, and marked ``skipped="large"``.
+
+Conventions: images are ``(H, W, 3)`` uint8 RGB; maps are float32 ``(h, w)`` or
+``(K, h, w)`` raw network values unless stated; coordinates as in :mod:`.align`.
+"""
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import cv2
+import numpy as np
+import torch
+from torch import nn
+
+from . import blend
+from .align import FaceCrop, crop_faces
+from .detect import Detections, FaceDetector
+
+Progress = Callable[[float, str], None]
+#: a face whose crop side in the output exceeds the SR crop by this factor is not pasted
+LARGE_FACE_FACTOR = 1.25
+
+
+@dataclass(eq=False)
+class FaceResult:
+    """One restored face. ``lr`` ``(s, s, 3)``, ``bicubic``/``sr`` ``(S, S, 3)`` uint8 RGB,
+    aligned crops; ``maps``: spatial maps, crop-aligned, raw values, ``(h, w)`` or
+    ``(K, h, w)``; ``values``: non-spatial maps (e.g. channel attention), flattened;
+    ``crop``: the LR crop with its transforms in **output** coordinates; ``skipped``:
+    None when pasted, else why not."""
+
+    index: int
+    box: np.ndarray
+    score: float
+    lr: np.ndarray
+    bicubic: np.ndarray
+    sr: np.ndarray
+    crop: FaceCrop
+    maps: dict[str, np.ndarray] = field(default_factory=dict)
+    values: dict[str, np.ndarray] = field(default_factory=dict)
+    skipped: str | None = None
+    side_px: float = 0.0   # side of the aligned crop in the input image, in pixels
+
+
+@dataclass(eq=False)
+class EnhanceResult:
+    """``image``: ``(H*upscale, W*upscale, 3)`` uint8 RGB; ``detections`` in input coordinates."""
+
+    image: np.ndarray
+    faces: list[FaceResult]
+    detections: Detections
+    upscale: int = 1
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def map_names(self) -> list[str]:
+        names: list[str] = []
+        for f in self.faces:
+            names += [n for n in f.maps if n not in names]
+        return names
+
+    def frame_map(self, name: str) -> np.ndarray:
+        """Map ``name`` of every face warped into output coordinates, 0 elsewhere.
+
+        One-channel maps are min-max normalised per face to ``[0, 1]`` -> ``(H, W)``;
+        K-channel maps (parsing) are clipped to ``[0, 1]`` -> ``(K, H, W)``. Where faces
+        overlap, the maximum is kept.
+        """
+        h, w = self.image.shape[:2]
+        canvas: np.ndarray | None = None
+        for f in self.faces:
+            if name not in f.maps:
+                continue
+            m = f.maps[name]
+            if m.ndim == 2:
+                lo, hi = float(m.min()), float(m.max())
+                m = (m - lo) / (hi - lo) if hi > lo else np.zeros_like(m)
+            else:
+                m = np.clip(m, 0, 1)
+            if canvas is None:
+                canvas = np.zeros(m.shape[:-2] + (h, w), np.float32)
+            blend.warp_map_into(canvas, m, f.crop)
+        if canvas is None:
+            raise KeyError(f"no face has a map named {name!r}")
+        return canvas
+
+
+def _output_crop(face: FaceCrop, upscale: int) -> FaceCrop:
+    """The same crop with its transforms expressed in an image ``upscale`` times larger."""
+    if upscale == 1:
+        return face
+    u = float(upscale)
+    to_in = np.array([[1 / u, 0, -(u - 1) / (2 * u)], [0, 1 / u, -(u - 1) / (2 * u)], [0, 0, 1]])
+    affine = face.affine @ to_in
+    return FaceCrop(box=face.box * u, landmarks=(face.landmarks + 0.5) * u - 0.5, affine=affine,
+                    inverse_affine=cv2.invertAffineTransform(affine), crop=face.crop, size=face.size)
+
+
+def _side_in_frame(face: FaceCrop) -> float:
+    """Side of the aligned crop in frame pixels (the affine maps frame -> crop)."""
+    return face.size / float(np.sqrt(abs(np.linalg.det(face.affine[:, :2]))))
+
+
+def foreground_map(maps: dict[str, np.ndarray]) -> np.ndarray | None:
+    """Face-foreground probability from a net's parsing/component maps, or None."""
+    if "parsing" in maps:
+        p = maps["parsing"]
+        if p.ndim == 3 and p.shape[0] == 3:        # W-Net: 3 copies of one skin mask
+            return p.mean(0)
+        return np.clip(p, 0, 1).sum(0) if p.ndim == 3 else p
+    parts = [maps[k] for k in ("component/skin", "component/parts") if k in maps]
+    return np.clip(sum(parts), 0, 1) if parts else None
+
+
+class FaceRestorer:
+    """Restores every face of an image with one SR network.
+
+    Args:
+        net: a registered SR network (:mod:`facesr_gui.nets`), any device.
+        detector: MTCNN wrapper; built lazily on first use when None.
+        device: where the network runs.
+        half: fp16 inference on CUDA (ignored on CPU, with a warning).
+        batch_size: faces per network forward.
+        mask: ``"ellipse"`` (feathered face ellipse) or ``"parsing"`` (the net's predicted
+            parsing/component map where it has one, else the ellipse).
+        colour_match: low-frequency back-projection onto the LR input (:func:`blend.match_colour`).
+        keep_maps: return the internal maps (costs memory on many-face frames).
+    """
+
+    def __init__(self, net: nn.Module, detector: FaceDetector | None = None, device: str | torch.device = "cpu",
+                 half: bool = False, batch_size: int = 8, mask: str = "ellipse", colour_match: bool = True,
+                 keep_maps: bool = True, net_name: str | None = None) -> None:
+        if mask not in ("ellipse", "parsing"):
+            raise ValueError(f"mask must be 'ellipse' or 'parsing', got {mask!r}")
+        self.device = torch.device(device)
+        self.half = bool(half) and self.device.type == "cuda"
+        if half and not self.half:
+            warnings.warn("half precision needs a CUDA device; running in float32 on CPU", stacklevel=2)
+        self.net = net.to(self.device).eval()
+        if self.half:
+            self.net = self.net.half()
+        self.scale = int(getattr(net, "scale", 8))
+        self.lr_size = int(getattr(net, "LR_SIZE", None) or max(1, 128 // self.scale))
+        self.sr_size = self.lr_size * self.scale
+        self.net_name = net_name or type(net).__name__.lower()
+        self.batch_size, self.mask, self.colour_match, self.keep_maps = max(1, batch_size), mask, colour_match, keep_maps
+        self._detector = detector
+
+    @property
+    def detector(self) -> FaceDetector:
+        if self._detector is None:
+            self._detector = FaceDetector(device=self.device)
+        return self._detector
+
+    def detect(self, rgb: np.ndarray) -> Detections:
+        return self.detector.detect(rgb)
+
+    def enhance(self, rgb: np.ndarray, detections: Detections | None = None, upscale: int = 1,
+                progress: Progress | None = None, should_stop: Callable[[], bool] | None = None) -> EnhanceResult:
+        """Enhance every face of ``rgb`` (``(H, W, 3)`` uint8 RGB); see the module docstring.
+
+        ``detections`` None runs the detector; an empty one is a normal result (the frame
+        is only upscaled). ``should_stop`` is checked between SR batches and raises
+        :class:`InterruptedError`.
+        """
+        _check_image(rgb)
+        upscale = int(upscale)
+        if upscale < 1:
+            raise ValueError(f"upscale must be a positive integer, got {upscale}")
+        timings = {"detect": 0.0, "sr": 0.0, "paste": 0.0}
+        t0 = time.perf_counter()
+        if detections is None:
+            detections = self.detect(rgb)
+        timings["detect"] = time.perf_counter() - t0
+        crops = crop_faces(rgb, detections, size=self.lr_size)
+        faces = self._restore(crops, detections, upscale, timings, progress, should_stop)
+        t0 = time.perf_counter()
+        h, w = rgb.shape[:2]
+        out = rgb.copy() if upscale == 1 else cv2.resize(rgb, (w * upscale, h * upscale), interpolation=cv2.INTER_CUBIC)
+        for face in faces:
+            if face.skipped is None:
+                blend.paste(out, face.sr, self._mask_for(face), face.crop)
+        timings["paste"] = time.perf_counter() - t0
+        return EnhanceResult(out, faces, detections, upscale, timings)
+
+    def _mask_for(self, face: FaceResult) -> np.ndarray:
+        if self.mask == "parsing":
+            fg = foreground_map(face.maps)
+            if fg is not None:
+                return blend.parsing_mask(fg, self.sr_size)
+        return blend.ellipse_mask(self.sr_size)
+
+    def _restore(self, crops: list[FaceCrop], det: Detections, upscale: int, timings: dict,
+                 progress: Progress | None, should_stop: Callable[[], bool] | None) -> list[FaceResult]:
+        faces: list[FaceResult] = []
+        for start in range(0, len(crops), self.batch_size):
+            if should_stop is not None and should_stop():
+                raise InterruptedError("cancelled")
+            chunk = crops[start:start + self.batch_size]
+            t0 = time.perf_counter()
+            srs, maps, values = self._forward(np.stack([c.crop for c in chunk]))
+            timings["sr"] += time.perf_counter() - t0
+            for j, crop in enumerate(chunk):
+                i = start + j
+                sr = blend.match_colour(srs[j], crop.crop) if self.colour_match else srs[j]
+                side = _side_in_frame(crop)
+                large = side * upscale > self.sr_size * LARGE_FACE_FACTOR
+                bic = cv2.resize(crop.crop, (self.sr_size, self.sr_size), interpolation=cv2.INTER_CUBIC)
+                faces.append(FaceResult(
+                    index=i, box=det.boxes[i].copy(), score=float(det.scores[i]), lr=crop.crop, bicubic=bic, sr=sr,
+                    crop=_output_crop(crop, upscale), maps={k: v[j] for k, v in maps.items()},
+                    values={k: v[j] for k, v in values.items()}, skipped="large" if large else None, side_px=side))
+            if progress is not None:
+                progress(min(start + len(chunk), len(crops)) / len(crops), f"{len(faces)}/{len(crops)} faces")
+        return faces
+
+    @torch.inference_mode()
+    def _forward(self, lr_batch: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """``(B, s, s, 3)`` uint8 -> SR ``(B, S, S, 3)`` uint8, spatial maps, non-spatial values."""
+        x = torch.from_numpy(lr_batch).permute(0, 3, 1, 2).float().div(255.0).to(self.device)
+        if self.half:
+            x = x.half()
+        out = self.net(x)
+        sr = (out.clamped().float() * 255.0).round().byte().permute(0, 2, 3, 1).cpu().numpy()
+        maps: dict[str, np.ndarray] = {}
+        values: dict[str, np.ndarray] = {}
+        if self.keep_maps:
+            for name, m in out.maps.items():
+                arr = m.float().cpu().numpy()
+                if arr.ndim == 4 and arr.shape[-1] > 1 and arr.shape[-2] > 1:
+                    maps[name] = arr[:, 0] if arr.shape[1] == 1 else arr
+                else:
+                    values[name] = arr.reshape(arr.shape[0], -1)
+        return sr, maps, values
+
+
+def _check_image(rgb: np.ndarray) -> None:
+    if not isinstance(rgb, np.ndarray) or rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+        raise ValueError(f"expected an (H, W, 3) uint8 RGB image, got {getattr(rgb, 'shape', None)} "
+                         f"{getattr(rgb, 'dtype', type(rgb).__name__)}")
+    if min(rgb.shape[:2]) < 1:
+        raise ValueError(f"empty image {rgb.shape}")
+
+
+def load_restorer(model: str, device: str | torch.device = "cpu", half: bool = False, **kwargs) -> FaceRestorer:
+    """A restorer for ``model``: a bundled model id or net name (``models/manifest.json``,
+    user models included), a ``.safetensors`` checkpoint, or ``"bicubic"`` (no weights)."""
+    from ..checkpoints import load_checkpoint, read_manifest, verify_card
+    from ..nets import create_net
+    from ..paths import models_dir, user_data_dir
+
+    if model == "bicubic":
+        return FaceRestorer(create_net("bicubic"), device=device, half=half, net_name="bicubic", **kwargs)
+    path = Path(model)
+    if path.suffix == ".safetensors" or path.is_file():
+        net, header = load_checkpoint(path, "cpu")
+        return FaceRestorer(net, device=device, half=half, net_name=header.get("net", path.stem), **kwargs)
+    for root in (models_dir(), user_data_dir() / "models"):
+        cards = read_manifest(root / "manifest.json")
+        card = next((c for c in cards if c.id == model), None) or next((c for c in cards if c.net == model), None)
+        if card is not None:
+            net, _ = load_checkpoint(verify_card(card, root), "cpu")
+            return FaceRestorer(net, device=device, half=half, net_name=card.id, **kwargs)
+    raise ValueError(f"no bundled or registered model {model!r}; run `facesr models` to list them, "
+                     f"or pass a .safetensors checkpoint")

@@ -1,0 +1,120 @@
+"""Whole-image restoration: shapes, paste-back without seams, maps in frame coordinates."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from facesr_gui.nets import create_net, get_info
+from facesr_gui.nets._base import SRNet
+from facesr_gui.nets.outputs import SROutput
+from facesr_gui.pipeline.detect import Detections, from_boxes
+from facesr_gui.pipeline.restore import FaceRestorer, load_restorer
+
+
+def _frame(h=120, w=160, seed=0):
+    rng = np.random.default_rng(seed)
+    img = cv2.GaussianBlur(rng.integers(0, 255, (h, w, 3)).astype(np.float32), (0, 0), 4)
+    return cv2.normalize(img, None, 30, 220, cv2.NORM_MINMAX).astype(np.uint8)
+
+
+@pytest.fixture(scope="module")
+def tiny_eipnet():
+    return create_net("eipnet", **get_info("eipnet").tiny_cfg)
+
+
+def test_enhance_upscales_the_frame_and_restores_each_face(tiny_eipnet):
+    r = FaceRestorer(tiny_eipnet, batch_size=2)
+    img = _frame()
+    dets = from_boxes([[20, 20, 40, 44], [90, 30, 108, 52], [60, 70, 76, 90]])
+    res = r.enhance(img, detections=dets, upscale=4)
+    assert res.image.shape == (480, 640, 3) and res.image.dtype == np.uint8
+    assert len(res.faces) == 3 and [f.index for f in res.faces] == [0, 1, 2]
+    f = res.faces[0]
+    assert f.lr.shape == (16, 16, 3) and f.sr.shape == f.bicubic.shape == (128, 128, 3)
+    assert f.skipped is None and set(res.timings) == {"detect", "sr", "paste"}
+    assert {"edge/x2", "edge/x4", "edge/x8"} <= set(res.map_names)
+
+
+class _CastNet(SRNet):
+    """Bicubic plus a colour cast and a checkerboard: what a drifting network does."""
+
+    LR_SIZE = 16
+
+    def __init__(self):
+        super().__init__(scale=8)
+
+    def forward(self, lr):
+        up = F.interpolate(lr, scale_factor=8, mode="bicubic", align_corners=False)
+        yy, xx = torch.meshgrid(torch.arange(up.shape[-2]), torch.arange(up.shape[-1]), indexing="ij")
+        checker = ((yy // 2 + xx // 2) % 2).float() * 0.2 - 0.1
+        return SROutput(up + torch.tensor([0.15, -0.1, 0.05]).view(1, 3, 1, 1) + checker, {})
+
+
+@pytest.mark.parametrize("colour_match", [True, False])
+def test_no_seam_and_background_untouched(colour_match):
+    img = _frame(seed=1)
+    r = FaceRestorer(_CastNet(), colour_match=colour_match)
+    res = r.enhance(img, detections=from_boxes([[60, 40, 74, 56]]), upscale=4)
+    assert res.faces[0].skipped is None
+    bic = cv2.resize(img, (640, 480), interpolation=cv2.INTER_CUBIC).astype(np.float32)
+    diff = res.image.astype(np.float32) - bic
+    assert np.abs(diff[:, :180]).max() == 0 and np.abs(diff[:, 360:]).max() == 0   # outside the face ROI
+    low = np.abs(cv2.GaussianBlur(diff, (0, 0), 8)).max()   # a seam or a colour cast survives a low-pass
+    assert np.abs(diff).max() > 20                          # the detail was pasted
+    assert (low < 6) if colour_match else (low > 15)
+
+
+def test_large_faces_are_restored_but_not_pasted():
+    img = _frame(200, 200)
+    r = FaceRestorer(create_net("bicubic"))
+    res = r.enhance(img, detections=from_boxes([[20, 20, 180, 190]]), upscale=1)
+    assert res.faces[0].skipped == "large" and np.array_equal(res.image, img)
+
+
+def test_no_faces_is_a_normal_result():
+    img = _frame()
+    res = FaceRestorer(create_net("bicubic")).enhance(img, detections=Detections.empty(), upscale=2)
+    assert res.faces == [] and res.image.shape == (240, 320, 3)
+    with pytest.raises(KeyError):
+        res.frame_map("edge/x8")
+
+
+def test_frame_map_covers_the_face(tiny_eipnet):
+    img = _frame()
+    res = FaceRestorer(tiny_eipnet).enhance(img, detections=from_boxes([[60, 40, 90, 76]]), upscale=2)
+    m = res.frame_map("edge/x8")
+    assert m.shape == (240, 320) and 0 <= m.min() and m.max() <= 1
+    ys, xs = np.nonzero(m)
+    assert 90 < xs.mean() < 170 and 70 < ys.mean() < 150
+
+
+def test_parsing_mask_and_cancel():
+    net = create_net("priorsr", **get_info("priorsr").tiny_cfg)
+    r = FaceRestorer(net, mask="parsing", batch_size=1)
+    res = r.enhance(_frame(), detections=from_boxes([[60, 40, 90, 76]]), upscale=2)
+    assert res.frame_map("parsing").shape == (11, 240, 320)
+    with pytest.raises(InterruptedError):
+        r.enhance(_frame(), detections=from_boxes([[10, 10, 30, 30], [60, 40, 90, 76]]), should_stop=lambda: True)
+
+
+def test_bad_arguments():
+    r = FaceRestorer(create_net("bicubic"))
+    with pytest.raises(ValueError, match="uint8 RGB"):
+        r.enhance(np.zeros((10, 10), np.uint8), detections=Detections.empty())
+    with pytest.raises(ValueError, match="upscale"):
+        r.enhance(_frame(), detections=Detections.empty(), upscale=0)
+    with pytest.raises(ValueError, match="no bundled or registered model"):
+        load_restorer("no-such-model")
+
+
+def test_selfie_every_detected_face_enhanced(shared_data):
+    img = np.asarray(Image.open(shared_data / "photos/deepface_tests/selfie-many-people.jpg").convert("RGB"))
+    r = load_restorer("bicubic")
+    res = r.enhance(img, upscale=1)
+    assert len(res.faces) >= 3
+    assert all(f.sr.shape == (128, 128, 3) for f in res.faces)
+    assert res.image.shape == img.shape
