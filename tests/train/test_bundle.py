@@ -1,0 +1,30 @@
+"""Bundling a checkpoint: measured metrics, fp16 choice, a card that verifies and loads strictly."""
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+from facesr_gui.checkpoints import load_checkpoint, read_manifest, save_checkpoint, verify_card
+from facesr_gui.nets import create_net, get_info
+from facesr_gui.train.bundle import bundle_model
+
+
+def test_bundle_writes_a_verified_card(tmp_path):
+    dev = tmp_path / "dev"
+    dev.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        Image.fromarray(rng.integers(0, 255, (128, 128, 3), dtype=np.uint8)).save(dev / f"{i}.png")
+    net = create_net("eipnet", **get_info("eipnet").tiny_cfg)
+    ckpt = save_checkpoint(tmp_path / "run.safetensors", net, meta={"steps": 5, "val": {"psnr": 99.0}})
+    models = tmp_path / "models"
+    card = bundle_model(ckpt, "eipnet-test", models, dev, {"data": "synthetic", "steps": 5})
+    cards = read_manifest(models / "manifest.json")
+    assert [c.id for c in cards] == ["eipnet-test"] and cards[0].sha256 == card.sha256
+    m = card.metrics["dev"]
+    assert m["images"] == 3 and "bicubic_psnr" in m and m["psnr"] != 99.0   # measured, not copied
+    loaded, header = load_checkpoint(verify_card(cards[0], models))
+    assert header["net"] == "eipnet" and "val" not in header["meta"]
+    assert card.dtype in ("float16", "float32") and "non-commercial" in card.training["terms"]
+    bundle_model(ckpt, "eipnet-test", models, dev, {"data": "synthetic", "steps": 5})   # replaces, not appends
+    assert len(read_manifest(models / "manifest.json")) == 1
