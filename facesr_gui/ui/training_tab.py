@@ -1,0 +1,533 @@
+"""Training tab: set up a run, start/pause/resume/cancel it, watch curves and previews, register the result.
+
+The tab only builds a :class:`TrainConfig` and talks to a :class:`TrainingWorker`; network
+names, checkpoints and registration come from ``workers.training`` (the UI never imports
+torch). Form values are remembered in ``Settings("training")``.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QPixmap
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGroupBox,
+                               QHBoxLayout, QInputDialog, QLabel, QLineEdit, QListWidget, QProgressBar,
+                               QPushButton, QSpinBox, QSplitter, QVBoxLayout, QWidget)
+
+from ..workers.training import (TrainConfig, TrainEvent, TrainingWorker, TrainSummary, default_run_dir,
+                                describe_state, known_checkpoints, register_model, sanitize_model_id,
+                                trainable_nets, training_devices, user_models_dir)
+from .qimage import rgb_to_qimage
+from .settings import Settings
+from .widgets.curve_plot import CurvePlot
+
+PRESETS = [("Paper", "paper"), ("Tiny (quick test)", "tiny"), ("Custom", "custom")]
+START_MODES = [("From scratch", "scratch"), ("Fine-tune weights", "finetune"), ("Resume run (state.pt)", "resume")]
+PSNR, BICUBIC = "PSNR (EMA)", "bicubic"
+
+
+def format_duration(seconds: float) -> str:
+    """``"12s"``, ``"3m 05s"``, ``"1h 02m"``."""
+    s = max(0, int(round(seconds)))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m {s % 60:02d}s"
+    return f"{s // 3600}h {s % 3600 // 60:02d}m"
+
+
+def _spin(lo: int, hi: int, value: int, step: int) -> QSpinBox:
+    spin = QSpinBox()
+    spin.setRange(lo, hi)
+    spin.setValue(value)
+    spin.setSingleStep(step)
+    return spin
+
+
+class TrainingTab(QWidget):
+    """Emits ``model_registered(weights path)`` after "Register as model" wrote the user manifest."""
+
+    model_registered = Signal(str)
+
+    def __init__(self, worker: TrainingWorker | None = None, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.worker = worker if worker is not None else TrainingWorker()
+        self.worker.setParent(self)
+        self.nets = {n.name: n for n in trainable_nets()}
+        self.summary: TrainSummary | None = None   # last finished run
+        self.preview_image = None                  # QImage of the latest preview grid
+        self._run_state = "idle"                   # idle | running | paused | cancelling
+        self._last_step = 0
+        self._phase = ""
+        self._warned_skipped = False
+        self._settings = Settings("training")
+        self._build_widgets()
+        self._build_layout()
+        self._connect()
+        self._restore()
+        self._set_run_state("idle")
+
+    # --- construction ---------------------------------------------------------------------------------
+    def _build_widgets(self) -> None:
+        self.net_combo = QComboBox()
+        for net in self.nets.values():
+            self.net_combo.addItem(f"{net.name} (x{net.scale})", net.name)
+            self.net_combo.setItemData(self.net_combo.count() - 1, net.paper, Qt.ItemDataRole.ToolTipRole)
+        self.preset_combo = QComboBox()
+        for label, key in PRESETS:
+            self.preset_combo.addItem(label, key)
+        self.net_cfg_edit = QLineEdit()
+        self.net_cfg_edit.setPlaceholderText("{}  (paper configuration)")
+        self.data_edit, self.val_edit, self.parsing_edit, self.out_edit = (QLineEdit() for _ in range(4))
+        self.val_edit.setPlaceholderText("optional: no validation, curves or previews without it")
+        self.parsing_edit.setPlaceholderText("optional: cache from `facesr labels` (parsing-guided nets)")
+        self.out_edit.setPlaceholderText("automatic: <user data>/runs/<net>-<time>")
+        self.steps_spin = _spin(1, 10_000_000, 1000, 100)
+        self.batch_spin = _spin(1, 1024, 16, 1)
+        self.val_every_spin = _spin(1, 1_000_000, 200, 50)
+        self.lr_spin = QDoubleSpinBox()
+        self.lr_spin.setDecimals(6)
+        self.lr_spin.setRange(0.0, 1.0)
+        self.lr_spin.setSingleStep(1e-5)
+        self.lr_spin.setSpecialValueText("paper default")
+        self.device_combo = QComboBox()
+        self.device_combo.addItems(training_devices())
+        self.gan_check = QCheckBox("GAN phase (paper recipe)")
+        self.start_mode_combo = QComboBox()
+        for label, key in START_MODES:
+            self.start_mode_combo.addItem(label, key)
+        self.start_path_combo = QComboBox()
+        self.start_path_combo.setEditable(True)
+        self.start_path_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.start_browse = QPushButton("Browse...")
+
+        self.start_button = QPushButton("Start")
+        self.pause_button = QPushButton("Pause")
+        self.resume_button = QPushButton("Resume")
+        self.cancel_button = QPushButton("Cancel")
+        self.register_button = QPushButton("Register as model...")
+        self.progress = QProgressBar()
+        self.progress.setFormat("%v / %m steps")
+        self.eta_label = QLabel("Not started")
+        self.loss_plot = CurvePlot("Training loss", "step", "loss", log_y=True)
+        self.val_plot = CurvePlot("Validation PSNR (Y)", "step", "dB")
+        self.val_plot.add_series(PSNR, "#d62728")
+        self.val_plot.add_series(BICUBIC, "#7f7f7f", dashed=True)
+        self.preview_label = QLabel("Preview appears after the first validation")
+        self.preview_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.preview_label.setMinimumSize(200, 160)
+        self.preview_caption = QLabel("")
+        self.log_list = QListWidget()
+        self.log_list.setWordWrap(True)
+
+    def _path_row(self, edit: QLineEdit, title: str) -> QHBoxLayout:
+        row = QHBoxLayout()
+        row.addWidget(edit, 1)
+        button = QPushButton("Browse...")
+        button.clicked.connect(lambda: self._browse_folder(edit, title))
+        row.addWidget(button)
+        return row
+
+    def _build_layout(self) -> None:
+        net_box = QGroupBox("Network")
+        f = QFormLayout(net_box)
+        f.addRow("Network:", self.net_combo)
+        f.addRow("Size:", self.preset_combo)
+        f.addRow("Config (JSON):", self.net_cfg_edit)
+        data_box = QGroupBox("Data")
+        f = QFormLayout(data_box)
+        f.addRow("Training faces:", self._path_row(self.data_edit, "Folder of training faces"))
+        f.addRow("Validation faces:", self._path_row(self.val_edit, "Folder of validation faces"))
+        f.addRow("Parsing labels:", self._path_row(self.parsing_edit, "Parsing-label cache"))
+        run_box = QGroupBox("Run")
+        f = QFormLayout(run_box)
+        f.addRow("Steps:", self.steps_spin)
+        f.addRow("Batch size:", self.batch_spin)
+        f.addRow("Learning rate:", self.lr_spin)
+        f.addRow("Validate every:", self.val_every_spin)
+        f.addRow("Device:", self.device_combo)
+        f.addRow("", self.gan_check)
+        start_row = QHBoxLayout()
+        start_row.addWidget(self.start_path_combo, 1)
+        start_row.addWidget(self.start_browse)
+        f.addRow("Start from:", self.start_mode_combo)
+        f.addRow("", start_row)
+        f.addRow("Output folder:", self._path_row(self.out_edit, "Output folder"))
+        self.form = QWidget()
+        form_layout = QVBoxLayout(self.form)
+        for box in (net_box, data_box, run_box):
+            form_layout.addWidget(box)
+        form_layout.addStretch(1)
+        buttons = QHBoxLayout()
+        for b in (self.start_button, self.pause_button, self.resume_button, self.cancel_button):
+            buttons.addWidget(b)
+        buttons.addStretch(1)
+        buttons.addWidget(self.register_button)
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.addWidget(self.form, 1)
+        left_layout.addLayout(buttons)
+
+        right = QWidget()
+        r = QVBoxLayout(right)
+        r.addWidget(self.progress)
+        r.addWidget(self.eta_label)
+        curves = QHBoxLayout()
+        curves.addWidget(self.loss_plot)
+        curves.addWidget(self.val_plot)
+        r.addLayout(curves, 2)
+        bottom = QHBoxLayout()
+        preview = QVBoxLayout()
+        preview.addWidget(self.preview_label, 1)
+        preview.addWidget(self.preview_caption)
+        bottom.addLayout(preview, 1)
+        bottom.addWidget(self.log_list, 1)
+        r.addLayout(bottom, 2)
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(left)
+        splitter.addWidget(right)
+        splitter.setStretchFactor(1, 1)
+        QVBoxLayout(self).addWidget(splitter)
+
+    def _connect(self) -> None:
+        self.net_combo.currentIndexChanged.connect(self._on_net_changed)
+        self.preset_combo.currentIndexChanged.connect(self._on_preset_changed)
+        self.net_cfg_edit.textEdited.connect(self._on_cfg_edited)
+        self.start_mode_combo.currentIndexChanged.connect(self._on_start_mode_changed)
+        self.start_browse.clicked.connect(self._browse_start_path)
+        self.start_button.clicked.connect(self.start)
+        self.pause_button.clicked.connect(self.pause)
+        self.resume_button.clicked.connect(self.resume)
+        self.cancel_button.clicked.connect(self.cancel)
+        self.register_button.clicked.connect(lambda: self.register_model())
+        self.worker.progressed.connect(self._on_progressed)
+        self.worker.finished.connect(self._on_finished)
+        self.worker.errored.connect(self._on_errored)
+        self.worker.paused_changed.connect(self._on_paused_changed)
+
+    # --- settings ---------------------------------------------------------------------------------------
+    def _restore(self) -> None:
+        s = self._settings
+        self.select_net(s.get("net", "eipnet")) or self.net_combo.setCurrentIndex(0)
+        self.preset_combo.setCurrentIndex(max(0, self.preset_combo.findData(s.get("preset", "paper"))))
+        self._on_net_changed()
+        if self.preset() == "custom":
+            self.net_cfg_edit.setText(s.get("net_cfg", "{}"))
+        self.data_edit.setText(s.get("data", ""))
+        self.val_edit.setText(s.get("val", ""))
+        self.parsing_edit.setText(s.get("parsing", ""))
+        self.steps_spin.setValue(s.get("steps", 1000))
+        self.batch_spin.setValue(s.get("batch_size", 16))
+        self.lr_spin.setValue(s.get("lr", 0.0))
+        self.val_every_spin.setValue(s.get("val_every", 200))
+        self.device_combo.setCurrentIndex(max(0, self.device_combo.findText(s.get("device", "cpu"))))
+        self.gan_check.setChecked(s.get("gan", True))
+        self.start_mode_combo.setCurrentIndex(max(0, self.start_mode_combo.findData(s.get("start_mode", "scratch"))))
+        self._on_start_mode_changed()
+        self.start_path_combo.setEditText(s.get("start_path", ""))
+
+    def save_state(self) -> None:
+        s = self._settings
+        for key, value in (("net", self.current_net()), ("preset", self.preset()), ("net_cfg", self.net_cfg_edit.text()),
+                           ("data", self.data_edit.text()), ("val", self.val_edit.text()),
+                           ("parsing", self.parsing_edit.text()), ("steps", self.steps_spin.value()),
+                           ("batch_size", self.batch_spin.value()), ("lr", self.lr_spin.value()),
+                           ("val_every", self.val_every_spin.value()), ("device", self.device_combo.currentText()),
+                           ("gan", self.gan_check.isChecked()), ("start_mode", self.start_mode()),
+                           ("start_path", self.start_path_combo.currentText())):
+            s.set(key, value)
+        s.sync()
+
+    # --- form -------------------------------------------------------------------------------------------
+    def current_net(self) -> str:
+        return self.net_combo.currentData() or ""
+
+    def select_net(self, name: str) -> bool:
+        index = self.net_combo.findData(name)
+        if index >= 0:
+            self.net_combo.setCurrentIndex(index)
+        return index >= 0
+
+    def preset(self) -> str:
+        return self.preset_combo.currentData()
+
+    def start_mode(self) -> str:
+        return self.start_mode_combo.currentData()
+
+    def _on_net_changed(self, *_args) -> None:
+        net = self.nets.get(self.current_net())
+        if net is None:
+            return
+        self._on_preset_changed()
+        options = ", ".join(f"{k}={v!r}" for k, v in net.options.items())
+        self.net_cfg_edit.setToolTip(f"Keyword arguments of {net.name} (paper values): {options}")
+        self.lr_spin.setToolTip(f"0 = the paper's learning rate ({net.paper_lr:g})")
+        self.parsing_edit.setEnabled(net.needs_parsing)
+        self.gan_check.setEnabled(net.has_gan)
+        if self.start_mode() == "finetune":
+            self._fill_checkpoints()
+
+    def _on_preset_changed(self, *_args) -> None:
+        net = self.nets.get(self.current_net())
+        if net is not None and self.preset() != "custom":
+            self.net_cfg_edit.setText(json.dumps(net.tiny_cfg if self.preset() == "tiny" else {}))
+
+    def _on_cfg_edited(self, _text: str) -> None:
+        self.preset_combo.blockSignals(True)
+        self.preset_combo.setCurrentIndex(self.preset_combo.findData("custom"))
+        self.preset_combo.blockSignals(False)
+
+    def _on_start_mode_changed(self, *_args) -> None:
+        mode = self.start_mode()
+        self.start_path_combo.setEnabled(mode != "scratch")
+        self.start_browse.setEnabled(mode != "scratch")
+        self.start_path_combo.clear()
+        if mode == "finetune":
+            self._fill_checkpoints()
+
+    def _fill_checkpoints(self) -> None:
+        text = self.start_path_combo.currentText()
+        self.start_path_combo.clear()
+        for label, path in known_checkpoints(self.current_net()):
+            self.start_path_combo.addItem(str(path))
+            self.start_path_combo.setItemData(self.start_path_combo.count() - 1, label, Qt.ItemDataRole.ToolTipRole)
+        if text:
+            self.start_path_combo.setEditText(text)
+
+    def _browse_folder(self, edit: QLineEdit, title: str) -> None:
+        path = QFileDialog.getExistingDirectory(self, title, edit.text() or str(Path.home()))
+        if path:
+            edit.setText(path)
+
+    def _browse_start_path(self) -> None:
+        resume = self.start_mode() == "resume"
+        path, _ = QFileDialog.getOpenFileName(self, "Training state" if resume else "Weights to fine-tune",
+                                              self.start_path_combo.currentText() or str(Path.home()),
+                                              "Training state (state.pt)" if resume else "Weights (*.safetensors *.pt *.pth)")
+        if path:
+            self.start_path_combo.setEditText(path)
+
+    # --- building the run ---------------------------------------------------------------------------------
+    def build_config(self) -> TrainConfig:
+        """The run the form describes; raises ``ValueError`` with a message for the user.
+
+        Resuming takes the network, its config and (unless one is given) the output folder
+        from the chosen ``state.pt``, and selects that network in the picker."""
+        net = self.current_net()
+        data = self.data_edit.text().strip()
+        if not data or not Path(data).is_dir():
+            raise ValueError("choose a folder of training faces")
+        val = self.val_edit.text().strip() or None
+        if val and not Path(val).is_dir():
+            raise ValueError(f"validation folder not found: {val}")
+        try:
+            net_cfg = json.loads(self.net_cfg_edit.text().strip() or "{}")
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"network config is not valid JSON ({exc.msg})") from None
+        if not isinstance(net_cfg, dict):
+            raise ValueError('network config must be a JSON object, e.g. {"width": 64}')
+        mode, start_path = self.start_mode(), self.start_path_combo.currentText().strip()
+        steps, out_text = self.steps_spin.value(), self.out_edit.text().strip()
+        resume = init = None
+        if mode == "resume":
+            state = describe_state(start_path)       # ValueError with the reason
+            if state.net != net:
+                self.select_net(state.net)
+                net = state.net
+            if steps <= state.step:
+                raise ValueError(f"that run already reached step {state.step}; set Steps above it")
+            resume, net_cfg = str(state.path), state.net_cfg
+            out = Path(out_text) if out_text else state.path.parent
+        else:
+            if mode == "finetune":
+                if not Path(start_path).is_file():
+                    raise ValueError(f"weights to fine-tune not found: {start_path or '(none chosen)'}")
+                init = start_path
+            out = Path(out_text) if out_text else default_run_dir(net)
+            if (out / "state.pt").exists():
+                raise ValueError(f"{out} already holds a run: resume it or choose another output folder")
+        parsing = self.parsing_edit.text().strip() or None
+        return TrainConfig(net=net, data=data, val=val, steps=steps, batch_size=self.batch_spin.value(),
+                           lr=self.lr_spin.value() or None, out=str(out), resume=resume, init=init,
+                           device=self.device_combo.currentText(), val_every=self.val_every_spin.value(),
+                           net_cfg=net_cfg, parsing_dir=parsing if self.parsing_edit.isEnabled() else None,
+                           gan=self.gan_check.isChecked())
+
+    # --- run control --------------------------------------------------------------------------------------
+    def start(self) -> bool:
+        """Start the run the form describes; False (and a log line) if it cannot."""
+        if self.worker.is_running():
+            return False
+        try:
+            cfg = self.build_config()
+        except ValueError as exc:
+            self._log(f"Cannot start: {exc}")
+            self.eta_label.setText(f"Cannot start: {exc}")
+            return False
+        self.save_state()
+        self.summary = None
+        self.loss_plot.clear()
+        self.val_plot.clear()
+        self.val_plot.add_series(PSNR, "#d62728")
+        self.val_plot.add_series(BICUBIC, "#7f7f7f", dashed=True)
+        self.preview_image = None
+        self.preview_label.setPixmap(QPixmap())
+        self.preview_label.setText("Preview appears after the first validation")
+        self.preview_caption.clear()
+        self.progress.setRange(0, cfg.steps)
+        self.progress.setValue(0)
+        self._last_step, self._phase, self._warned_skipped = 0, "", False
+        how = f"resuming {Path(cfg.resume).parent}" if cfg.resume else (f"from {Path(cfg.init).name}" if cfg.init
+                                                                         else "from scratch")
+        self._log(f"Started {cfg.net} {how}: {cfg.steps} steps, batch {cfg.batch_size} on {cfg.device} -> {cfg.out}")
+        self.eta_label.setText("Preparing data and network...")
+        self.worker.start(cfg)
+        self._set_run_state("running")
+        return True
+
+    def pause(self) -> None:
+        if self._run_state == "running":
+            self.worker.pause()
+            self._log("Pausing after the current step...")
+            self._set_run_state("paused")
+
+    def resume(self) -> None:
+        if self._run_state == "paused":
+            self.worker.resume()
+            self._set_run_state("running")
+
+    def cancel(self) -> None:
+        if self._run_state in ("running", "paused"):
+            self.worker.cancel()
+            self._log("Cancelling after the current step (the state is saved so the run can be resumed)...")
+            self._set_run_state("cancelling")
+
+    def stop(self, timeout_ms: int = 10_000) -> bool:
+        """Cancel any run and wait for its thread (call on window close); True if it ended."""
+        if self.worker.is_running():
+            self.worker.cancel()
+        return self.worker.wait(timeout_ms)
+
+    def run_state(self) -> str:
+        return self._run_state
+
+    def _set_run_state(self, state: str) -> None:
+        self._run_state = state
+        idle = state == "idle"
+        self.form.setEnabled(idle)
+        self.start_button.setEnabled(idle)
+        self.pause_button.setEnabled(state == "running")
+        self.resume_button.setEnabled(state == "paused")
+        self.cancel_button.setEnabled(state in ("running", "paused"))
+        self.register_button.setEnabled(idle and self.summary is not None and self.summary.checkpoint is not None)
+
+    # --- worker signals ---------------------------------------------------------------------------------
+    def _on_progressed(self, event: TrainEvent) -> None:
+        self._last_step = event.step
+        self.progress.setRange(0, event.total)
+        self.progress.setValue(event.step)
+        if self._run_state != "paused":
+            self.eta_label.setText(f"Step {event.step} / {event.total}   elapsed {format_duration(event.elapsed_s)}"
+                                   f"   ETA {format_duration(event.eta_s)}   lr {event.lr:.2g}")
+        for name, value in event.losses.items():
+            self.loss_plot.add_point(name, event.step, value)
+        if event.phase != self._phase:
+            if self._phase:
+                self._log(f"Step {event.step}: {event.phase} phase started")
+            self._phase = event.phase
+        if event.skipped_terms and not self._warned_skipped:
+            self._warned_skipped = True
+            self._log(f"Skipped loss terms (inputs missing, e.g. no parsing labels): {', '.join(event.skipped_terms)}")
+        if event.val is not None:
+            self._show_val(event)
+        if event.preview is not None:
+            self.show_preview(event.preview, f"Step {event.step}: LR (nearest) | SR (EMA) | HR")
+        if event.checkpoint:
+            self._log(f"Step {event.step}: saved {event.checkpoint}")
+
+    def _show_val(self, event: TrainEvent) -> None:
+        val = event.val
+        self.val_plot.add_point(PSNR, event.step, val["psnr"])
+        text = f"Step {event.step}: val PSNR {val['psnr']:.2f} dB, SSIM {val.get('ssim', float('nan')):.4f}"
+        if "bicubic_psnr" in val:
+            self.val_plot.add_point(BICUBIC, event.step, val["bicubic_psnr"])
+            text += f" (bicubic {val['bicubic_psnr']:.2f} dB)"
+        self._log(text)
+
+    def show_preview(self, rgb, caption: str = "") -> None:
+        """Show a preview grid, ``(H, W, 3)`` uint8 RGB."""
+        self.preview_image = rgb_to_qimage(rgb)
+        self._rescale_preview()
+        self.preview_caption.setText(caption)
+
+    def _rescale_preview(self) -> None:
+        if self.preview_image is not None:
+            pix = QPixmap.fromImage(self.preview_image)
+            self.preview_label.setPixmap(pix.scaled(self.preview_label.size(), Qt.AspectRatioMode.KeepAspectRatio,
+                                                    Qt.TransformationMode.SmoothTransformation))
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._rescale_preview()
+
+    def _on_finished(self, summary: TrainSummary) -> None:
+        self.summary = summary
+        what = "Cancelled" if summary.cancelled else "Finished"
+        self._log(f"{what} at step {summary.step} / {summary.total} after {format_duration(summary.elapsed_s)}; "
+                  f"weights: {summary.checkpoint or 'none'}")
+        if summary.cancelled and summary.state:
+            self._log(f"Resume later from {summary.state}")
+        self.eta_label.setText(f"{what} at step {summary.step} / {summary.total}")
+        self._set_run_state("idle")
+
+    def _on_errored(self, message: str) -> None:
+        self._log(f"Error: {message}")
+        self.eta_label.setText(f"Training failed: {message}")
+        self._set_run_state("idle")
+
+    def _on_paused_changed(self, paused: bool) -> None:
+        if paused:
+            self._log(f"Paused at step {self._last_step}")
+            self.eta_label.setText(f"Paused at step {self._last_step}")
+        elif self._run_state == "running":
+            self._log("Resumed")
+
+    def _log(self, text: str) -> None:
+        self.log_list.addItem(text)
+        self.log_list.scrollToBottom()
+
+    # --- registration -----------------------------------------------------------------------------------
+    def default_model_id(self) -> str:
+        if self.summary is None:
+            return ""
+        name = self.summary.out_dir.name
+        return sanitize_model_id(name if name.startswith(self.summary.net) else f"{self.summary.net}-{name}")
+
+    def register_model(self, model_id: str | None = None) -> str | None:
+        """Copy the last run's weights into the user models folder and add it to the user manifest.
+
+        Asks for an id when ``model_id`` is None. Returns the registered weights path, or None."""
+        summary = self.summary
+        if summary is None or summary.checkpoint is None:
+            return None
+        if model_id is None:
+            model_id, ok = QInputDialog.getText(self, "Register as model", "Model id:", text=self.default_model_id())
+            if not ok or not model_id.strip():
+                return None
+        cfg = summary.config
+        training = {"data": cfg.data, "val": cfg.val, "steps": summary.step, "planned_steps": summary.total,
+                    "batch_size": cfg.batch_size, "lr": cfg.lr or self.nets[summary.net].paper_lr,
+                    "init": cfg.init, "resumed_from": cfg.resume, "gan": cfg.gan, "device": cfg.device,
+                    "wall_time_s": round(summary.elapsed_s, 1), "run_dir": str(summary.out_dir)}
+        metrics = {Path(cfg.val).name: summary.val} if cfg.val and summary.val else {}
+        notes = f"trained in FaceSR Studio{' (cancelled early)' if summary.cancelled else ''}"
+        try:
+            card = register_model(summary.checkpoint, model_id, training=training, metrics=metrics, notes=notes)
+        except (RuntimeError, OSError, ValueError) as exc:
+            self._log(f"Register failed: {exc}")
+            return None
+        path = str(user_models_dir() / card.file)
+        self._log(f"Registered model {card.id}: {path}")
+        self.model_registered.emit(path)
+        return path
