@@ -4,6 +4,8 @@
     facesr eval  --model NAME|CKPT --hr DIR [--scale 8] [--json]
     facesr bench [--nets a,b] [--device cpu|cuda] [--tiny] [--json]
     facesr models
+    facesr enhance INPUT... [--model NAME] [--out DIR] [--upscale auto|N] [--json]
+    facesr enhance --demo [--out DIR]
 """
 from __future__ import annotations
 
@@ -17,21 +19,29 @@ from typing import Sequence
 
 
 class _Progress:
-    """A single-line terminal progress bar with ETA (stderr), for long jobs."""
+    """A single-line terminal progress bar with ETA (stderr), for long jobs.
 
-    def __init__(self, stream=sys.stderr, width: int = 30):
+    The ETA extrapolates from the progress made since the first call, so a resumed job
+    (starting at, say, 20%) gets an honest estimate.
+    """
+
+    def __init__(self, stream=None, width: int = 30):
         self.stream, self.width, self.t0 = stream, width, time.monotonic()
+        self.f0: float | None = None
 
     def __call__(self, fraction: float, msg: str = "") -> None:
+        stream = self.stream or sys.stderr
         fraction = min(max(fraction, 0.0), 1.0)
-        elapsed = time.monotonic() - self.t0
-        eta = elapsed * (1 - fraction) / fraction if fraction > 0 else float("nan")
+        if self.f0 is None:
+            self.f0, self.t0 = fraction, time.monotonic()
+        elapsed, done = time.monotonic() - self.t0, fraction - self.f0
+        eta = elapsed * (1 - fraction) / done if done > 0 else float("nan")
         bar = "#" * int(self.width * fraction)
         eta_s = f"{eta:6.0f}s" if eta == eta else "     ?s"
-        self.stream.write(f"\r[{bar:<{self.width}}] {fraction * 100:5.1f}% ETA {eta_s} {msg[:60]:<60}")
+        stream.write(f"\r[{bar:<{self.width}}] {fraction * 100:5.1f}% ETA {eta_s} {msg[:60]:<60}")
         if fraction >= 1.0:
-            self.stream.write("\n")
-        self.stream.flush()
+            stream.write("\n")
+        stream.flush()
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
@@ -103,6 +113,158 @@ def _cmd_labels(args: argparse.Namespace) -> int:
     return 0
 
 
+class _StopOnSigint:
+    """Ctrl-C once: stop at the next check (the current input is reported cancelled, a
+    video keeps its playable ``.partial`` file); twice: ``KeyboardInterrupt`` at once."""
+
+    def __init__(self) -> None:
+        self.requested, self._old = False, None
+
+    def __enter__(self) -> _StopOnSigint:
+        import signal
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            self._old = signal.signal(signal.SIGINT, self._on_sigint)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        import signal
+
+        if self._old is not None:
+            signal.signal(signal.SIGINT, self._old)
+
+    def _on_sigint(self, signum, frame) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        sys.stderr.write("\nstopping after the current step (Ctrl-C again to abort at once)\n")
+
+    def __call__(self) -> bool:
+        return self.requested
+
+
+def _upscale_arg(text: str) -> str | int:
+    if text == "auto":
+        return text
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected 'auto' or a positive integer, got {text!r}")
+    return int(text)
+
+
+def _default_model() -> str:
+    """The first bundled model in models/manifest.json, else ``"bicubic"`` (with a warning)."""
+    from .checkpoints import CheckpointError, read_manifest
+    from .paths import models_dir
+
+    manifest = models_dir() / "manifest.json"
+    try:
+        cards = read_manifest(manifest)
+    except CheckpointError as exc:
+        sys.stderr.write(f"warning: {exc}\n")
+        cards = []
+    if cards:
+        return cards[0].id
+    sys.stderr.write(f"warning: no bundled model in {manifest}; using 'bicubic' (upscaling only, no face "
+                     "detail added). Pass --model NAME or a .safetensors checkpoint.\n")
+    return "bicubic"
+
+
+def _make_restorer(args: argparse.Namespace):
+    import torch
+
+    from .pipeline.restore import load_restorer
+
+    if str(args.device).startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"--device {args.device}: CUDA is not available on this machine (use --device cpu)")
+    kwargs = {"mask": args.mask}
+    if args.min_face is not None:
+        from .pipeline.detect import FaceDetector
+
+        kwargs["detector"] = FaceDetector(device=args.device, min_face_size=args.min_face)
+    return load_restorer(args.model, device=args.device, half=args.half, **kwargs)
+
+
+def _item_line(item) -> str:
+    message = item.message.removeprefix(f"{item.path}: ")
+    target = f" -> {item.output}" if item.output else ""
+    return f"{item.status:<9} {item.path}{target}: {message} [{item.seconds:.1f} s]"
+
+
+def _cmd_enhance(args: argparse.Namespace) -> int:
+    from .pipeline.engine import collect_inputs, enhance_paths
+
+    if args.demo:
+        if args.inputs:
+            raise ValueError("--demo takes no INPUT (it builds its own sample)")
+        args.model = args.model or _default_model()
+        return _run_demo(args, _make_restorer(args))
+    if not args.inputs:
+        raise ValueError("give at least one INPUT file or folder (or --demo)")
+    inputs = collect_inputs(args.inputs)
+    if not inputs:
+        raise ValueError(f"no images or videos found in {', '.join(args.inputs)}")
+    args.model = args.model or _default_model()
+    restorer = _make_restorer(args)
+    bar = None if args.json else _Progress(sys.stderr)
+
+    def on_item(item) -> None:
+        if not args.json:
+            sys.stderr.write("\r" + " " * 110 + "\r")
+            print(_item_line(item), flush=True)
+
+    max_pixels = None if args.max_megapixels is None else int(args.max_megapixels * 1_000_000)
+    with _StopOnSigint() as stop:
+        report = enhance_paths(inputs, args.out, restorer, upscale=args.upscale, progress=bar, should_stop=stop,
+                               on_item=on_item, detect_every=args.detect_every, max_pixels=max_pixels)
+    code = 130 if report.cancelled else (0 if report.ok else 1)
+    if args.json:
+        print(json.dumps({"model": args.model, "device": str(args.device), **report.as_dict(), "exit_code": code},
+                         indent=2))
+    else:
+        counts = ", ".join(f"{report.count(s)} {s}" for s in ("ok", "no-face", "error", "cancelled") if report.count(s))
+        print(f"{len(report.items)} input(s): {counts}")
+    return code
+
+
+def _run_demo(args: argparse.Namespace, restorer) -> int:
+    """Degrade the bundled sample portrait to a surveillance-like frame, enhance it and
+    write ``demo_input.png``, ``demo_enhanced.png`` and ``demo_faces.png`` into ``--out``."""
+    from .paths import resources_dir
+    from .pipeline.engine import auto_upscale, face_sheet
+    from .pipeline.imageio import load_image, save_image
+    from .selftest import DEGRADE_FACTOR, DEGRADE_JPEG_QUALITY, SAMPLE, degrade
+
+    sample = resources_dir() / SAMPLE
+    portrait = load_image(sample).rgb
+    frame = degrade(portrait)
+    h, w = frame.shape[:2]
+    dets = restorer.detect(frame)
+    up = auto_upscale(h, w, dets, restorer.sr_size, restorer.scale) if args.upscale == "auto" else args.upscale
+    result = restorer.enhance(frame, detections=dets, upscale=up)
+    out = Path(args.out or "facesr-demo")
+    files = {name: out / f"demo_{name}.png" for name in ("input", "enhanced", "faces")}
+    save_image(files["input"], frame)
+    save_image(files["enhanced"], result.image)
+    save_image(files["faces"], face_sheet(result, label=f"SR: {args.model}"))
+    widths = [float(b[2] - b[0]) for b in dets.boxes]
+    if args.json:
+        print(json.dumps({"model": args.model, "sample": str(sample), "input_size": [w, h], "upscale": up,
+                          "faces": len(result.faces), "face_widths_px": widths,
+                          "files": {k: str(v) for k, v in files.items()}}, indent=2))
+    else:
+        face_px = ", ".join(f"{x:.0f}" for x in widths) or "none"
+        print(f"demo: {sample.name} {portrait.shape[1]}x{portrait.shape[0]} degraded (x{DEGRADE_FACTOR} area "
+              f"downscale + JPEG q{DEGRADE_JPEG_QUALITY}) to {w}x{h}, face width {face_px} px; "
+              f"enhanced x{up} with {args.model}: {len(result.faces)} face(s)")
+        for name, path in files.items():
+            print(f"  {name:<9} {path}")
+    if not result.faces:
+        sys.stderr.write("warning: no face was found in the degraded sample\n")
+        return 1
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="facesr", description="FaceSR Studio command line")
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -161,6 +323,26 @@ def build_parser() -> argparse.ArgumentParser:
     lb.add_argument("--hr-size", type=int, default=128)
     lb.add_argument("--crop", default="celeba", choices=["celeba", "center", "none"])
     lb.set_defaults(func=_cmd_labels)
+
+    en = sub.add_parser("enhance", help="enhance the faces in images, videos and folders of them")
+    en.add_argument("inputs", nargs="*", metavar="INPUT", help="image, video or folder (searched recursively)")
+    en.add_argument("--model", help="bundled model id, net name or .safetensors checkpoint "
+                                    "(default: the first bundled model, else 'bicubic')")
+    en.add_argument("--out", help="output folder (default: beside each input; --demo: ./facesr-demo); "
+                                  "outputs are named <stem>_facesr.<ext>")
+    en.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    en.add_argument("--half", action="store_true", help="fp16 inference (CUDA only)")
+    en.add_argument("--upscale", type=_upscale_arg, default="auto",
+                    help="output scale of the whole frame: 'auto' (faces reach the net's SR size, long side "
+                         "<= 4096 px images / 1920 px videos) or an integer")
+    en.add_argument("--mask", default="ellipse", choices=["ellipse", "parsing"], help="paste-back mask")
+    en.add_argument("--min-face", type=int, default=None, help="smallest face the detector looks for, px (default 12)")
+    en.add_argument("--detect-every", type=int, default=1, help="videos: detect every N-th frame, track between")
+    en.add_argument("--max-megapixels", type=float, default=None,
+                    help="refuse larger images (default 50, or $FACESR_MAX_MEGAPIXELS; 0 = no limit)")
+    en.add_argument("--demo", action="store_true", help="enhance a degraded copy of the bundled sample portrait")
+    en.add_argument("--json", action="store_true", help="print a JSON report instead of text lines")
+    en.set_defaults(func=_cmd_enhance)
     return p
 
 

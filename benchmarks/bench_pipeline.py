@@ -1,0 +1,119 @@
+"""End-to-end video benchmark: frames per second and time per stage.
+
+    python benchmarks/bench_pipeline.py [--video clip.mp4] [--frames 60] [--models bicubic,untrained:jeanet]
+                                        [--upscale 1] [--detect-every 1] [--device cpu] [--json out.json]
+
+Without ``--video`` a 480p clip (854x480, 25 fps, with its AAC audio) is made from
+``../shared/data/videos/facenet_street_1080p.mp4`` (a street with 3-7 faces of 11-42 px
+per frame at 480p) in a temporary folder. Models default to ``bicubic`` plus the first
+bundled model of ``models/manifest.json`` when there is one; ``untrained:<net>`` times a
+registered network with random weights (speed does not depend on the weights).
+
+Stages (seconds per frame): decode and encode run in their own threads, overlapping
+detect/sr/paste, so they do not add up to the wall time; detect includes tracking.
+A script, not a test: numbers are reported, never asserted.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import tempfile
+from pathlib import Path
+
+import cv2
+import torch
+
+from facesr_gui.nets import create_net, list_nets
+from facesr_gui.pipeline.restore import FaceRestorer, load_restorer
+from facesr_gui.pipeline.video import STAGES, VideoWriter, enhance_video, iter_frames, probe_video
+
+REPO = Path(__file__).resolve().parents[1]
+STREET = REPO.parent / "shared" / "data" / "videos" / "facenet_street_1080p.mp4"
+
+
+def make_480p(src: Path, dst: Path, frames: int) -> Path:
+    """The first ``frames`` frames of ``src`` resized to 480 lines (area filter), audio copied."""
+    info = probe_video(src)
+    w = round(info.width * 480 / info.height / 2) * 2
+    with VideoWriter(dst, w, 480, info.fps, audio_from=src, time_base=info.time_base,
+                     start_pts=info.start_pts) as writer:
+        for _, _, rgb in iter_frames(src, max_frames=frames):
+            writer.write(cv2.resize(rgb, (w, 480), interpolation=cv2.INTER_AREA))
+    return dst
+
+
+def default_models() -> list[str]:
+    models = ["bicubic"]
+    manifest = REPO / "models" / "manifest.json"
+    if manifest.is_file():
+        cards = json.loads(manifest.read_text()).get("models", [])
+        if cards:
+            models.append(cards[0]["id"])
+    return models
+
+
+def make_restorer(model: str, device: str) -> FaceRestorer:
+    """``model`` as ``load_restorer`` takes it; ``untrained:<net>`` builds a registered net with
+    random weights (same speed as the trained one: for timing before weights exist)."""
+    if model.startswith("untrained:"):
+        name = model.split(":", 1)[1]
+        if name not in list_nets():
+            raise SystemExit(f"unknown net {name!r}; registered: {', '.join(list_nets())}")
+        return FaceRestorer(create_net(name), device=device, keep_maps=False, net_name=name)
+    return load_restorer(model, device=device, keep_maps=False)
+
+
+def run(video: Path, model: str, frames: int, upscale: int, detect_every: int, device: str,
+        out_dir: Path) -> dict:
+    restorer = make_restorer(model, device)
+    report = enhance_video(video, out_dir / f"{model.replace('/', '_')}.mp4", restorer, upscale=upscale,
+                           detect_every=detect_every, max_frames=frames)
+    n = max(report.frames_out, 1)
+    return {"model": model, "frames": report.frames_out, "upscale": upscale, "detect_every": detect_every,
+            "fps": round(report.fps, 3), "seconds": round(report.seconds, 3),
+            "faces_per_frame": round(report.faces_mean, 2), "tracks": report.tracks, "audio": report.audio,
+            "ms_per_frame": {k: round(1000 * report.timings[k] / n, 2) for k in STAGES}}
+
+
+def format_table(rows: list[dict]) -> str:
+    head = ["model", "frames", "up", "det/k", "fps", "faces"] + [f"{s} ms" for s in STAGES]
+    lines = [head] + [[r["model"], str(r["frames"]), f"x{r['upscale']}", str(r["detect_every"]), f"{r['fps']:.2f}",
+                       f"{r['faces_per_frame']:.1f}"] + [f"{r['ms_per_frame'][s]:.1f}" for s in STAGES]
+                      for r in rows]
+    widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
+    return "\n".join("  ".join(c.rjust(w) for c, w in zip(line, widths)) for line in lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--video", type=Path, default=None, help="input clip (default: 480p street clip)")
+    ap.add_argument("--frames", type=int, default=60)
+    ap.add_argument("--models", default=None,
+                    help="comma-separated model ids, or untrained:<net> (default: bicubic + first bundled)")
+    ap.add_argument("--upscale", type=int, default=1)
+    ap.add_argument("--detect-every", type=int, default=1)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    ap.add_argument("--json", type=Path, default=None, help="also write the results here")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    models = args.models.split(",") if args.models else default_models()
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        video = args.video or make_480p(STREET, tmp / "street_480p.mp4", args.frames)
+        rows = [run(video, m, args.frames, args.upscale, args.detect_every, args.device, tmp) for m in models]
+        info = probe_video(video)
+    print(f"{video.name}: {info.width}x{info.height} @ {float(info.fps):.3f} fps, device {args.device}, "
+          f"{torch.get_num_threads()} torch thread(s)")
+    print(format_table(rows))
+    if args.json:
+        report = {"video": str(args.video or "facenet_street_1080p.mp4 -> 480p"),
+                  "size": [info.width, info.height], "device": args.device, "threads": torch.get_num_threads(),
+                  "torch": torch.__version__, "machine": platform.machine(), "rows": rows}
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,328 @@
+"""Batch enhancement of files and folders (images and videos): the engine behind
+``facesr enhance`` and the GUI's batch mode.
+
+:func:`enhance_paths` runs every input through one :class:`~.restore.FaceRestorer`. One
+bad input never stops the batch: its error is recorded in its :class:`ItemReport` and
+the next input proceeds. An image where no face is found is still written (upscaled),
+with status ``"no-face"``.
+
+Output names: ``<stem>_facesr<ext>`` (images keep their format, GIF becomes PNG; videos
+keep an MP4/MOV/M4V/MKV container, anything else becomes MKV, which holds H.264 and any
+audio). With ``out_dir`` None each output goes beside its input; otherwise under
+``out_dir``, mirroring the inputs' sub-folders relative to their common parent. A name
+already taken in the batch, or equal to an input, gets ``_2``, ``_3``... so no input and
+no other output is ever overwritten.
+
+Upscale ``"auto"`` (:func:`auto_upscale`): the integer output scale that brings the
+typical (median) face's aligned crop to the network's SR crop size, so the network's
+output is pasted at its native resolution, capped by the network's own factor and by
+an output long side of :data:`MAX_SIDE` px (:data:`VIDEO_MAX_SIDE` for videos, read
+from the first frame); 1 when no face is found.
+
+Images are ``(H, W, 3)`` uint8 RGB throughout.
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import cv2
+import numpy as np
+
+from .align import face_transform
+from .detect import Detections
+from .imageio import classify, load_image, save_image
+
+if TYPE_CHECKING:
+    from .restore import EnhanceResult, FaceRestorer
+
+Progress = Callable[[float, str], None]
+MAX_SIDE = 4096          # auto upscale: longest output side of an image
+VIDEO_MAX_SIDE = 1920    # ... of a video (every frame is encoded: 4K H.264 on a CPU is very slow)
+MAX_OUTPUT_PIXELS = 200_000_000   # any upscale: refuse outputs over 200 MP (600 MB as RGB)
+SUFFIX = "_facesr"
+VIDEO_KEEP = (".mp4", ".mov", ".m4v", ".mkv")
+STATUSES = ("ok", "no-face", "error", "cancelled")
+
+
+@dataclass
+class ItemReport:
+    """One input's outcome. ``status``: ``"ok"`` (faces enhanced), ``"no-face"`` (written,
+    upscaled only), ``"error"`` (nothing written; ``message`` says why) or ``"cancelled"``;
+    ``faces``: faces found (videos: distinct face tracks); ``upscale``: output scale used."""
+
+    path: Path
+    kind: str | None
+    status: str
+    output: Path | None = None
+    faces: int = 0
+    message: str = ""
+    seconds: float = 0.0
+    upscale: int = 1
+
+    def as_dict(self) -> dict:
+        d = asdict(self)
+        d["path"], d["output"] = str(self.path), str(self.output) if self.output else None
+        return d
+
+
+@dataclass
+class BatchReport:
+    items: list[ItemReport] = field(default_factory=list)
+
+    def count(self, status: str) -> int:
+        return sum(item.status == status for item in self.items)
+
+    @property
+    def cancelled(self) -> bool:
+        return any(item.status == "cancelled" for item in self.items)
+
+    @property
+    def ok(self) -> bool:
+        """Every input was enhanced or written without a face."""
+        return all(item.status in ("ok", "no-face") for item in self.items)
+
+    def as_dict(self) -> dict:
+        return {"items": [i.as_dict() for i in self.items], "counts": {s: self.count(s) for s in STATUSES}}
+
+
+def collect_inputs(paths: Iterable[str | os.PathLike]) -> list[Path]:
+    """Expand ``paths`` into the files to process, in the order given.
+
+    A folder contributes every image and video below it (recursive, sorted by path),
+    skipping hidden files and folders and earlier outputs (``*_facesr.*``). A file is
+    kept whatever its type, and a missing path is kept too, so that :func:`enhance_paths`
+    reports it. Duplicates are dropped.
+    """
+    out: list[Path] = []
+    seen: set[Path] = set()
+    for p in map(Path, paths):
+        if p.is_dir():
+            found = sorted(f for f in p.rglob("*") if f.is_file() and classify(f) is not None
+                           and not any(part.startswith(".") for part in f.relative_to(p).parts)
+                           and not f.stem.endswith(SUFFIX))
+        else:
+            found = [p]
+        for f in found:
+            key = f.resolve()
+            if key not in seen:
+                seen.add(key)
+                out.append(f)
+    return out
+
+
+def output_suffix(path: Path, kind: str) -> str:
+    """Suffix of ``path``'s output (see the module docstring)."""
+    suffix = path.suffix.lower()
+    if kind == "video":
+        if suffix in VIDEO_KEEP:
+            return suffix
+        return ".mkv" if importlib.util.find_spec("av") is not None else ".mp4"   # OpenCV fallback: MPEG-4
+    return ".png" if suffix == ".gif" else path.suffix
+
+
+def plan_outputs(inputs: Sequence[Path], out_dir: str | os.PathLike | None) -> list[Path]:
+    """Output path of each input (see the module docstring); never an input's path."""
+    taken = {p.resolve() for p in inputs}
+    root = None
+    if out_dir is not None and inputs:
+        try:
+            root = Path(os.path.commonpath([str(p.resolve().parent) for p in inputs]))
+        except ValueError:   # different drives (Windows): no common parent, flat names
+            root = None
+    outputs = []
+    for p in inputs:
+        kind = classify(p) or "image"
+        if out_dir is None:
+            folder = p.parent
+        else:
+            folder = Path(out_dir) / (p.resolve().parent.relative_to(root) if root is not None else "")
+        name, ext = f"{p.stem}{SUFFIX}", output_suffix(p, kind)
+        target, n = folder / f"{name}{ext}", 1
+        while target.resolve() in taken:
+            n += 1
+            target = folder / f"{name}_{n}{ext}"
+        taken.add(target.resolve())
+        outputs.append(target)
+    return outputs
+
+
+def crop_sides(detections: Detections) -> np.ndarray:
+    """Side in frame pixels of each face's aligned (CelebA-framed) crop, ``(N,)`` float."""
+    sides = []
+    for box, lm in zip(detections.boxes, detections.landmarks):
+        affine = face_transform(box, lm, 128)
+        sides.append(128.0 / float(np.sqrt(abs(np.linalg.det(affine[:, :2])))))
+    return np.asarray(sides, np.float64)
+
+
+def auto_upscale(height: int, width: int, faces: Detections | Sequence[float], sr_size: int,
+                 max_scale: int | None = None, max_side: int = MAX_SIDE) -> int:
+    """Integer output scale for a ``height`` x ``width`` frame.
+
+    ``faces``: detections, or the side of each face's aligned crop in pixels. Rule:
+    ``round(sr_size / median crop side)``, so the typical face fills the network's SR
+    output at its native resolution (larger faces are then left as they are by the
+    restorer, smaller ones get all the detail the net has); at most ``max_scale`` (the
+    net's factor: beyond it only the background grows) and at most ``max_side //
+    max(height, width)`` so the output's long side stays <= ``max_side``; at least 1.
+    No faces: 1.
+    """
+    sides = crop_sides(faces) if isinstance(faces, Detections) else np.asarray(list(faces), np.float64)
+    if sides.size == 0:
+        return 1
+    want = round(sr_size / max(float(np.median(sides)), 1e-6))
+    cap = max_side // max(height, width, 1)
+    if max_scale is not None:
+        cap = min(cap, int(max_scale))
+    return max(1, min(want, cap))
+
+
+def _item_progress(progress: Progress | None, i: int, n: int, name: str) -> Progress:
+    def report(fraction: float, msg: str) -> None:
+        if progress is not None:
+            progress((i + min(max(fraction, 0.0), 1.0)) / n, f"{i + 1}/{n} {name}: {msg}")
+    return report
+
+
+def _check_output_size(h: int, w: int, up: int) -> None:
+    if h * w * up * up > MAX_OUTPUT_PIXELS:
+        raise ValueError(f"upscale x{up} would make a {w * up}x{h * up} output "
+                         f"(over {MAX_OUTPUT_PIXELS / 1e6:.0f} MP); use a smaller --upscale or 'auto'")
+
+
+def enhance_image(path: Path, output: Path, restorer: FaceRestorer, upscale: int | str = "auto",
+                  progress: Progress | None = None, should_stop: Callable[[], bool] | None = None,
+                  max_pixels: int | None = None, quality: int = 95) -> ItemReport:
+    """Load, detect, enhance and save one image (errors propagate; see :func:`enhance_paths`)."""
+    t0 = time.perf_counter()
+    report = progress or (lambda f, m: None)
+    report(0.0, "loading")
+    img = load_image(path, max_pixels=max_pixels)
+    h, w = img.rgb.shape[:2]
+    report(0.05, "detecting faces")
+    dets = restorer.detect(img.rgb)
+    up = (auto_upscale(h, w, dets, restorer.sr_size, restorer.scale) if upscale == "auto" else int(upscale))
+    _check_output_size(h, w, up)
+    res = restorer.enhance(img.rgb, detections=dets, upscale=up, should_stop=should_stop,
+                           progress=lambda f, m: report(0.3 + 0.6 * f, m))
+    alpha = img.alpha
+    if alpha is not None and up != 1:
+        alpha = cv2.resize(alpha, (w * up, h * up), interpolation=cv2.INTER_LINEAR)
+    report(0.95, "saving")
+    save_image(output, res.image, alpha, quality=quality, icc_profile=img.icc_profile)
+    report(1.0, "done")
+    return ItemReport(path, "image", "ok" if res.faces else "no-face", output, len(res.faces),
+                      _image_message(img, res), time.perf_counter() - t0, up)
+
+
+def _image_message(img, res: EnhanceResult) -> str:
+    h, w = res.image.shape[:2]
+    parts = [f"{len(res.faces)} face(s)", f"x{res.upscale} -> {w}x{h}"]
+    large = sum(f.skipped == "large" for f in res.faces)
+    if large:
+        parts.append(f"{large} already large, left as is")
+    return ", ".join(parts + img.notes)
+
+
+def enhance_video_item(path: Path, output: Path, restorer: FaceRestorer, upscale: int | str = "auto",
+                       progress: Progress | None = None, should_stop: Callable[[], bool] | None = None,
+                       detect_every: int = 1) -> ItemReport:
+    """One video through :func:`.video.enhance_video` (errors propagate)."""
+    from .video import VideoReader, enhance_video
+
+    t0 = time.perf_counter()
+    with VideoReader(path, max_frames=1) as reader:   # raises VideoError when unreadable
+        info = reader.info
+        first = next((rgb for _i, _t, rgb in reader), None)
+    if upscale == "auto":
+        dets = restorer.detect(first) if first is not None else Detections.empty()
+        up = auto_upscale(info.height, info.width, dets, restorer.sr_size, restorer.scale, VIDEO_MAX_SIDE)
+    else:
+        up = int(upscale)
+    _check_output_size(info.height, info.width, up)
+    rep = enhance_video(path, output, restorer, upscale=up, detect_every=detect_every, progress=progress,
+                        should_stop=should_stop)
+    status = "cancelled" if rep.cancelled else ("ok" if rep.tracks else "no-face")
+    out = rep.output if rep.output is not None else (None if rep.cancelled else output)
+    return ItemReport(path, "video", status, out, rep.tracks, f"x{up}, " + rep.summary(),
+                      time.perf_counter() - t0, up)
+
+
+def _error_message(exc: BaseException) -> str:
+    text = str(exc) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}"
+    return "; ".join([text, *getattr(exc, "__notes__", [])])
+
+
+def enhance_paths(inputs: Iterable[str | os.PathLike], out_dir: str | os.PathLike | None, restorer: FaceRestorer,
+                  upscale: int | str = "auto", progress: Progress | None = None,
+                  should_stop: Callable[[], bool] | None = None, on_item: Callable[[ItemReport], None] | None = None,
+                  *, detect_every: int = 1, max_pixels: int | None = None, quality: int = 95) -> BatchReport:
+    """Enhance every input (files; expand folders with :func:`collect_inputs` first).
+
+    ``upscale``: ``"auto"`` or a positive integer; ``progress(fraction, msg)`` over the
+    whole batch; ``should_stop()`` is polled between inputs and inside each (the input
+    being processed and those left are reported ``"cancelled"``; a cancelled video keeps
+    its ``.partial`` file); ``on_item(report)`` after each input. Errors are recorded
+    per input, never raised (except ``KeyboardInterrupt``).
+    """
+    if upscale != "auto" and (not str(upscale).isdigit() or int(upscale) < 1):
+        raise ValueError(f"upscale must be 'auto' or a positive integer, got {upscale!r}")
+    inputs = [Path(p) for p in inputs]
+    outputs = plan_outputs(inputs, out_dir)
+    stop = should_stop or (lambda: False)
+    batch = BatchReport()
+    for i, (path, output) in enumerate(zip(inputs, outputs)):
+        kind = classify(path)
+        t0 = time.perf_counter()
+        if stop():
+            item = ItemReport(path, kind, "cancelled", message="not started")
+        else:
+            item = _run_one(path, output, kind, restorer, upscale, _item_progress(progress, i, len(inputs), path.name),
+                            stop, detect_every, max_pixels, quality)
+        item.seconds = time.perf_counter() - t0
+        batch.items.append(item)
+        if on_item is not None:
+            on_item(item)
+    return batch
+
+
+def _run_one(path: Path, output: Path, kind: str | None, restorer: FaceRestorer, upscale, progress: Progress,
+             stop: Callable[[], bool], detect_every: int, max_pixels: int | None, quality: int) -> ItemReport:
+    try:
+        if kind == "image":
+            return enhance_image(path, output, restorer, upscale, progress, stop, max_pixels, quality)
+        if kind == "video":
+            return enhance_video_item(path, output, restorer, upscale, progress, stop, detect_every)
+        reason = "file not found" if not path.exists() else (
+            f"unsupported file type {path.suffix or '(no extension)'!r}")
+        return ItemReport(path, None, "error", message=f"{path}: {reason}")
+    except InterruptedError:
+        return ItemReport(path, kind, "cancelled", message="cancelled while processing; nothing written")
+    except Exception as exc:  # noqa: BLE001 - one bad input must not stop the batch
+        return ItemReport(path, kind, "error", message=_error_message(exc))
+
+
+def face_sheet(result: EnhanceResult, label: str = "SR", gap: int = 4) -> np.ndarray:
+    """One row per face: LR crop (nearest-neighbour enlarged) | bicubic | SR, with a
+    header naming the columns. Returns ``(H, W, 3)`` uint8 RGB (a small blank header when
+    there are no faces)."""
+    s = result.faces[0].sr.shape[0] if result.faces else 128
+    header, cols = 18, 3
+    width = cols * s + (cols + 1) * gap
+    sheet = np.full((header + len(result.faces) * (s + gap) + gap, width, 3), 255, np.uint8)
+    for c, name in enumerate(("LR input", "bicubic", label)):
+        cv2.putText(sheet, name[:18], (gap + c * (s + gap) + 2, header - 5), cv2.FONT_HERSHEY_SIMPLEX, 0.4,
+                    (0, 0, 0), 1, cv2.LINE_AA)
+    for r, face in enumerate(result.faces):
+        lr = cv2.resize(face.lr, (s, s), interpolation=cv2.INTER_NEAREST)
+        y = header + r * (s + gap)
+        for c, tile in enumerate((lr, face.bicubic, face.sr)):
+            x = gap + c * (s + gap)
+            sheet[y:y + s, x:x + s] = tile
+    return sheet

@@ -1,0 +1,153 @@
+"""`facesr enhance`: real photos in, files out, one line per input, exit codes, --json, --demo."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from facesr_gui.checkpoints import (
+    ModelCard,
+    read_manifest,
+    save_checkpoint,
+    sha256_file,
+    write_manifest,
+)
+from facesr_gui.cli import main
+from facesr_gui.nets import create_net, get_info
+from facesr_gui.paths import models_dir
+from facesr_gui.pipeline import engine
+from facesr_gui.selftest import degrade, load_sample
+
+SELFIE = "photos/deepface_tests/selfie-many-people.jpg"
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def _json(capsys) -> dict:
+    return json.loads(capsys.readouterr().out)
+
+
+def test_real_photo_with_json(shared_data, tmp_path, capsys):
+    src = shared_data / SELFIE
+    code = main(["enhance", str(src), "--model", "bicubic", "--out", str(tmp_path), "--upscale", "2", "--json"])
+    report = _json(capsys)
+    assert code == 0 and report["exit_code"] == 0 and report["model"] == "bicubic"
+    item, = report["items"]
+    assert item["status"] == "ok" and item["faces"] >= 3 and item["upscale"] == 2
+    w, h = Image.open(src).size
+    assert item["output"] == str(tmp_path / "selfie-many-people_facesr.jpg")
+    assert Image.open(item["output"]).size == (2 * w, 2 * h)
+    assert report["counts"] == {"ok": 1, "no-face": 0, "error": 0, "cancelled": 0}
+
+
+def test_text_lines_and_exit_code_1_on_a_bad_input(tmp_path, capsys):
+    src = tmp_path / "in"
+    src.mkdir()
+    Image.fromarray(degrade(load_sample())).save(src / "face.jpg", quality=95)
+    Image.new("RGB", (40, 30), (120, 120, 120)).save(src / "wall.png")
+    (src / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64))
+    code = main(["enhance", str(src), "--model", "bicubic", "--out", str(tmp_path / "out")])
+    out = capsys.readouterr()
+    lines = out.out.strip().splitlines()
+    assert code == 1 and len(lines) == 4
+    assert lines[0].startswith("error") and "broken.png" in lines[0] and "not an image" in lines[0]
+    assert lines[1].startswith("ok") and "face_facesr.jpg" in lines[1] and "1 face(s)" in lines[1]
+    assert lines[2].startswith("no-face") and "wall_facesr.png" in lines[2]
+    assert lines[3] == "3 input(s): 1 ok, 1 no-face, 1 error"
+    assert "warning" not in out.err and "[" in out.err                  # the progress bar went to stderr
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["face_facesr.jpg", "wall_facesr.png"]
+
+
+def test_ctrl_c_stops_after_the_current_input_with_130(tmp_path, capsys, monkeypatch):
+    frame = degrade(load_sample())
+    for i in range(3):
+        Image.fromarray(frame).save(tmp_path / f"{i}.png")
+    original = engine.enhance_image
+
+    def interrupted_once(*args, **kwargs):
+        if (tmp_path / "out").exists():             # Ctrl-C while the second input is processed:
+            signal.raise_signal(signal.SIGINT)      # it stops at the restorer's next check
+        return original(*args, **kwargs)
+    monkeypatch.setattr(engine, "enhance_image", interrupted_once)
+    code = main(["enhance", *(str(tmp_path / f"{i}.png") for i in range(3)), "--model", "bicubic",
+                 "--out", str(tmp_path / "out"), "--json"])
+    report = _json(capsys)
+    assert code == 130 and [i["status"] for i in report["items"]] == ["ok", "cancelled", "cancelled"]
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["0_facesr.png"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler   # handler restored
+
+
+def test_demo_with_bicubic(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["enhance", "--demo", "--model", "bicubic", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "degraded" in text and str(out / "demo_faces.png") in text
+    lr = Image.open(out / "demo_input.png")
+    assert lr.size == (128, 72)
+    sr = Image.open(out / "demo_enhanced.png")
+    assert sr.size[0] % 128 == 0 and sr.size[0] // 128 >= 3 and sr.size[1] == 72 * sr.size[0] // 128
+    faces = np.asarray(Image.open(out / "demo_faces.png"))
+    assert faces.shape[1] == 3 * 128 + 16 and faces.shape[0] >= 128
+
+
+def test_default_model_is_the_first_bundled_one(tmp_path, capsys, monkeypatch):
+    net = create_net("eipnet", **get_info("eipnet").tiny_cfg)
+    save_checkpoint(tmp_path / "tiny.safetensors", net)
+    card = ModelCard(id="tiny-eip", net="eipnet", file="tiny.safetensors",
+                     sha256=sha256_file(tmp_path / "tiny.safetensors"), scale=8)
+    write_manifest(tmp_path / "manifest.json", [card])
+    monkeypatch.setenv("FACESR_MODELS_DIR", str(tmp_path))
+    code = main(["enhance", "--demo", "--out", str(tmp_path / "demo"), "--json"])
+    out = capsys.readouterr()
+    report = json.loads(out.out)
+    assert code == 0 and report["model"] == "tiny-eip" and report["faces"] == 1 and "warning" not in out.err
+    monkeypatch.setenv("FACESR_MODELS_DIR", str(tmp_path / "none"))
+    assert main(["enhance", "--demo", "--out", str(tmp_path / "demo2"), "--json"]) == 0
+    out = capsys.readouterr()
+    assert json.loads(out.out)["model"] == "bicubic" and "using 'bicubic'" in out.err
+
+
+def test_demo_with_the_first_bundled_model(tmp_path, capsys):
+    cards = read_manifest(models_dir() / "manifest.json")
+    if not cards:
+        pytest.skip("no bundled model in models/manifest.json")
+    assert main(["enhance", "--demo", "--model", cards[0].id, "--out", str(tmp_path), "--json"]) == 0
+    assert _json(capsys)["faces"] == 1 and (tmp_path / "demo_faces.png").is_file()
+
+
+def test_usage_errors(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    assert main(["enhance", str(tmp_path / "empty"), "--model", "bicubic"]) == 2
+    assert "no images or videos found" in capsys.readouterr().err
+    assert main(["enhance", "--model", "bicubic"]) == 2
+    assert main(["enhance", "--demo", str(tmp_path)]) == 2
+    assert main(["enhance", "--demo", "--model", "no-such-model", "--out", str(tmp_path)]) == 2
+    assert "no bundled or registered model" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as info:
+        main(["enhance", "x.png", "--upscale", "0"])
+    assert info.value.code == 2
+
+
+def test_subprocess_smoke(tmp_path):
+    Image.fromarray(degrade(load_sample())).save(tmp_path / "face.png")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, "-m", "facesr_gui.cli", "enhance", str(tmp_path / "face.png"),
+                           "--model", "bicubic", "--json"], capture_output=True, text=True, timeout=120, env=env,
+                          check=False)
+    assert proc.returncode == 0, proc.stderr
+    item, = json.loads(proc.stdout)["items"]
+    assert item["status"] == "ok" and item["output"] == str(tmp_path / "face_facesr.png")
+    assert (tmp_path / "face_facesr.png").is_file()
