@@ -147,8 +147,8 @@ def test_video_dispatch_is_routed_to_video_module(tmp_path, restorer, monkeypatc
 
 
 def test_real_video_and_a_broken_one(tmp_path, restorer, face_frame):
-    video = pytest.importorskip("facesr_gui.pipeline.video")
-    if video.av is None:
+    from facesr_gui.pipeline import video, video_io
+    if video_io.av is None:
         pytest.skip("PyAV not installed")
     with video.VideoWriter(tmp_path / "clip.mp4", 128, 72, 10) as w:
         for i in range(6):

@@ -10,7 +10,7 @@ import pytest
 
 av = pytest.importorskip("av")
 
-from facesr_gui.pipeline import video
+from facesr_gui.pipeline import video, video_io
 from facesr_gui.pipeline.restore import load_restorer
 from facesr_gui.pipeline.track import SceneCutDetector
 from facesr_gui.pipeline.video import (
@@ -247,7 +247,7 @@ def test_writer_odd_size_and_lossless_roundtrip(tmp_path):
 
 
 def test_opencv_fallback_without_pyav(videos, restorer, tmp_path, monkeypatch):
-    monkeypatch.setattr(video, "av", None)
+    monkeypatch.setattr(video_io, "av", None)
     assert probe_video(videos / HALLWAY).fps == Fraction(25, 2)
     report = enhance_video(videos / HALLWAY, tmp_path / "cv.mp4", restorer, detect_every=100, max_frames=6)
     assert report.frames_out == 6 and report.output == tmp_path / "cv.mp4"
