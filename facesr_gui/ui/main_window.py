@@ -1,23 +1,39 @@
-"""Main window: tabs, model picker, File menu with recent files, drag-and-drop, status bar."""
+"""Main window: Photos / Video / Training tabs, model and device pickers, files, drag-and-drop, status bar.
+
+The window owns the one :class:`~facesr_gui.workers.inference.InferenceWorker` (shared with
+the Photos tab) and routes what is opened: photos and folders of photos to the Photos tab,
+videos to the Video tab. The Video and Training tabs are imported defensively: if one
+cannot be built, a placeholder says why and the rest of the app works.
+"""
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, Qt
-from PySide6.QtGui import QAction, QImageReader, QKeySequence
-from PySide6.QtWidgets import (QComboBox, QFileDialog, QLabel, QMainWindow, QMessageBox, QTabWidget,
-                               QToolBar, QVBoxLayout, QWidget)
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QProgressBar,
+    QTabWidget,
+    QToolBar,
+    QVBoxLayout,
+    QWidget,
+)
 
-from ..workers import InferenceRequest, InferenceWorker
+from ..pipeline.imageio import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, ImageError, classify, load_image
+from .export import SAVE_FILTER, with_suffix_for_filter
 from .photos_tab import PhotosTab
-from .qimage import qimage_to_rgb, read_image
 from .settings import Settings
+from .widgets.icons import icon
 
-MAX_RECENT = 8
-
-
-def image_suffixes() -> set[str]:
-    return {"." + bytes(f).decode().lower() for f in QImageReader.supportedImageFormats()}
+MAX_RECENT = 10
+DEVICES = [("CPU", "cpu"), ("GPU (CUDA)", "cuda")]
 
 
 def _placeholder(text: str) -> QWidget:
@@ -29,84 +45,165 @@ def _placeholder(text: str) -> QWidget:
     return page
 
 
-class MainWindow(QMainWindow):
-    """``worker`` may be injected (tests); otherwise one is built from the bundled manifest."""
+def _build_tab(module: str, cls: str, title: str) -> tuple[QWidget, bool]:
+    """``(tab, True)``, or ``(placeholder saying why, False)`` when the tab cannot be built."""
+    try:
+        return getattr(importlib.import_module(f"{__package__}.{module}"), cls)(), True
+    except Exception as exc:  # noqa: BLE001 - one broken tab must not take the app down
+        return _placeholder(f"The {title} tab is not available:\n{type(exc).__name__}: {exc}"), False
 
-    def __init__(self, worker: InferenceWorker | None = None, parent: QWidget | None = None):
+
+def photos_in(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+
+
+class MainWindow(QMainWindow):
+    """``worker`` may be injected (tests); ``side_tabs=False`` puts placeholders for Video/Training."""
+
+    def __init__(self, worker=None, side_tabs: bool = True, parent: QWidget | None = None):
         super().__init__(parent)
         self.setWindowTitle("FaceSR Studio")
         self.setAcceptDrops(True)
-        self.worker = worker if worker is not None else InferenceWorker()
+        if worker is None:
+            from ..workers.inference import InferenceWorker
+            worker = InferenceWorker()
+        self.worker = worker
         self.worker.setParent(self)
-        self.current_path: Path | None = None
-        self._request_id = 0
         self._settings = Settings("main_window")
         self.recent_files: list[str] = self._settings.get_list("recent_files")
         self.last_folder = self._settings.get("last_folder", str(Path.home()))
-
-        self.photos = PhotosTab()
+        self.photos = PhotosTab(self.worker)
+        if side_tabs:
+            self.video, self.has_video = _build_tab("video_tab", "VideoTab", "Video")
+            self.training, self.has_training = _build_tab("training_tab", "TrainingTab", "Training")
+        else:
+            self.video, self.has_video = _placeholder("Video tab disabled"), False
+            self.training, self.has_training = _placeholder("Training tab disabled"), False
         self.tabs = QTabWidget()
-        self.tabs.addTab(self.photos, "Photos")
-        self.tabs.addTab(_placeholder("Video: face super-resolution of surveillance clips, frame by frame, "
-                                      "with tracking and export - coming soon."), "Video")
-        self.tabs.addTab(_placeholder("Training: fine-tune a network on your own faces, with live loss "
-                                      "curves and sample previews - coming soon."), "Training")
+        self.tabs.addTab(self.photos, icon("mdi6.image-multiple"), "Photos")
+        self.tabs.addTab(self.video, icon("mdi6.video"), "Video")
+        self.tabs.addTab(self.training, icon("mdi6.school"), "Training")
         self.setCentralWidget(self.tabs)
-        self.model_combo = QComboBox()
-        self._build_model_picker()
+        self.model_combo, self.device_combo = QComboBox(), QComboBox()
+        self.half_check = QCheckBox("fp16")
+        self._build_actions()
+        self._build_toolbar()
         self._build_menus()
         self._build_status_bar()
-
-        self.photos.enhanceRequested.connect(self.enhance)
-        self.model_combo.currentIndexChanged.connect(self._on_model_changed)
-        self.worker.finished.connect(self._on_worker_finished)
-        self.worker.errored.connect(self._on_worker_errored)
-        self.worker.progressed.connect(self._on_worker_progressed)
+        self._fill_models(self._settings.get("model", "bicubic"))
+        self._restore_device()
+        self._connect()
         self._restore_geometry()
         if not self.worker.is_running():
             self.worker.start()
 
     # --- construction -------------------------------------------------------------------------
-    def _build_model_picker(self) -> None:
-        bar = QToolBar("Model")
-        bar.setObjectName("model_toolbar")
+    def _action(self, text: str, icon_name: str, slot, shortcut=None, tip: str = "") -> QAction:
+        action = QAction(icon(icon_name), text, self)
+        if shortcut is not None:
+            action.setShortcut(shortcut)
+        action.setToolTip(tip or text.replace("&", "").rstrip("."))
+        action.triggered.connect(slot)
+        return action
+
+    def _build_actions(self) -> None:
+        self.open_action = self._action("&Open...", "mdi6.folder-open", self.open_dialog, QKeySequence.StandardKey.Open,
+                                        "Open a photo or a video")
+        self.open_folder_action = self._action("Open &folder...", "mdi6.folder-multiple-image", self.open_folder_dialog)
+        self.truth_action = self._action("Load &ground truth...", "mdi6.scale-balance", self.ground_truth_dialog)
+        self.save_action = self._action("&Save enhanced image...", "mdi6.content-save", self.save_result_dialog,
+                                        QKeySequence.StandardKey.Save)
+        self.compare_action = self._action("Save &comparison...", "mdi6.compare", self.save_comparison_dialog,
+                                           tip="Save before | after (or LR | bicubic | SR of the face) side by side")
+        self.refresh_action = self._action("&Refresh models", "mdi6.refresh", self.refresh_models)
+        self.quit_action = self._action("&Quit", "mdi6.exit-to-app", self.close, QKeySequence.StandardKey.Quit)
+
+    def _build_toolbar(self) -> None:
+        bar = QToolBar("Main")
+        bar.setObjectName("main_toolbar")
         bar.setMovable(False)
+        for action in (self.open_action, self.save_action, self.compare_action):
+            bar.addAction(action)
+        bar.addSeparator()
         bar.addWidget(QLabel(" Model: "))
         bar.addWidget(self.model_combo)
+        bar.addSeparator()
+        bar.addWidget(QLabel(" Device: "))
+        bar.addWidget(self.device_combo)
+        bar.addWidget(self.half_check)
         self.addToolBar(bar)
         self.model_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
-        item_model = self.model_combo.model()
-        for row, entry in enumerate(self.worker.models()):
-            self.model_combo.addItem(entry.label, entry.id)
-            tip = entry.paper if entry.available else f"{entry.paper}\nno trained weights bundled for {entry.id}"
-            self.model_combo.setItemData(row, tip, Qt.ItemDataRole.ToolTipRole)
-            item_model.item(row).setEnabled(entry.available)
-        wanted = self._settings.get("model", "bicubic")
-        self.select_model(wanted) or self.select_model("bicubic")
+        self.model_combo.setToolTip("Network used by Enhance (Photos) and Process (Video)")
+        for label, data in DEVICES:
+            self.device_combo.addItem(label, data)
+        gpu = self.worker.cuda_available()
+        self.device_combo.model().item(1).setEnabled(gpu)
+        self.device_combo.setItemData(1, "CUDA GPU" if gpu else "no CUDA GPU found", Qt.ItemDataRole.ToolTipRole)
+        self.half_check.setToolTip("Half precision (fp16) on the GPU: faster, slightly less accurate")
 
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
-        open_action = QAction("&Open...", self, shortcut=QKeySequence.StandardKey.Open)
-        open_action.triggered.connect(self.open_dialog)
-        file_menu.addAction(open_action)
+        file_menu.addAction(self.open_action)
+        file_menu.addAction(self.open_folder_action)
         self.recent_menu = file_menu.addMenu("Open &Recent")
         file_menu.addSeparator()
-        quit_action = QAction("&Quit", self, shortcut=QKeySequence.StandardKey.Quit)
-        quit_action.triggered.connect(self.close)
-        file_menu.addAction(quit_action)
+        for action in (self.truth_action, self.save_action, self.compare_action):
+            file_menu.addAction(action)
+        file_menu.addSeparator()
+        file_menu.addAction(self.quit_action)
+        models_menu = self.menuBar().addMenu("&Models")
+        models_menu.addAction(self.refresh_action)
         self._rebuild_recent_menu()
 
     def _build_status_bar(self) -> None:
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 100)
+        self.progress.setMaximumWidth(140)
+        self.progress.setTextVisible(False)
+        self.progress.hide()
         self.device_label = QLabel(self.worker.device_label())
         self.device_label.setToolTip("Device the models run on")
         self.model_label = QLabel()
         self.timing_label = QLabel("Last run: -")
-        for label in (self.device_label, self.model_label, self.timing_label):
+        self.statusBar().addPermanentWidget(self.progress)
+        for label in (self.timing_label, self.model_label, self.device_label):
             label.setContentsMargins(8, 0, 8, 0)
             self.statusBar().addPermanentWidget(label)
+
+    def _connect(self) -> None:
+        self.model_combo.currentIndexChanged.connect(self._on_model_changed)
+        self.device_combo.currentIndexChanged.connect(self._on_device_changed)
+        self.half_check.toggled.connect(self._on_device_changed)
+        w = self.worker
+        w.progressed.connect(self._on_worker_progressed)
+        w.notified.connect(self._on_worker_notified)
+        w.device_changed.connect(self._on_worker_device_changed)
+        p = self.photos
+        p.status_message.connect(lambda text: self.statusBar().showMessage(text, 8000))
+        p.timings_changed.connect(self.timing_label.setText)
+        p.busy_changed.connect(self._on_busy_changed)
+        p.photo_opened.connect(self._on_photo_opened)
+        p.truth_requested.connect(self.ground_truth_dialog)
+        if self.has_video:
+            self.video.status_message.connect(lambda text: self.statusBar().showMessage(text, 8000))
+        if self.has_training:
+            self.training.model_registered.connect(self._on_model_registered)
+        self.device_label.setText(self.worker.device_label())
+
+    # --- models and device ----------------------------------------------------------------------
+    def _fill_models(self, wanted: str) -> None:
+        entries = self.worker.models()
+        self.model_combo.blockSignals(True)
+        self.model_combo.clear()
+        for row, entry in enumerate(entries):
+            self.model_combo.addItem(entry.label, entry.id)
+            self.model_combo.setItemData(row, entry.tooltip(), Qt.ItemDataRole.ToolTipRole)
+            self.model_combo.model().item(row).setEnabled(entry.available)
+        self.model_combo.blockSignals(False)
+        self.select_model(wanted) or self.select_model("bicubic")
+        self.photos.set_models(entries)
         self._on_model_changed()
 
-    # --- models -------------------------------------------------------------------------------
     def current_model(self) -> str:
         return self.model_combo.currentData() or ""
 
@@ -118,36 +215,148 @@ class MainWindow(QMainWindow):
         self.model_combo.setCurrentIndex(index)
         return True
 
+    def refresh_models(self) -> None:
+        """Re-read bundled and registered models (keeps the selection when it still exists)."""
+        current = self.current_model()
+        self.worker.refresh_models()
+        self._fill_models(current)
+
+    def _on_model_registered(self, path: str) -> None:
+        self.refresh_models()
+        self.statusBar().showMessage(f"registered {Path(path).name}: it is now in the model picker", 10000)
+
     def _on_model_changed(self, *_args) -> None:
-        self.model_label.setText(f"Model: {self.current_model()}")
+        model = self.current_model()
+        self.model_label.setText(f"Model: {self.photos.model_name(model)}")
+        self.photos.set_model(model)
+        if self.has_video:
+            self.video.set_model(model)
+
+    def _restore_device(self) -> None:
+        device = self._settings.get("device", "cuda" if self.worker.cuda_available() else "cpu")
+        index = self.device_combo.findData(device if device == "cpu" or self.worker.cuda_available() else "cpu")
+        self.device_combo.setCurrentIndex(max(0, index))
+        self.half_check.setChecked(self._settings.get("half", False))
+        self._on_device_changed()
+
+    def _on_device_changed(self, *_args) -> None:
+        device = self.device_combo.currentData()
+        self.half_check.setEnabled(device == "cuda")
+        half = self.half_check.isChecked() and device == "cuda"
+        self.worker.set_device(device, half)
+        if self.has_video:
+            self.video.set_device(device, half)
+
+    def _on_worker_device_changed(self, label: str) -> None:
+        self.device_label.setText(label)
+        if label.startswith("CPU") and self.device_combo.currentData() != "cpu":   # fell back after OOM
+            self.device_combo.blockSignals(True)
+            self.device_combo.setCurrentIndex(0)
+            self.device_combo.blockSignals(False)
+            self.half_check.setEnabled(False)
+
+    def _on_worker_notified(self, message: str) -> None:
+        self.statusBar().showMessage(message, 15000)
+
+    def _on_worker_progressed(self, fraction: float, message: str) -> None:
+        self.progress.setValue(int(fraction * 100))
+        self.statusBar().showMessage(message, 5000)
+
+    def _on_busy_changed(self, busy: bool) -> None:
+        self.progress.setVisible(busy)
 
     # --- files --------------------------------------------------------------------------------
     def open_dialog(self) -> None:
-        patterns = " ".join(f"*{s}" for s in sorted(image_suffixes()))
-        path, _ = QFileDialog.getOpenFileName(self, "Open photo", self.last_folder, f"Images ({patterns})")
+        patterns = " ".join(f"*{s}" for s in sorted(IMAGE_EXTENSIONS | VIDEO_EXTENSIONS))
+        images = " ".join(f"*{s}" for s in sorted(IMAGE_EXTENSIONS))
+        videos = " ".join(f"*{s}" for s in sorted(VIDEO_EXTENSIONS))
+        path, _ = QFileDialog.getOpenFileName(self, "Open photo or video", self.last_folder,
+                                              f"Photos and videos ({patterns});;Photos ({images});;Videos ({videos})")
         if path:
             self.open_paths([path])
 
+    def open_folder_dialog(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open a folder of photos", self.last_folder)
+        if folder:
+            self.open_paths([folder])
+
     def open_paths(self, paths: list[str | Path]) -> bool:
-        """Open the first readable image among ``paths``; returns whether one was opened."""
+        """Photos (and folders of photos) go to the Photos tab, the first video to the Video tab."""
+        photos: list[Path] = []
         for path in map(Path, paths):
-            if path.suffix.lower() not in image_suffixes():
-                continue
-            try:
-                image = read_image(path)
-            except OSError as exc:
-                self.statusBar().showMessage(str(exc), 8000)
-                continue
-            self.current_path = path
-            self.photos.set_image(qimage_to_rgb(image), path.name)
+            if path.is_dir():
+                photos += photos_in(path)
+            elif classify(path) == "video":
+                return self.open_video(path)
+            elif classify(path) == "image":
+                photos.append(path)
+        if photos and self.photos.open_photos(photos):
             self.tabs.setCurrentWidget(self.photos)
-            self.last_folder = str(path.parent)
-            self._add_recent(str(path))
-            self.setWindowTitle(f"FaceSR Studio - {path.name}")
             return True
+        if not photos:
+            self.statusBar().showMessage("nothing to open: drop photos, a folder of photos or a video", 8000)
         return False
 
-    def _add_recent(self, path: str) -> None:
+    def open_video(self, path: Path) -> bool:
+        if not self.has_video:
+            self.statusBar().showMessage("the Video tab is not available", 8000)
+            return False
+        if not self.video.open_video(str(path)):
+            return False
+        self.tabs.setCurrentWidget(self.video)
+        self._remember(str(path))
+        return True
+
+    def ground_truth_dialog(self) -> None:
+        if self.photos.image is None:
+            self.statusBar().showMessage("open a photo first", 5000)
+            return
+        images = " ".join(f"*{s}" for s in sorted(IMAGE_EXTENSIONS))
+        path, _ = QFileDialog.getOpenFileName(self, "Ground truth (high-resolution original)", self.last_folder,
+                                              f"Photos ({images})")
+        if path:
+            self.load_ground_truth(path)
+
+    def load_ground_truth(self, path: str | Path) -> bool:
+        try:
+            loaded = load_image(path)
+        except (ImageError, OSError) as exc:
+            self.statusBar().showMessage(str(exc), 10000)
+            return False
+        self.photos.set_ground_truth(loaded.rgb, Path(path).name)
+        return True
+
+    def _save_dialog(self, title: str, stem: str) -> str:
+        folder = self._settings.get("save_folder", self.last_folder)
+        path, chosen = QFileDialog.getSaveFileName(self, title, str(Path(folder) / f"{stem}.png"), SAVE_FILTER)
+        if path:
+            path = with_suffix_for_filter(path, chosen)
+            self._settings.set("save_folder", str(Path(path).parent))
+        return path
+
+    def save_result_dialog(self) -> None:
+        if self.photos.result_rgb() is None:
+            self.statusBar().showMessage("enhance a photo first", 5000)
+            return
+        stem = f"{Path(self.photos.name).stem}_{self.current_model()}"
+        path = self._save_dialog("Save enhanced image", stem)
+        if path:
+            self.photos.save_result(path)
+
+    def save_comparison_dialog(self) -> None:
+        if self.photos.comparison_rgb() is None:
+            self.statusBar().showMessage("open a photo first", 5000)
+            return
+        path = self._save_dialog("Save comparison", f"{Path(self.photos.name).stem}_comparison")
+        if path:
+            self.photos.save_comparison(path)
+
+    def _on_photo_opened(self, path: str) -> None:
+        self._remember(path)
+        self.setWindowTitle(f"FaceSR Studio - {Path(path).name}")
+
+    def _remember(self, path: str) -> None:
+        self.last_folder = str(Path(path).parent)
         self.recent_files = ([path] + [p for p in self.recent_files if p != path])[:MAX_RECENT]
         self._rebuild_recent_menu()
 
@@ -160,12 +369,12 @@ class MainWindow(QMainWindow):
         self.recent_menu.setEnabled(bool(self.recent_files))
 
     # --- drag and drop ------------------------------------------------------------------------
-    def _dropped_paths(self, mime) -> list[str]:
+    @staticmethod
+    def _dropped_paths(mime) -> list[str]:
         if not mime.hasUrls():
             return []
-        suffixes = image_suffixes()
-        return [u.toLocalFile() for u in mime.urls()
-                if u.isLocalFile() and Path(u.toLocalFile()).suffix.lower() in suffixes]
+        paths = [Path(u.toLocalFile()) for u in mime.urls() if u.isLocalFile()]
+        return [str(p) for p in paths if p.is_dir() or classify(p) is not None]
 
     def dragEnterEvent(self, event) -> None:
         if self._dropped_paths(event.mimeData()):
@@ -175,47 +384,39 @@ class MainWindow(QMainWindow):
         if self.open_paths(self._dropped_paths(event.mimeData())):
             event.acceptProposedAction()
 
-    # --- inference ----------------------------------------------------------------------------
+    # --- compatibility and shutdown -------------------------------------------------------------
     def enhance(self) -> None:
-        if self.photos.image is None:
-            return
-        self._request_id += 1
-        self.worker.submit(InferenceRequest(self._request_id, self.current_model(), self.photos.image))
-        self.photos.set_busy(True)
+        self.photos.enhance()
 
-    def _on_worker_finished(self, result) -> None:
-        if result.request_id != self._request_id:
-            return  # an older request finished after a newer one was sent
-        self.photos.set_busy(False)
-        self.photos.show_result(result)
-        self.timing_label.setText(f"Last run: {result.seconds * 1000:.0f} ms ({result.model_id})")
-        self.statusBar().clearMessage()
-
-    def _on_worker_errored(self, message: str) -> None:
-        self.photos.set_busy(False)
-        self.statusBar().showMessage(message, 10000)
-        if self.isVisible():
-            QMessageBox.warning(self, "Enhance failed", message)
-
-    def _on_worker_progressed(self, fraction: float, message: str) -> None:
-        self.statusBar().showMessage(f"{message} ({fraction:.0%})")
-
-    # --- settings and shutdown -----------------------------------------------------------------
     def _restore_geometry(self) -> None:
         geometry = self._settings.get("geometry", QByteArray())
         if geometry.isEmpty() or not self.restoreGeometry(geometry):
-            self.resize(1200, 800)
+            self.resize(1280, 820)
+        self.tabs.setCurrentIndex(min(self._settings.get("tab", 0), self.tabs.count() - 1))
 
     def save_settings(self) -> None:
         s = self._settings
         s.set("geometry", self.saveGeometry())
         s.set("model", self.current_model())
+        s.set("device", self.device_combo.currentData())
+        s.set("half", self.half_check.isChecked())
+        s.set("tab", self.tabs.currentIndex())
         s.set("last_folder", self.last_folder)
         s.set_list("recent_files", self.recent_files)
-        self.photos.save_state()
         s.sync()
 
     def closeEvent(self, event) -> None:
+        """Save settings, cancel what runs and wait for every thread (training asks first)."""
+        if self.has_training and getattr(self.training, "run_state", lambda: "idle")() != "idle":
+            answer = QMessageBox.question(self, "Training is running",
+                                          "A training run is in progress. Stop it (its state is saved) and quit?")
+            if answer != QMessageBox.StandardButton.Yes:
+                event.ignore()
+                return
         self.save_settings()
-        self.worker.stop(5000)
+        self.photos.stop(10000)
+        for tab, ok in ((self.video, self.has_video), (self.training, self.has_training)):
+            if ok and hasattr(tab, "stop"):
+                tab.stop(10000)
+        self.worker.stop(10000)
         super().closeEvent(event)

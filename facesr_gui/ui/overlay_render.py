@@ -50,10 +50,21 @@ def heat_rgba(arr: np.ndarray) -> np.ndarray:
 
 
 def labels_rgba(arr: np.ndarray) -> np.ndarray:
-    """``(K, h, w)`` class scores -> argmax over K; ``(h, w)`` is taken as integer labels."""
+    """``(K, h, w)`` class scores -> argmax over K; ``(h, w)`` is taken as integer labels.
+    K identical planes (W-Net repeats one skin mask) carry no classes: shown as heat."""
     arr = np.asarray(arr)
+    if arr.ndim == 3 and arr.shape[0] > 1 and np.allclose(arr[1:], arr[:1]):
+        return heat_rgba(arr[0])
     labels = arr.argmax(axis=0) if arr.ndim == 3 else np.rint(np.nan_to_num(arr)).astype(np.intp)
     return _with_alpha(LABEL_PALETTE[np.mod(labels, len(LABEL_PALETTE))])
+
+
+def image_rgba(arr: np.ndarray) -> np.ndarray:
+    """``(3, h, w)`` RGB in ``[0, 1]`` (an intermediate image, e.g. a coarse SR) -> RGBA."""
+    arr = np.nan_to_num(np.asarray(arr, dtype=np.float32))
+    if arr.ndim != 3 or arr.shape[0] != 3:
+        return heat_rgba(arr)
+    return _with_alpha((np.clip(arr, 0, 1).transpose(1, 2, 0) * 255.0).round().astype(np.uint8))
 
 
 def _with_alpha(rgb: np.ndarray) -> np.ndarray:
@@ -62,7 +73,8 @@ def _with_alpha(rgb: np.ndarray) -> np.ndarray:
 
 
 def colorize_map(arr: np.ndarray, kind: str = "heat") -> np.ndarray:
-    """Colourise a map: ``kind="heat"`` (viridis, min-max normalised) or ``"labels"`` (palette).
+    """Colourise a map: ``kind="heat"`` (viridis, min-max normalised), ``"labels"`` (palette)
+    or ``"image"`` (a 3-channel RGB intermediate shown as is).
 
     ``arr``: ``(h, w)`` or ``(K, h, w)`` float. Returns ``(h, w, 4)`` uint8 RGBA.
     """
@@ -72,9 +84,32 @@ def colorize_map(arr: np.ndarray, kind: str = "heat") -> np.ndarray:
         return heat_rgba(arr)
     if kind == "labels":
         return labels_rgba(arr)
-    raise ValueError(f"unknown map kind {kind!r}; expected 'heat' or 'labels'")
+    if kind == "image":
+        return image_rgba(arr)
+    raise ValueError(f"unknown map kind {kind!r}; expected 'heat', 'labels' or 'image'")
+
+
+IMAGE_MAPS = frozenset({"coarse_sr", "stage1"})   # intermediate RGB images (PriorSR, CAGFace)
 
 
 def map_kind(name: str) -> str:
-    """Default rendering for a map name: face parsing maps are labels, the rest heat."""
+    """Default rendering for a map name: face parsing maps are labels, intermediate images
+    are images, the rest heat."""
+    if name in IMAGE_MAPS:
+        return "image"
     return "labels" if name.split("/")[0] == "parsing" and "/" not in name else "heat"
+
+
+def crop_to_frame(inverse_affine: np.ndarray, crop_size: int, h: int, w: int) -> np.ndarray:
+    """``(2, 3)`` affine placing an ``h`` x ``w`` crop-aligned map onto the frame.
+
+    ``inverse_affine``: the face crop's crop -> frame transform (cv2 form, pixel centres at
+    integers) for a ``crop_size`` square crop. The result uses pixel *edges* (a pixel spans
+    ``[i, i + 1)``), as QPainter does: ``x_frame = M[:, :2] @ x_map + M[:, 2]``.
+    """
+    sx, sy = crop_size / w, crop_size / h
+    resize = np.array([[sx, 0, 0.5 * (sx - 1)], [0, sy, 0.5 * (sy - 1)], [0, 0, 1]])
+    m = np.asarray(inverse_affine, np.float64).reshape(2, 3) @ resize          # centres -> centres
+    out = m.copy()
+    out[:, 2] = m[:, 2] + 0.5 - m[:, :2] @ np.array([0.5, 0.5])             # edges -> edges
+    return out

@@ -1,121 +1,601 @@
-"""Photos tab: the loaded photo, the Enhance button, the before/after view and map overlays."""
+"""Photos tab: faces found in the photo, enhance the chosen ones, compare, inspect maps, measure, export.
+
+The tab talks to the shared :class:`~facesr_gui.workers.inference.InferenceWorker` (passed
+in; the UI never imports torch): loading a photo asks for detection, Enhance sends the
+checked faces (detected and drawn by hand), the model grid runs several models on the
+selected face. Faces are numbered in one list: detections first, then boxes drawn by hand.
+Images are numpy ``(H, W, 3)`` uint8 RGB; boxes ``(x0, y0, x1, y1)`` in photo pixels.
+"""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QPushButton, QSlider, QVBoxLayout,
-                               QWidget)
+from PySide6.QtCore import QRectF, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSplitter,
+    QTabWidget,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
 
-from .overlay_render import colorize_map, map_kind
-from .qimage import rgb_to_qimage, rgba_to_qimage
+from ..pipeline.imageio import ImageError, load_image
+from .export import Exporter, comparison_image
+from .qimage import rgb_to_qimage
 from .settings import Settings
-from .widgets.compare_view import CompareView
+from .widgets.compare_view import CompareView, FaceMark
+from .widgets.face_list import FaceList
+from .widgets.face_panel import FacePanel
+from .widgets.icons import icon
+from .widgets.model_grid import ModelGrid
+from .widgets.overlay_picker import OverlayPicker
+from .widgets.photo_views import FaceItem, face_crops, face_panel_values, overlay_patches, view_images
 
-NO_OVERLAY = "(no overlay)"
 _MODES = [("Side by side", "side"), ("Slider", "slider")]
+_VIEWS = [("Whole image", "whole"), ("Selected face", "face")]
+_UPSCALES = [("Auto", 0), ("1x", 1), ("2x", 2), ("4x", 4), ("8x", 8)]
+_MASKS = [("Ellipse", "ellipse"), ("Parsing", "parsing")]
+AUTO_MAX_SIDE = 4096   # "Auto" upscale keeps the output's long side at most this
+BOX_IN_CROP = 0.644    # MTCNN box side / aligned crop side (pipeline.align.BOX_SIDE_IN_CROP)
+PASTE_LIMIT = 1.25     # faces up to this times the SR crop are pasted (pipeline.restore.LARGE_FACE_FACTOR)
 
 
 class PhotosTab(QWidget):
-    """Emits ``enhanceRequested`` when the user presses Enhance; the window talks to the worker."""
+    """``status_message(text)``, ``timings_changed(text)`` and ``busy_changed(bool)`` feed the status bar;
+    ``photo_opened(path)`` (recent files) and ``truth_requested()`` (the window's file dialog)."""
 
-    enhanceRequested = Signal()
+    status_message = Signal(str)
+    timings_changed = Signal(str)
+    busy_changed = Signal(bool)
+    photo_opened = Signal(str)
+    truth_requested = Signal()
 
-    def __init__(self, parent: QWidget | None = None):
+    def __init__(self, worker, parent: QWidget | None = None):
         super().__init__(parent)
-        self.image: np.ndarray | None = None      # (H, W, 3) uint8 RGB, the loaded photo
-        self.result = None                        # last InferenceResult shown
-        self.compare = CompareView(self)
-        self.enhance_button = QPushButton("Enhance")
-        self.enhance_button.setEnabled(False)
-        self.mode_combo = QComboBox()
-        for label, mode in _MODES:
-            self.mode_combo.addItem(label, mode)
-        self.overlay_combo = QComboBox()
-        self.overlay_combo.addItem(NO_OVERLAY)
-        self.overlay_combo.setEnabled(False)
-        self.opacity_slider = QSlider(Qt.Orientation.Horizontal)
-        self.opacity_slider.setRange(0, 100)
-        self.opacity_slider.setValue(50)
-        self.opacity_slider.setMaximumWidth(140)
-        self.info_label = QLabel("No photo loaded")
+        self.worker = worker
+        self.image: np.ndarray | None = None     # the photo
+        self.name = ""
+        self.faces: list[FaceItem] = []          # detections, then boxes drawn by hand
+        self.detections = None                   # the worker's Detections for the photo
+        self.outcome = None                      # last EnhanceOutcome shown
+        self.measures: dict[int, dict] = {}      # face id (-1: whole image) -> metrics
+        self.ground_truth: np.ndarray | None = None
+        self._truth_name = ""
+        self.model_id = "bicubic"
+        self.model_info: dict[str, tuple[str, int, int]] = {}   # id -> (name, scale, SR crop side)
+        self.files: list[Path] = []
+        self._file_index = 0
+        self.path: Path | None = None
+        self._ids = {"detect": -1, "enhance": -1, "grid": -1}
+        self._pending: set[str] = set()
+        self._settings = Settings("photos")
+        self.exporter = Exporter(self)
+        self._build_widgets()
         self._build_layout()
-        self.enhance_button.clicked.connect(self.enhanceRequested)
-        self.mode_combo.currentIndexChanged.connect(self._on_mode_changed)
-        self.overlay_combo.currentIndexChanged.connect(self._update_overlay)
-        self.opacity_slider.valueChanged.connect(self._update_overlay)
+        self._connect()
         self._restore()
 
+    # --- construction -----------------------------------------------------------------------
+    def _build_widgets(self) -> None:
+        self.prev_button, self.next_button = QToolButton(), QToolButton()
+        self.prev_button.setIcon(icon("mdi6.chevron-left"))
+        self.next_button.setIcon(icon("mdi6.chevron-right"))
+        self.file_label = QLabel("No photo loaded")
+        self.file_label.setMinimumWidth(40)
+        self.enhance_button = QPushButton(icon("mdi6.auto-fix"), "Enhance")
+        self.enhance_button.setEnabled(False)
+        self.enhance_button.setToolTip("Restore the ticked faces with the model chosen in the toolbar (Ctrl+E)")
+        self.enhance_button.setShortcut("Ctrl+E")
+        self.upscale_combo = _combo(_UPSCALES, "Output size: the photo is enlarged (bicubic) and the faces are "
+                                               "pasted from the network. Auto: as large as the ticked faces "
+                                               "still fit the network's output (up to its scale)")
+        self.mask_combo = _combo(_MASKS, "Blend mask: feathered ellipse, or the face parsing the network "
+                                         "predicts (where it has one)")
+        self.identity_check = QCheckBox("Identity")
+        self.identity_check.setToolTip("Measure identity similarity (dlib embeddings) of each face, LR vs SR")
+        self.truth_button = QPushButton(icon("mdi6.scale-balance"), "Ground truth...")
+        self.truth_button.setToolTip("Load the high-resolution original to measure PSNR/SSIM")
+        self.faces_list = FaceList()
+        self.view_combo = _combo(_VIEWS, "Whole image, or the selected face: LR input | bicubic | SR")
+        self.mode_combo = _combo(_MODES, "Side by side, or one view with a draggable split line")
+        self.overlays = OverlayPicker()
+        self.fit_button = QToolButton()
+        self.fit_button.setIcon(icon("mdi6.fit-to-screen"))
+        self.fit_button.setToolTip("Fit the image to the view (wheel zooms, drag pans)")
+        self.compare = CompareView()
+        self.grid = ModelGrid()
+        self.panel = FacePanel()
+        self.message = QLabel("")
+        self.message.setWordWrap(True)
+        self.message.setStyleSheet("color: #d04040;")
+        self.message.hide()
+
     def _build_layout(self) -> None:
+        top = QHBoxLayout()
+        top.addWidget(self.prev_button)
+        top.addWidget(self.next_button)
+        top.addWidget(self.file_label, 1)
+        top.addWidget(QLabel("Output:"))
+        top.addWidget(self.upscale_combo)
+        top.addWidget(QLabel("Mask:"))
+        top.addWidget(self.mask_combo)
+        top.addWidget(self.identity_check)
+        top.addWidget(self.truth_button)
+        top.addWidget(self.enhance_button)
         bar = QHBoxLayout()
-        bar.addWidget(self.enhance_button)
-        bar.addSpacing(12)
-        bar.addWidget(QLabel("View:"))
-        bar.addWidget(self.mode_combo)
-        bar.addSpacing(12)
-        bar.addWidget(QLabel("Overlay:"))
-        bar.addWidget(self.overlay_combo)
-        bar.addWidget(QLabel("Opacity:"))
-        bar.addWidget(self.opacity_slider)
+        for w in (QLabel("View:"), self.view_combo, self.mode_combo, self.fit_button):
+            bar.addWidget(w)
         bar.addStretch(1)
-        bar.addWidget(self.info_label)
+        compare_page = QWidget()
+        col = QVBoxLayout(compare_page)
+        col.setContentsMargins(0, 4, 0, 0)
+        col.addLayout(bar)
+        col.addWidget(self.compare, 1)
+        self.pages = QTabWidget()
+        self.pages.addTab(compare_page, icon("mdi6.compare"), "Compare")
+        self.pages.addTab(self.grid, icon("mdi6.view-grid"), "Model grid")
+        self.splitter = QSplitter()
+        self.splitter.addWidget(self.faces_list)
+        self.splitter.addWidget(self.pages)
+        side = QWidget()
+        side_layout = QVBoxLayout(side)
+        side_layout.setContentsMargins(0, 0, 0, 0)
+        side_layout.addWidget(self.panel, 1)
+        side_layout.addWidget(self.overlays)
+        self.splitter.addWidget(side)
+        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setSizes([220, 800, 290])
         layout = QVBoxLayout(self)
-        layout.addLayout(bar)
-        layout.addWidget(self.compare, 1)
+        layout.addLayout(top)
+        layout.addWidget(self.message)
+        layout.addWidget(self.splitter, 1)
 
-    # --- public API -----------------------------------------------------------------------
-    def set_image(self, rgb: np.ndarray, name: str = "") -> None:
-        """Show a newly loaded photo (``(H, W, 3)`` uint8 RGB) on both sides; clears the result."""
-        self.image, self.result = rgb, None
-        qimg = rgb_to_qimage(rgb)
-        self.compare.set_images(qimg, qimg)
-        self._set_maps([])
+    def _connect(self) -> None:
+        self.enhance_button.clicked.connect(self.enhance)
+        self.prev_button.clicked.connect(lambda: self._step_file(-1))
+        self.next_button.clicked.connect(lambda: self._step_file(1))
+        self.view_combo.currentIndexChanged.connect(lambda *_: self._refresh_view(reset=True))
+        self.mode_combo.currentIndexChanged.connect(lambda *_: self.compare.set_mode(self.mode_combo.currentData()))
+        self.overlays.changed.connect(self._update_overlay)
+        self.fit_button.clicked.connect(self.compare.reset_view)
+        self.truth_button.clicked.connect(self.truth_requested)
+        self.faces_list.current_changed.connect(self._on_face_selected)
+        self.faces_list.checked_changed.connect(self._refresh_marks)
+        self.faces_list.detect_requested.connect(self.detect)
+        self.faces_list.draw_toggled.connect(self._on_draw_toggled)
+        self.faces_list.remove_requested.connect(self.remove_face)
+        self.compare.boxDrawn.connect(self._on_box_drawn)
+        self.compare.boxClicked.connect(self.faces_list.set_current)
+        self.grid.run_requested.connect(self.run_grid)
+        self.exporter.finished.connect(lambda p: self.status_message.emit(f"saved {p}"))
+        self.exporter.errored.connect(self._show_error)
+        w = self.worker
+        w.detected.connect(self._on_detected)
+        w.enhanced.connect(self._on_enhanced)
+        w.measured.connect(self._on_measured)
+        w.grid_progressed.connect(self._on_grid_tile)
+        w.grid_finished.connect(self._on_grid_finished)
+        w.errored.connect(self._on_errored)
+
+    # --- public API -------------------------------------------------------------------------
+    def set_image(self, rgb: np.ndarray, name: str = "", detect: bool = True) -> None:
+        """Show a newly loaded photo (``(H, W, 3)`` uint8 RGB), clear the faces and find them."""
+        self.image, self.name = rgb, name
+        self.message.hide()
+        self.faces, self.detections, self.outcome, self.measures = [], None, None, {}
+        self.ground_truth, self._truth_name = None, ""
         self.enhance_button.setEnabled(True)
-        self.info_label.setText(f"{name}  {rgb.shape[1]}x{rgb.shape[0]}".strip())
+        self._update_file_label()
+        self.grid.clear("Select a face, tick models, press Run.")
+        self._rebuild_faces()
+        self._refresh_view(reset=True)
+        if detect:
+            self.detect()
 
-    def show_result(self, result) -> None:
-        """Show an ``InferenceResult``: LR input (nearest-upscaled) against the SR image."""
-        self.result = result
-        self.compare.set_images(rgb_to_qimage(result.before), rgb_to_qimage(result.sr))
-        self._set_maps(sorted(result.maps))
-        h, w = result.sr.shape[:2]
-        self.info_label.setText(f"{result.model_id}: {result.lr_size}px -> {w}x{h}")
+    def open_photos(self, paths: list[Path]) -> bool:
+        """Open the first readable photo of ``paths``; the arrows step through all of them."""
+        paths = [Path(p) for p in paths]
+        for i, path in enumerate(paths):
+            if self.open_photo(path):
+                self.files, self._file_index = paths, i
+                self._update_nav()
+                return True
+        return False
 
-    def set_busy(self, busy: bool) -> None:
-        self.enhance_button.setEnabled(not busy and self.image is not None)
-        self.enhance_button.setText("Enhancing..." if busy else "Enhance")
+    def open_photo(self, path: Path) -> bool:
+        """Load ``path`` (EXIF orientation applied) and show it; errors go to the message line."""
+        try:
+            loaded = load_image(path)
+        except (ImageError, OSError) as exc:
+            self._show_error(str(exc))
+            return False
+        self.path = Path(path)
+        self.set_image(loaded.rgb, self.path.name)
+        self.photo_opened.emit(str(path))
+        return True
+
+    def set_models(self, entries: list) -> None:
+        """Model entries (``id``, ``label``, ``tooltip()``, ``available``, ``scale``) for the grid."""
+        self.model_info = {e.id: (e.name, e.scale, e.sr_size) for e in entries}
+        checked = self._settings.get_list("grid_models") or [e.id for e in entries if e.available][:4]
+        self.grid.set_models([(e.id, e.label, e.tooltip(), e.available) for e in entries],
+                             checked if not self.grid.models.count() else None)
+
+    def set_model(self, model_id: str) -> None:
+        """Use ``model_id`` for Enhance; a shown result is redone with it."""
+        changed = model_id != self.model_id
+        self.model_id = model_id
+        if changed and self.outcome is not None:
+            self.enhance()
+
+    def set_ground_truth(self, rgb: np.ndarray | None, name: str = "") -> None:
+        """The high-resolution original of the photo (any size: resized to the output); redoes Enhance."""
+        self.ground_truth, self._truth_name = rgb, name
+        self._update_file_label()
+        if self.outcome is not None:
+            self.enhance()
+
+    def detect(self) -> None:
+        if self.image is None:
+            return
+        self._ids["detect"] = self.worker.detect(self.image)
+        self.faces_list.set_summary("Detecting faces...")
+        self._set_pending("detect", True)
+
+    def model_name(self, model_id: str | None = None) -> str:
+        model_id = self.model_id if model_id is None else model_id
+        return self.model_info.get(model_id, (model_id,))[0]
+
+    def upscale(self) -> int:
+        """The chosen output scale. Auto: the largest power of two (up to the model's scale) at
+        which the median ticked face still fits the network's output, so it gets pasted; the
+        output's long side stays under ``AUTO_MAX_SIDE``; 1 without faces."""
+        u = self.upscale_combo.currentData()
+        if u or self.image is None:
+            return max(1, u)
+        _, scale, sr_size = self.model_info.get(self.model_id, ("", 8, 128))
+        sides = [max(f.box[2] - f.box[0], f.box[3] - f.box[1]) / BOX_IN_CROP
+                 for i, f in enumerate(self.faces) if i in set(self.faces_list.checked())]
+        if not sides:
+            return 1
+        need = min(scale, sr_size * PASTE_LIMIT / max(1.0, float(np.median(sides))),
+                   AUTO_MAX_SIDE / max(self.image.shape[:2]))
+        u = 1
+        while u * 2 <= need:
+            u *= 2
+        return u
+
+    def enhance(self) -> None:
+        """Send the ticked faces to the worker (detections still running: the worker detects)."""
+        if self.image is None:
+            return
+        manual = [f.box for f in self.faces if f.manual]
+        dets_pending = self.detections is None and not manual
+        self._ids["enhance"] = self.worker.enhance(
+            self.image, self.model_id, detections=self.detections,
+            manual_boxes=np.array(manual, np.float32).reshape(-1, 4) if manual else None,
+            selected=None if dets_pending else tuple(self.faces_list.checked()),
+            upscale=self.upscale(), mask=self.mask_combo.currentData(),
+            identity=self.identity_check.isChecked(), ground_truth=self.ground_truth)
+        self._set_pending("enhance", True)
+        self.message.hide()
+
+    def run_grid(self, model_ids: list[str]) -> None:
+        row = self.faces_list.current()
+        if self.image is None or row < 0 or not model_ids:
+            self.grid.set_status("Select a face in the list and tick at least one model.")
+            return
+        manual = [f.box for f in self.faces if f.manual]
+        self._ids["grid"] = self.worker.run_grid(
+            self.image, model_ids, row, detections=self.detections,
+            manual_boxes=np.array(manual, np.float32).reshape(-1, 4) if manual else None)
+        self._settings.set_list("grid_models", model_ids)
+        self.grid.clear(f"Running {len(model_ids)} models on face #{row + 1}...")
+        self._grid_refs = False
+        self._grid_bicubic = "bicubic" in model_ids     # then the reference tile would repeat it
+        self.grid.set_busy(True)
+        self._set_pending("grid", True)
+
+    def add_manual_box(self, box: tuple[float, float, float, float]) -> int:
+        """Add a face box drawn by hand (photo pixels); returns its row."""
+        self.faces.append(FaceItem(np.asarray(box, np.float32), 1.0, manual=True))
+        self._rebuild_faces(select=len(self.faces) - 1)
+        return len(self.faces) - 1
+
+    def remove_face(self, row: int) -> None:
+        """Remove a hand-drawn box (detections stay); the result is dropped as its numbering changed."""
+        if not (0 <= row < len(self.faces)) or not self.faces[row].manual:
+            return
+        del self.faces[row]
+        self.outcome, self.measures = None, {}
+        self._rebuild_faces(select=min(row, len(self.faces) - 1))
+        self._refresh_view(reset=False)
+
+    def is_busy(self) -> bool:
+        return bool(self._pending)
+
+    def comparison_rgb(self) -> np.ndarray | None:
+        """The labelled comparison of what the view shows (whole image or selected face)."""
+        panels = self._comparison_panels()
+        return comparison_image(panels) if panels else None
+
+    def result_rgb(self) -> np.ndarray | None:
+        return None if self.outcome is None else self.outcome.result.image
+
+    def save_result(self, path: str | Path) -> bool:
+        rgb = self.result_rgb()
+        if rgb is not None:
+            self.exporter.save(path, rgb)
+        return rgb is not None
+
+    def save_comparison(self, path: str | Path) -> bool:
+        rgb = self.comparison_rgb()
+        if rgb is not None:
+            self.exporter.save(path, rgb)
+        return rgb is not None
 
     def save_state(self) -> None:
-        s = Settings("photos")
+        s = self._settings
         s.set("mode", self.compare.mode())
-        s.set("overlay_opacity", self.opacity_slider.value())
+        s.set("view", self.view_combo.currentData())
+        s.set("overlay_opacity", self.overlays.slider.value())
+        s.set("upscale", int(self.upscale_combo.currentData()))
+        s.set("mask", self.mask_combo.currentData())
+        s.set("identity", self.identity_check.isChecked())
+        s.set("splitter", self.splitter.saveState())
 
-    # --- internals --------------------------------------------------------------------------
-    def _restore(self) -> None:
-        s = Settings("photos")
-        self.opacity_slider.setValue(s.get("overlay_opacity", 50))
-        index = self.mode_combo.findData(s.get("mode", "side"))
-        self.mode_combo.setCurrentIndex(max(0, index))
-        self._on_mode_changed()
+    def stop(self, timeout_ms: int = 10000) -> bool:
+        """On close: save the options and wait for pending exports."""
+        self.save_state()
+        return self.exporter.wait(timeout_ms)
 
-    def _set_maps(self, names: list[str]) -> None:
-        previous = self.overlay_combo.currentText()
-        self.overlay_combo.blockSignals(True)
-        self.overlay_combo.clear()
-        self.overlay_combo.addItem(NO_OVERLAY)
-        self.overlay_combo.addItems(names)
-        self.overlay_combo.setCurrentIndex(max(0, self.overlay_combo.findText(previous)))
-        self.overlay_combo.blockSignals(False)
-        self.overlay_combo.setEnabled(bool(names))
+    # --- worker results ---------------------------------------------------------------------
+    def _on_detected(self, outcome) -> None:
+        if outcome.request_id != self._ids["detect"]:
+            return
+        self._set_pending("detect", False)
+        self.detections = outcome.detections
+        manual = [f for f in self.faces if f.manual]
+        self.faces = [FaceItem(b.copy(), float(s)) for b, s in zip(outcome.detections.boxes, outcome.detections.scores)]
+        self.faces += manual
+        self.outcome, self.measures = None, {}
+        self._rebuild_faces(select=0 if self.faces else -1)
+        self._refresh_view(reset=False)
+        self.status_message.emit(f"{len(outcome.detections)} faces found in {outcome.seconds:.2f} s")
+
+    def _on_enhanced(self, outcome) -> None:
+        if outcome.request_id != self._ids["enhance"]:
+            return
+        self._set_pending("enhance", False)
+        if self.detections is None and not any(f.manual for f in self.faces):   # the worker detected: adopt them
+            dets = outcome.result.detections
+            self.faces = [FaceItem(b.copy(), float(s)) for b, s in zip(dets.boxes, dets.scores)]
+            self.detections = dets
+        self.outcome, self.measures = outcome, {}
+        self._rebuild_faces(select=self.faces_list.current() if self.faces_list.current() >= 0 else 0)
+        self._refresh_view(reset=False)
+        t = outcome.result.timings
+        detect = f"detect {t['detect'] * 1000:.0f} ms, " if t.get("detect") else ""
+        self.timings_changed.emit(f"{self.model_name(outcome.model_id)} on {outcome.device}: {detect}"
+                                  f"SR {t['sr'] * 1000:.0f} ms, paste {t['paste'] * 1000:.0f} ms "
+                                  f"({len(outcome.face_ids)} faces x{outcome.result.upscale}, {outcome.seconds:.2f} s)")
+
+    def _on_measured(self, measure) -> None:
+        if self.outcome is None or measure.request_id != self.outcome.request_id:
+            return
+        self.measures[measure.face_id] = {**measure.values, "note": measure.note}
+        self._update_panel()
+
+    def _on_grid_tile(self, tile) -> None:
+        if tile.request_id != self._ids["grid"]:
+            return
+        if not self._grid_refs and tile.lr is not None:
+            self._grid_refs = True
+            self.grid.add_tile(f"LR {tile.lr.shape[0]} px", rgb_to_qimage(tile.lr), "input (nearest)", nearest=True)
+            if not self._grid_bicubic:
+                self.grid.add_tile("bicubic", rgb_to_qimage(tile.bicubic), "reference")
+        if tile.sr is None:
+            self.grid.add_tile(self.model_name(tile.model_id), None, tile.error)
+        else:
+            self.grid.add_tile(self.model_name(tile.model_id), rgb_to_qimage(tile.sr), f"{tile.seconds * 1000:.0f} ms")
+
+    def _on_grid_finished(self, outcome) -> None:
+        if outcome.request_id != self._ids["grid"]:
+            return
+        self._set_pending("grid", False)
+        self.grid.set_busy(False)
+        self.grid.set_status(f"Face #{outcome.face_id + 1}: {len(outcome.tiles)} models")
+
+    def _on_errored(self, request_id: int, message: str) -> None:
+        kinds = [k for k, i in self._ids.items() if i == request_id]
+        if not kinds:
+            return
+        self._set_pending(kinds[0], False)
+        if kinds[0] == "grid":
+            self.grid.set_busy(False)
+            self.grid.set_status(message)
+        self._show_error(message)
+
+    def _show_error(self, message: str) -> None:
+        self.message.setText(message)
+        self.message.show()
+        self.status_message.emit(message)
+
+    def _set_pending(self, kind: str, on: bool) -> None:
+        was = bool(self._pending)
+        (self._pending.add if on else self._pending.discard)(kind)
+        busy = "enhance" in self._pending
+        self.enhance_button.setText("Enhancing..." if busy else "Enhance")
+        if was != bool(self._pending):
+            self.busy_changed.emit(bool(self._pending))
+
+    # --- faces ------------------------------------------------------------------------------
+    def _rebuild_faces(self, select: int = -1) -> None:
+        checked = set(self.faces_list.checked()) if self.faces_list.count() == len(self.faces) else None
+        self.faces_list.clear("No faces found: draw a box by hand" if self.image is not None else "No faces")
+        outcome = self.outcome
+        for i, face in enumerate(self.faces):
+            result = outcome.face(i) if outcome is not None else None
+            self.faces_list.add_face(rgb_to_qimage(face.thumbnail(self.image)), face.describe(i, result),
+                                     face.manual, checked is None or i in checked)
+        if self.faces:
+            n_man = sum(f.manual for f in self.faces)
+            self.faces_list.set_summary(f"{len(self.faces) - n_man} detected, {n_man} drawn; "
+                                        "ticked faces are enhanced")
+        if select >= 0:
+            self.faces_list.set_current(select)
+        self._refresh_marks()
+
+    def _on_face_selected(self, _row: int) -> None:
+        self._refresh_marks()
+        if self.view_combo.currentData() == "face":
+            self._refresh_view(reset=True)
+        self._update_panel()
+
+    def _on_draw_toggled(self, on: bool) -> None:
+        if on:
+            self.view_combo.setCurrentIndex(0)
+        self.compare.set_draw_mode(on)
+        if on:
+            self.status_message.emit("Drag on the image to draw a face box")
+
+    def _on_box_drawn(self, rect: QRectF) -> None:
+        if self.image is None:
+            return
+        k = self.image.shape[1] / max(1, self.compare.image_size()[0])   # after-image -> photo pixels
+        self.add_manual_box((rect.left() * k, rect.top() * k, rect.right() * k, rect.bottom() * k))
+        self.faces_list.set_draw_mode(False)
+
+    # --- view -------------------------------------------------------------------------------
+    def _current_face(self):
+        row = self.faces_list.current()
+        return row, (self.outcome.face(row) if self.outcome is not None and row >= 0 else None)
+
+    def _shown(self, view: str):
+        row, face = self._current_face()
+        item = self.faces[row] if 0 <= row < len(self.faces) else None
+        name = self.model_name(self.outcome.model_id) if self.outcome is not None else ""
+        return view_images(view, self.image, self.outcome, face, item, name)
+
+    def _refresh_view(self, reset: bool = False) -> None:
+        if self.image is None:
+            self.compare.clear()
+            self.panel.clear()
+            return
+        view = self.view_combo.currentData()
+        shown = self._shown(view)
+        if shown is None:
+            self.compare.clear("Select a face in the list" if view == "face" else "")
+        else:
+            before, middle, after, captions = shown
+            self.compare.set_images(rgb_to_qimage(before), rgb_to_qimage(after), reset_view=reset,
+                                    middle=None if middle is None else rgb_to_qimage(middle))
+            self.compare.set_captions(*captions)
+        self._refresh_marks()
+        self._set_overlay_names()
+        self._update_panel()
+
+    def _refresh_marks(self) -> None:
+        if self.image is None or self.view_combo.currentData() != "whole" or not self.compare.image_size()[0]:
+            self.compare.set_marks([])
+            return
+        k = self.compare.image_size()[0] / self.image.shape[1]
+        checked, current = set(self.faces_list.checked()), self.faces_list.current()
+        self.compare.set_marks([FaceMark(QRectF(f.box[0] * k, f.box[1] * k, (f.box[2] - f.box[0]) * k,
+                                                (f.box[3] - f.box[1]) * k), str(i + 1), i == current, f.manual,
+                                         i in checked) for i, f in enumerate(self.faces)])
+
+    def _set_overlay_names(self) -> None:
+        _, face = self._current_face()
+        if self.view_combo.currentData() == "face":
+            names = sorted(face.maps) if face is not None else []
+        else:
+            names = self.outcome.result.map_names if self.outcome is not None else []
+        self.overlays.set_names(names)
         self._update_overlay()
 
-    def _on_mode_changed(self, *_args) -> None:
-        self.compare.set_mode(self.mode_combo.currentData())
-
     def _update_overlay(self, *_args) -> None:
-        name = self.overlay_combo.currentText()
-        opacity = self.opacity_slider.value() / 100.0
-        if self.result is None or name not in self.result.maps:
+        name, opacity = self.overlays.current(), self.overlays.opacity()
+        if self.outcome is None or name is None:
             self.compare.set_overlay(None, opacity)
             return
-        rgba = colorize_map(self.result.maps[name], map_kind(name))
-        self.compare.set_overlay(rgba_to_qimage(rgba), opacity)
+        _, face = self._current_face()
+        whole = self.view_combo.currentData() == "whole"
+        self.compare.set_overlay_patches(overlay_patches(name, self.outcome.result.faces if whole else [face],
+                                                         stretch=not whole), opacity)
+
+    def _update_panel(self) -> None:
+        row, face = self._current_face()
+        if self.image is None or row < 0 or row >= len(self.faces):
+            self.panel.clear()
+            return
+        item = self.faces[row]
+        name = self.model_name(self.outcome.model_id) if self.outcome is not None else ""
+        crops = face_crops(self.image, item, face, name)
+        self.panel.set_face(item.title(row), [(c, rgb_to_qimage(img)) for c, img in crops])
+        values = face_panel_values(item, face, self.outcome, self.measures.get(row), self.measures.get(-1),
+                                   self.identity_check.isChecked(), self.ground_truth is not None, name)
+        for key, text in values.items():
+            self.panel.set_value(key, text)
+
+    def _comparison_panels(self) -> list[tuple[str, np.ndarray]]:
+        if self.image is None:
+            return []
+        shown = self._shown(self.view_combo.currentData())
+        if shown is None:
+            return []
+        before, middle, after, captions = shown
+        panels = [(captions[0], before)] + ([(captions[2], middle)] if middle is not None else [])
+        return panels + [(captions[1], after)] if self.outcome is not None else panels
+
+    # --- files and settings -----------------------------------------------------------------
+    def _step_file(self, step: int) -> None:
+        if not self.files:
+            return
+        self._file_index = (self._file_index + step) % len(self.files)
+        self._update_nav()
+        self.open_photo(self.files[self._file_index])
+
+    def _update_file_label(self) -> None:
+        if self.image is None:
+            self.file_label.setText("No photo loaded")
+            return
+        text = f"{self.name}  {self.image.shape[1]}x{self.image.shape[0]}".strip()
+        if self.ground_truth is not None:
+            gt = self.ground_truth
+            text += f"  |  ground truth {self._truth_name} {gt.shape[1]}x{gt.shape[0]}"
+        self.file_label.setText(text)
+
+    def _update_nav(self) -> None:
+        many = len(self.files) > 1
+        self.prev_button.setVisible(many)
+        self.next_button.setVisible(many)
+        if many:
+            self.prev_button.setToolTip(f"Previous photo ({self._file_index + 1}/{len(self.files)})")
+            self.next_button.setToolTip(f"Next photo ({self._file_index + 1}/{len(self.files)})")
+
+    def _restore(self) -> None:
+        s = self._settings
+        self.overlays.slider.setValue(s.get("overlay_opacity", 50))
+        self.mode_combo.setCurrentIndex(max(0, self.mode_combo.findData(s.get("mode", "side"))))
+        self.compare.set_mode(self.mode_combo.currentData())
+        self.upscale_combo.setCurrentIndex(max(0, self.upscale_combo.findData(s.get("upscale", 0))))
+        self.mask_combo.setCurrentIndex(max(0, self.mask_combo.findData(s.get("mask", "ellipse"))))
+        self.identity_check.setChecked(s.get("identity", True))
+        self.splitter.restoreState(s.get("splitter", self.splitter.saveState()))
+        self.view_combo.setCurrentIndex(max(0, self.view_combo.findData(s.get("view", "whole"))))
+        self._update_nav()
+
+
+def _combo(items: list[tuple[str, object]], tip: str) -> QComboBox:
+    combo = QComboBox()
+    for label, data in items:
+        combo.addItem(label, data)
+    combo.setToolTip(tip)
+    return combo

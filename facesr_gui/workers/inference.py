@@ -1,40 +1,58 @@
-"""The long-lived inference thread: owns the loaded models, runs the latest request.
+"""The long-lived inference thread: owns the detector and the restorers, runs the face pipeline.
 
-Like the PySide6 mandelbrot example, :meth:`InferenceWorker.submit` stores only the
-*latest* request; a request that arrives while another is pending replaces it, and a
-result whose request was superseded while running is dropped. Signals carry plain data
-(numpy arrays inside :class:`InferenceResult`), never tensors or pixmaps.
+Three kinds of request reach :class:`InferenceWorker` (all images ``(H, W, 3)`` uint8 RGB):
 
-For now the whole image is treated as one face: its centre square is resized to the
-net's LR size (``net.LR_SIZE``, or ``128 // scale`` for fully convolutional nets, which
-also take small images as they are). The face pipeline will replace this.
+* :class:`DetectRequest` -> ``detected(DetectOutcome)``: MTCNN boxes/scores for the face list;
+* :class:`EnhanceRequest` -> ``enhanced(EnhanceOutcome)`` (a :class:`FaceRestorer` result for the
+  chosen faces), then one ``measured(FaceMeasure)`` per face (identity similarity LR vs SR,
+  PSNR/SSIM against a ground truth) and one for the whole image when a ground truth is given;
+* :class:`GridRequest` -> ``grid_progressed(GridTile)`` per model, then ``grid_finished(GridOutcome)``.
+
+Like the PySide6 mandelbrot example, only the *latest* request of each kind is kept: one that
+arrives while another of its kind is pending replaces it, and a running one is abandoned
+(``FaceRestorer.enhance``'s ``should_stop``) as soon as a newer one of its kind arrives.
+Restorers are cached per ``(model, device, half, mask)``. A CUDA out-of-memory error moves the
+worker to the CPU, says so (``notified``, ``device_changed``) and retries there.
+Signals carry plain data (numpy arrays, dataclasses), never tensors or pixmaps.
 """
 from __future__ import annotations
 
+import os
 import time
 import warnings
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import cv2
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PySide6.QtCore import QMutex, QMutexLocker, QObject, QThread, QWaitCondition, Signal
 
-from ..checkpoints import CheckpointError, load_checkpoint, read_manifest, verify_card
+from ..checkpoints import CheckpointError, load_checkpoint, read_manifest, sha256_file
 from ..nets import create_net, get_info, list_nets
-from ..paths import models_dir
+from ..paths import models_dir, user_data_dir
+from ..pipeline.detect import Detections, FaceDetector, from_boxes
+from ..pipeline.restore import EnhanceResult, FaceRestorer, FaceResult
+
+MAX_CACHED_RESTORERS = 4
+# dlib face box inside a 128 px aligned crop (mean over 39 CelebA dev faces, std < 3 px):
+# used for both crops so the identity embedding needs no detection on a degraded face.
+ALIGNED_DLIB_BOX_128 = (29, 45, 102, 118)
+CHECKPOINTS_ENV = "FACESR_CHECKPOINTS"
 
 
+# --- model catalogue ----------------------------------------------------------------------------
 class ModelUnavailable(RuntimeError):
     """The chosen model cannot be loaded (message is shown to the user as is)."""
 
 
 @dataclass(frozen=True)
 class ModelEntry:
-    """One choice in the model picker: a bundled checkpoint, or a registered net."""
+    """One choice in the model picker: a bundled or user-registered checkpoint (with its card's
+    measured ``metrics``), a checkpoint file given on the command line, or a registered net.
+    ``source``: ``"bundled"``, ``"user"``, ``"file"`` or ``"net"``."""
 
     id: str
     net: str
@@ -42,47 +60,132 @@ class ModelEntry:
     scale: int
     checkpoint: Path | None = None
     description: str = ""
+    metrics: dict = field(default_factory=dict, compare=False, hash=False)
+    source: str = "net"
+    sha256: str = ""
+    title: str = ""
 
     @property
     def available(self) -> bool:
         return self.checkpoint is not None or self.net == "bicubic"
 
     @property
+    def name(self) -> str:
+        """Short display name (the id, or the title of a checkpoint file)."""
+        return self.title or self.id
+
+    @property
     def label(self) -> str:
         """Short picker text, e.g. ``"jeanet (x8) - untrained"``; the paper goes in the tooltip."""
-        text = f"{self.id} (x{self.scale})"
+        text = f"{self.name} (x{self.scale})"
         return text if self.available else f"{text} - untrained"
 
+    @property
+    def sr_size(self) -> int:
+        """Side of the network's output face crop (LR input side x scale; 128 for the x8 nets)."""
+        try:
+            lr = getattr(get_info(self.net).builder, "LR_SIZE", None)
+        except KeyError:
+            lr = None
+        return self.scale * (lr or max(1, 128 // self.scale))
 
-def list_models(manifest: str | Path | None = None) -> list[ModelEntry]:
-    """Bundled checkpoints first, then every registered net without one (marked untrained)."""
-    manifest = Path(manifest) if manifest is not None else models_dir() / "manifest.json"
+    def tooltip(self) -> str:
+        """Paper, where the weights come from and the PSNR/SSIM measured for them."""
+        lines = [self.paper]
+        if self.source == "user":
+            lines.append("fine-tuned in the Training tab")
+        elif self.source == "file":
+            lines.append(f"checkpoint {self.checkpoint}")
+        for data, m in self.metrics.items():
+            if isinstance(m, dict) and "psnr" in m:
+                text = f"measured on {data}: PSNR {m['psnr']:.2f} dB"
+                text += f", SSIM {m['ssim']:.4f}" if "ssim" in m else ""
+                text += f" (bicubic {m['bicubic_psnr']:.2f} dB)" if "bicubic_psnr" in m else ""
+                lines.append(text)
+        if not self.available:
+            lines.append(f"no trained weights for {self.id}")
+        return "\n".join(lines)
+
+
+def _header(path: Path) -> dict:
+    """The ``facesr`` JSON header of a safetensors checkpoint, without reading the weights."""
+    import json
+
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as fh:
+        raw = (fh.metadata() or {}).get("facesr")
+    return json.loads(raw) if raw else {}
+
+
+def _card_entries(manifest: Path, source: str) -> list[ModelEntry]:
     try:
         cards = read_manifest(manifest)
     except CheckpointError as exc:
-        warnings.warn(str(exc), stacklevel=2)
-        cards = []
-    entries = [ModelEntry(c.id, c.net, get_info(c.net).paper, c.scale, manifest.parent / c.file,
-                          get_info(c.net).description) for c in cards if c.net in list_nets()]
-    with_weights = {e.net for e in entries}
-    for name in list_nets():
-        if name not in with_weights:
-            info = get_info(name)
-            entries.append(ModelEntry(name, name, info.paper, info.scale, None, info.description))
+        warnings.warn(str(exc), stacklevel=3)
+        return []
+    return [ModelEntry(c.id, c.net, get_info(c.net).paper, c.scale, manifest.parent / c.file,
+                       c.notes or get_info(c.net).description, dict(c.metrics), source, c.sha256)
+            for c in cards if c.net in list_nets()]
+
+
+def _file_entries(paths: list[str]) -> list[ModelEntry]:
+    entries = []
+    for text in paths:
+        path = Path(text)
+        try:
+            header = _header(path)
+        except Exception as exc:  # noqa: BLE001 - a bad file on the command line is reported, not fatal
+            warnings.warn(f"ignoring checkpoint {path}: {exc}", stacklevel=3)
+            continue
+        net = header.get("net")
+        if net not in list_nets():
+            warnings.warn(f"ignoring checkpoint {path}: unknown network {net!r}", stacklevel=3)
+            continue
+        val = header.get("meta", {}).get("val") or {}
+        metrics = {"validation (training log)": val} if "psnr" in val else {}
+        entries.append(ModelEntry(str(path), net, get_info(net).paper, get_info(net).scale, path,
+                                  get_info(net).description, metrics, "file",
+                                  title=f"{net} ({path.parent.name})"))
     return entries
 
 
-def load_model(entry: ModelEntry, device: str | torch.device) -> torch.nn.Module:
-    """Build ``entry``'s network in eval mode on ``device``; raises :class:`ModelUnavailable`."""
+def list_models(manifest: str | Path | None = None, user_manifest: str | Path | None = None,
+                checkpoints: list[str] | None = None) -> list[ModelEntry]:
+    """Bundled models (``models/manifest.json``), then models registered from the Training tab
+    (``<user data dir>/models/manifest.json``), then checkpoint files (default: the
+    ``FACESR_CHECKPOINTS`` environment variable, ``os.pathsep``-separated), then bicubic and
+    every other registered net (untrained). The first entry of an id wins."""
+    manifest = Path(manifest) if manifest is not None else models_dir() / "manifest.json"
+    user_manifest = Path(user_manifest) if user_manifest is not None else user_data_dir() / "models" / "manifest.json"
+    if checkpoints is None:
+        checkpoints = [p for p in os.environ.get(CHECKPOINTS_ENV, "").split(os.pathsep) if p]
+    entries = _card_entries(manifest, "bundled") + _card_entries(user_manifest, "user") + _file_entries(checkpoints)
+    with_weights = {e.net for e in entries}
+    for name in ["bicubic"] + [n for n in list_nets() if n != "bicubic"]:
+        if name == "bicubic" or name not in with_weights:
+            info = get_info(name)
+            entries.append(ModelEntry(name, name, info.paper, info.scale, None, info.description))
+    unique: dict[str, ModelEntry] = {}
+    for e in entries:
+        unique.setdefault(e.id, e)
+    return list(unique.values())
+
+
+def load_model(entry: ModelEntry, device: str | torch.device = "cpu") -> torch.nn.Module:
+    """Build ``entry``'s network in eval mode on ``device`` (sha256 checked when the card has one);
+    raises :class:`ModelUnavailable`."""
     if entry.checkpoint is not None:
         try:
+            if entry.sha256 and sha256_file(entry.checkpoint) != entry.sha256:
+                raise CheckpointError(f"{entry.checkpoint.name}: sha256 does not match its card")
             net, _header = load_checkpoint(entry.checkpoint, device)
         except (CheckpointError, OSError) as exc:
             raise ModelUnavailable(f"cannot load {entry.id}: {exc}") from exc
         return net
     if entry.net == "bicubic":
         return create_net("bicubic").to(device).eval()
-    raise ModelUnavailable(f"no trained weights bundled for {entry.id}")
+    raise ModelUnavailable(f"no trained weights for {entry.id}: train it in the Training tab or bundle a checkpoint")
 
 
 def default_device() -> torch.device:
@@ -96,63 +199,198 @@ def device_label(device: torch.device) -> str:
     return device.type.upper()
 
 
-@dataclass(frozen=True)
-class InferenceRequest:
-    """``image``: ``(H, W, 3)`` uint8 RGB."""
-
-    request_id: int
-    model_id: str
+# --- requests and outcomes ---------------------------------------------------------------------
+@dataclass(frozen=True, eq=False)
+class DetectRequest:
     image: np.ndarray
 
 
-@dataclass
-class InferenceResult:
-    """``sr``: ``(H, W, 3)`` uint8 RGB; ``before``: the LR input, nearest-upscaled to ``sr``'s size;
-    ``maps``: spatial maps resized to ``(H, W)``, float32, ``(H, W)`` or ``(K, H, W)``, raw values."""
+@dataclass(frozen=True, eq=False)
+class EnhanceRequest:
+    """Faces are ``detections`` followed by ``manual_boxes`` (``(M, 4)`` x0, y0, x1, y1 in
+    ``image`` pixels); ``selected`` indexes that combined list (None = all). Without
+    detections and manual boxes the detector runs first. ``ground_truth``: the HR image,
+    any size (resized to the output size) for PSNR/SSIM."""
+
+    image: np.ndarray
+    model_id: str
+    detections: Detections | None = None
+    manual_boxes: np.ndarray | None = None
+    selected: tuple[int, ...] | None = None
+    upscale: int = 1
+    mask: str = "ellipse"
+    identity: bool = True
+    ground_truth: np.ndarray | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class GridRequest:
+    """Run every model of ``model_ids`` on face ``face_id`` of the combined face list."""
+
+    image: np.ndarray
+    model_ids: tuple[str, ...]
+    face_id: int
+    detections: Detections | None = None
+    manual_boxes: np.ndarray | None = None
+
+
+@dataclass(eq=False)
+class DetectOutcome:
+    request_id: int
+    detections: Detections
+    seconds: float
+    device: str
+
+
+@dataclass(eq=False)
+class EnhanceOutcome:
+    """``result.faces[k]`` is face ``face_ids[k]`` of the request's combined face list;
+    ``seconds``: wall time without model loading."""
 
     request_id: int
     model_id: str
-    sr: np.ndarray
-    before: np.ndarray
-    maps: dict[str, np.ndarray] = field(default_factory=dict)
-    seconds: float = 0.0
-    device: str = "CPU"
-    lr_size: int = 0
+    result: EnhanceResult
+    face_ids: list[int]
+    seconds: float
+    device: str
+    image: np.ndarray            # the input, (H, W, 3) uint8 RGB
+
+    def face(self, face_id: int) -> FaceResult | None:
+        return self.result.faces[self.face_ids.index(face_id)] if face_id in self.face_ids else None
 
 
-def centre_square(rgb: np.ndarray) -> np.ndarray:
-    h, w = rgb.shape[:2]
-    side = min(h, w)
-    top, left = (h - side) // 2, (w - side) // 2
-    return rgb[top: top + side, left: left + side]
+@dataclass(eq=False)
+class FaceMeasure:
+    """Metrics of face ``face_id`` (-1: the whole image): ``identity`` (cosine similarity of
+    the dlib embeddings of the bicubic-upscaled LR crop and the SR crop), ``psnr``/``ssim``
+    (Y channel, output vs ground truth inside the face box) and ``bicubic_psnr``/``bicubic_ssim``
+    (the bicubic-upscaled input vs ground truth, same region). Missing values are None."""
+
+    request_id: int
+    face_id: int
+    values: dict[str, float | None]
+    note: str = ""
 
 
-def make_lr(rgb: np.ndarray, lr_size: int | None, scale: int) -> np.ndarray:
-    """Centre square resized (area) to the LR side; fully convolutional nets (``lr_size=None``)
-    take small squares (side <= ``128 // scale``) unchanged."""
-    square = centre_square(rgb)
-    side = lr_size or max(1, 128 // scale)
-    if lr_size is None and square.shape[0] <= side:
-        return np.ascontiguousarray(square)
-    return cv2.resize(square, (side, side), interpolation=cv2.INTER_AREA)
+@dataclass(eq=False)
+class GridTile:
+    """One model's output for the grid: ``sr`` ``(S, S, 3)`` uint8 RGB or None with ``error``;
+    ``seconds``: network time for this face."""
+
+    request_id: int
+    face_id: int
+    model_id: str
+    sr: np.ndarray | None
+    seconds: float
+    lr: np.ndarray | None = None
+    bicubic: np.ndarray | None = None
+    error: str = ""
 
 
-def run_sr(net: torch.nn.Module, rgb: np.ndarray, device: torch.device) -> tuple[np.ndarray, np.ndarray, dict]:
-    """``rgb`` (H, W, 3) uint8 -> ``(lr uint8, sr uint8, maps)``; maps resized to the SR size."""
-    scale = int(getattr(net, "scale", 8))
-    lr = make_lr(rgb, getattr(net, "LR_SIZE", None), scale)
-    x = torch.from_numpy(lr).permute(2, 0, 1)[None].float().div(255.0).to(device)
-    with torch.inference_mode():
-        out = net(x)
-        sr_t = out.clamped()[0]
-        size = tuple(sr_t.shape[-2:])
-        maps = {name: F.interpolate(m[:1].float(), size=size, mode="bilinear", align_corners=False)[0]
-                for name, m in out.spatial_maps().items()}
-    sr = (sr_t.permute(1, 2, 0) * 255.0).round().byte().cpu().numpy()
-    maps_np = {k: (v[0] if v.shape[0] == 1 else v).cpu().numpy().astype(np.float32) for k, v in maps.items()}
-    return lr, sr, maps_np
+@dataclass(eq=False)
+class GridOutcome:
+    request_id: int
+    face_id: int
+    tiles: list[GridTile] = field(default_factory=list)
 
 
+InferenceRequest = EnhanceRequest   # names kept from the single-request worker
+InferenceResult = EnhanceOutcome
+
+
+def combine_faces(detections: Detections | None, manual_boxes: np.ndarray | None) -> Detections:
+    """Detections followed by the manual boxes (landmarks estimated from the box)."""
+    parts = [detections] if detections is not None and len(detections) else []
+    if manual_boxes is not None and len(manual_boxes):
+        parts.append(from_boxes(manual_boxes))
+    if not parts:
+        return Detections.empty()
+    return Detections(*(np.concatenate([getattr(p, k) for p in parts]) for k in ("boxes", "scores", "landmarks")))
+
+
+def subset(dets: Detections, indices: list[int]) -> Detections:
+    idx = np.asarray(indices, dtype=np.intp)
+    return Detections(dets.boxes[idx], dets.scores[idx], dets.landmarks[idx])
+
+
+# --- measurements ------------------------------------------------------------------------------
+_Y_WEIGHTS = np.array([65.481, 128.553, 24.966]) / 255.0
+_SSIM_WINDOW = cv2.getGaussianKernel(11, 1.5)   # float64, normalised
+
+
+def _luma(rgb: np.ndarray) -> np.ndarray:
+    """BT.601 Y on the 0..255 scale (as :func:`facesr_gui.metrics.rgb_to_y`), float64."""
+    return 16.0 + rgb.astype(np.float64) @ _Y_WEIGHTS
+
+
+def _blur_valid(z: np.ndarray) -> np.ndarray:
+    return cv2.sepFilter2D(z, cv2.CV_64F, _SSIM_WINDOW, _SSIM_WINDOW, borderType=cv2.BORDER_REFLECT)[5:-5, 5:-5]
+
+
+def y_psnr_ssim(a: np.ndarray, b: np.ndarray) -> tuple[float | None, float | None]:
+    """Y-channel PSNR (dB; identical images give 99) and SSIM of two same-size ``(h, w, 3)`` uint8
+    RGB images, with the conventions of :mod:`facesr_gui.metrics` (same values to ~1e-12) but
+    separable filtering, ~60x faster on large frames. SSIM is None below 11 px."""
+    if a.size == 0:
+        return None, None
+    ya, yb = _luma(a), _luma(b)
+    mse = float(np.mean((ya - yb) ** 2))
+    p = 10.0 * np.log10(255.0 ** 2 / mse) if mse > 0 else 99.0
+    if min(a.shape[:2]) < 11:
+        return p, None
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    ma, mb = _blur_valid(ya), _blur_valid(yb)
+    va, vb, cov = _blur_valid(ya * ya) - ma ** 2, _blur_valid(yb * yb) - mb ** 2, _blur_valid(ya * yb) - ma * mb
+    s = ((2 * ma * mb + c1) * (2 * cov + c2)) / ((ma ** 2 + mb ** 2 + c1) * (va + vb + c2))
+    return p, float(s.mean())
+
+
+def quality_vs_truth(result: EnhanceResult, image: np.ndarray, truth: np.ndarray,
+                     boxes: dict[int, np.ndarray]) -> dict[int, dict[str, float | None]]:
+    """PSNR/SSIM of the output and of the bicubic-upscaled input against ``truth`` (resized to
+    the output size): key -1 for the whole image, ``face_id`` for each box (input coordinates)."""
+    h, w = result.image.shape[:2]
+    if truth.shape[:2] != (h, w):
+        truth = cv2.resize(truth, (w, h), interpolation=cv2.INTER_AREA if truth.shape[0] > h else cv2.INTER_CUBIC)
+    bic = image if result.upscale == 1 else cv2.resize(image, (w, h), interpolation=cv2.INTER_CUBIC)
+    regions = {-1: (0, 0, w, h)}
+    for face_id, box in boxes.items():
+        x0, y0, x1, y1 = (np.asarray(box, np.float64) * result.upscale).round().astype(int)
+        regions[face_id] = (max(0, x0), max(0, y0), min(w, x1), min(h, y1))
+    out = {}
+    for key, (x0, y0, x1, y1) in regions.items():
+        if x1 - x0 < 2 or y1 - y0 < 2:
+            out[key] = {"psnr": None, "ssim": None, "bicubic_psnr": None, "bicubic_ssim": None}
+            continue
+        gt = truth[y0:y1, x0:x1]
+        p, s = y_psnr_ssim(result.image[y0:y1, x0:x1], gt)
+        bp, bs = y_psnr_ssim(bic[y0:y1, x0:x1], gt)
+        out[key] = {"psnr": p, "ssim": s, "bicubic_psnr": bp, "bicubic_ssim": bs}
+    return out
+
+
+class _Identity:
+    """Lazily built :class:`~facesr_gui.identity.DlibIdentity`; ``similarity`` of two aligned crops."""
+
+    def __init__(self) -> None:
+        self._ident = None
+        self.reason = ""
+
+    def similarity(self, a: np.ndarray, b: np.ndarray) -> float | None:
+        from ..identity import DlibIdentity
+
+        if self._ident is None:
+            status = DlibIdentity.available()
+            if not status:
+                self.reason = status.reason
+                return None
+            self._ident = DlibIdentity()
+        k = a.shape[0] / 128.0
+        box = tuple(int(round(v * k)) for v in ALIGNED_DLIB_BOX_128)
+        return self._ident.similarity(a, b, box=box)
+
+
+# --- the worker --------------------------------------------------------------------------------
 class _LoopThread(QThread):
     def __init__(self, target: Callable[[], None], parent=None):
         super().__init__(parent)
@@ -165,28 +403,44 @@ class _LoopThread(QThread):
 class InferenceWorker(QObject):
     """Owns one QThread for the app's lifetime; call :meth:`start` once and :meth:`stop` on close.
 
-    (A QObject owning the thread, not a QThread subclass, because ``QThread.finished``
-    already means "the thread ended".)
+    ``catalogue``: fixed model list (tests); default :func:`list_models` (re-read by
+    :meth:`refresh_models`). ``loader(entry, device) -> nn.Module`` builds a network;
+    ``detect_fn(image) -> Detections`` replaces MTCNN (tests).
     """
 
-    finished = Signal(object)        # InferenceResult
-    errored = Signal(str)
-    progressed = Signal(float, str)  # fraction in [0, 1], message
+    detected = Signal(object)         # DetectOutcome
+    enhanced = Signal(object)         # EnhanceOutcome
+    measured = Signal(object)         # FaceMeasure
+    grid_progressed = Signal(object)  # GridTile
+    grid_finished = Signal(object)    # GridOutcome
+    errored = Signal(int, str)        # request id, message
+    progressed = Signal(float, str)   # fraction in [0, 1], message
+    notified = Signal(str)            # something the user should know (e.g. fell back to CPU)
+    device_changed = Signal(str)      # device label
+    models_changed = Signal()
 
     def __init__(self, catalogue: list[ModelEntry] | None = None,
                  loader: Callable[[ModelEntry, torch.device], torch.nn.Module] = load_model,
-                 device: torch.device | None = None, parent=None):
+                 device: str | torch.device | None = None, detect_fn: Callable[[np.ndarray], Detections] | None = None,
+                 parent=None):
         super().__init__(parent)
-        self._entries = {e.id: e for e in (catalogue if catalogue is not None else list_models())}
+        self._catalogue_fn = (lambda: list(catalogue)) if catalogue is not None else list_models
+        self._entries = {e.id: e for e in self._catalogue_fn()}
         self._loader = loader
-        self.device = device or default_device()
-        self._models: dict[str, torch.nn.Module] = {}
+        self._detect_fn = detect_fn
+        self._device = torch.device(device) if device is not None else default_device()
+        self._half = False
+        self._restorers: OrderedDict[tuple, FaceRestorer] = OrderedDict()
+        self._detectors: dict[str, FaceDetector] = {}
+        self._identity = _Identity()
         self._mutex = QMutex()
         self._cond = QWaitCondition()
-        self._pending: InferenceRequest | None = None
-        self._busy = False
+        self._pending: dict[type, tuple[int, Any]] = {}
+        self._next_id = 0
+        self._busy = self._cancelled = False
         self._thread = _LoopThread(self._run, self)
 
+    # --- public API (GUI thread) ------------------------------------------------------------
     def start(self) -> None:
         self._thread.start()
 
@@ -194,75 +448,226 @@ class InferenceWorker(QObject):
         return self._thread.isRunning()
 
     def models(self) -> list[ModelEntry]:
-        return list(self._entries.values())
+        with QMutexLocker(self._mutex):
+            return list(self._entries.values())
+
+    def refresh_models(self) -> list[ModelEntry]:
+        """Re-read the catalogue (a model registered from the Training tab appears); emits
+        ``models_changed``. Cached restorers of entries that changed are dropped."""
+        entries = {e.id: e for e in self._catalogue_fn()}
+        with QMutexLocker(self._mutex):
+            stale = [k for k in self._restorers if self._entries.get(k[0]) != entries.get(k[0])]
+            for key in stale:
+                del self._restorers[key]
+            self._entries = entries
+        self.models_changed.emit()
+        return list(entries.values())
+
+    @staticmethod
+    def cuda_available() -> bool:
+        return torch.cuda.is_available()
+
+    @property
+    def device(self) -> torch.device:
+        return self._device
+
+    def half(self) -> bool:
+        return self._half
 
     def device_label(self) -> str:
-        return device_label(self.device)
+        return device_label(self._device) + (" fp16" if self._half else "")
+
+    def set_device(self, device: str, half: bool = False) -> bool:
+        """Run later requests on ``"cpu"`` or ``"cuda"`` (fp16 only on CUDA); False if unavailable."""
+        dev = torch.device(device)
+        if dev.type == "cuda" and not torch.cuda.is_available():
+            return False
+        with QMutexLocker(self._mutex):
+            self._device, self._half = dev, bool(half) and dev.type == "cuda"
+        self.device_changed.emit(self.device_label())
+        return True
 
     def is_busy(self) -> bool:
         with QMutexLocker(self._mutex):
-            return self._busy or self._pending is not None
+            return self._busy or bool(self._pending)
 
-    def submit(self, request: InferenceRequest) -> None:
-        """Queue ``request``, replacing any request not yet started."""
+    def submit(self, request: DetectRequest | EnhanceRequest | GridRequest) -> int:
+        """Queue ``request`` (replacing a pending one of its kind); returns its request id."""
         with QMutexLocker(self._mutex):
-            self._pending = request
+            self._next_id += 1
+            self._pending[type(request)] = (self._next_id, request)
             self._cond.wakeOne()
+            return self._next_id
+
+    def detect(self, image: np.ndarray) -> int:
+        return self.submit(DetectRequest(image))
+
+    def enhance(self, image: np.ndarray, model_id: str, **kwargs) -> int:
+        return self.submit(EnhanceRequest(image, model_id, **kwargs))
+
+    def run_grid(self, image: np.ndarray, model_ids: list[str], face_id: int, **kwargs) -> int:
+        return self.submit(GridRequest(image, tuple(model_ids), face_id, **kwargs))
+
+    def cancel(self) -> None:
+        """Drop pending requests; the running one stops at its next check."""
+        with QMutexLocker(self._mutex):
+            self._pending.clear()
+            self._cancelled = True
 
     def stop(self, timeout_ms: int = 5000) -> bool:
         """Ask the thread to finish and wait for it; True if it stopped in time."""
         self._thread.requestInterruption()
         with QMutexLocker(self._mutex):
-            self._pending = None
+            self._pending.clear()
             self._cond.wakeAll()
-        self._thread.quit()
         return self._thread.wait(timeout_ms)
 
-    def _interrupted(self) -> bool:
-        return self._thread.isInterruptionRequested()
-
+    # --- thread loop -------------------------------------------------------------------------
     def _run(self) -> None:
+        handlers = {DetectRequest: self._detect, EnhanceRequest: self._enhance, GridRequest: self._grid}
         while True:
             with QMutexLocker(self._mutex):
-                while self._pending is None and not self._interrupted():
+                while not self._pending and not self._thread.isInterruptionRequested():
                     self._cond.wait(self._mutex)
-                if self._interrupted():
+                if self._thread.isInterruptionRequested():
                     return
-                request, self._pending, self._busy = self._pending, None, True
+                kind = next(iter(self._pending))
+                request_id, request = self._pending.pop(kind)
+                self._busy, self._cancelled = True, False
             try:
-                self._process(request)
+                self._on_device(lambda dev, half: handlers[kind](request_id, request, dev, half))
+            except InterruptedError:
+                pass
             except ModelUnavailable as exc:
-                self.errored.emit(str(exc))
+                self.errored.emit(request_id, str(exc))
             except Exception as exc:  # noqa: BLE001 - anything a model raises goes to the UI
-                self.errored.emit(f"{type(exc).__name__}: {exc}")
+                self.errored.emit(request_id, f"{type(exc).__name__}: {exc}")
             finally:
                 with QMutexLocker(self._mutex):
                     self._busy = False
 
-    def _superseded(self) -> bool:
+    def _stopper(self, kind: type) -> Callable[[], bool]:
+        def should_stop() -> bool:
+            with QMutexLocker(self._mutex):
+                return kind in self._pending or self._cancelled or self._thread.isInterruptionRequested()
+        return should_stop
+
+    def _check(self, kind: type) -> None:
+        if self._stopper(kind)():
+            raise InterruptedError("superseded")
+
+    def _on_device(self, job: Callable[[torch.device, bool], None]) -> None:
         with QMutexLocker(self._mutex):
-            return self._pending is not None or self._interrupted()
+            device, half = self._device, self._half
+        try:
+            job(device, half)
+        except torch.cuda.OutOfMemoryError:
+            if device.type != "cuda":
+                raise
+            self._release_cuda()
+            with QMutexLocker(self._mutex):
+                self._device, self._half = torch.device("cpu"), False
+            self.notified.emit("GPU out of memory: switched to the CPU and ran the request again")
+            self.device_changed.emit(self.device_label())
+            job(torch.device("cpu"), False)
 
-    def _model(self, model_id: str) -> torch.nn.Module:
-        if model_id not in self._models:
+    def _release_cuda(self) -> None:
+        for key in [k for k in self._restorers if k[1] != "cpu"]:
+            del self._restorers[key]
+        self._detectors = {k: v for k, v in self._detectors.items() if k == "cpu"}
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+    # --- models ------------------------------------------------------------------------------
+    def _restorer(self, model_id: str, device: torch.device, half: bool, mask: str = "ellipse") -> FaceRestorer:
+        key = (model_id, str(device), half, mask)
+        if key in self._restorers:
+            self._restorers.move_to_end(key)
+            return self._restorers[key]
+        with QMutexLocker(self._mutex):
             entry = self._entries.get(model_id)
-            if entry is None:
-                raise ModelUnavailable(f"unknown model {model_id!r}")
-            self.progressed.emit(0.1, f"loading {model_id}")
-            self._models[model_id] = self._loader(entry, self.device)
-        return self._models[model_id]
+        if entry is None:
+            raise ModelUnavailable(f"unknown model {model_id!r}")
+        self.progressed.emit(0.05, f"loading {entry.label}")
+        net = self._loader(entry, torch.device("cpu"))
+        restorer = FaceRestorer(net, detector=None, device=device, half=half, mask=mask, net_name=model_id)
+        self._restorers[key] = restorer
+        while len(self._restorers) > MAX_CACHED_RESTORERS:
+            self._restorers.popitem(last=False)
+        return restorer
 
-    def _process(self, request: InferenceRequest) -> None:
-        start = time.perf_counter()
-        net = self._model(request.model_id)
-        if self._superseded():
-            return
-        self.progressed.emit(0.5, f"enhancing with {request.model_id}")
-        lr, sr, maps = run_sr(net, request.image, self.device)
-        if self._superseded():
-            return
-        before = cv2.resize(lr, (sr.shape[1], sr.shape[0]), interpolation=cv2.INTER_NEAREST)
-        seconds = time.perf_counter() - start
+    def _find_faces(self, image: np.ndarray, device: torch.device) -> Detections:
+        if self._detect_fn is not None:
+            return self._detect_fn(image)
+        key = str(device)
+        if key not in self._detectors:
+            self._detectors[key] = FaceDetector(device=device)
+        return self._detectors[key].detect(image)
+
+    # --- handlers ----------------------------------------------------------------------------
+    def _detect(self, request_id: int, req: DetectRequest, device: torch.device, _half: bool) -> None:
+        self.progressed.emit(0.2, "detecting faces")
+        t0 = time.perf_counter()
+        dets = self._find_faces(req.image, device)
+        self._check(DetectRequest)
+        self.progressed.emit(1.0, f"{len(dets)} faces found")
+        self.detected.emit(DetectOutcome(request_id, dets, time.perf_counter() - t0, device_label(device)))
+
+    def _enhance(self, request_id: int, req: EnhanceRequest, device: torch.device, half: bool) -> None:
+        restorer = self._restorer(req.model_id, device, half, req.mask)
+        t0 = time.perf_counter()
+        faces = combine_faces(req.detections, req.manual_boxes)
+        detect_s = 0.0
+        if req.detections is None and (req.manual_boxes is None or not len(req.manual_boxes)):
+            faces = self._find_faces(req.image, device)
+            detect_s = time.perf_counter() - t0
+        ids = list(range(len(faces))) if req.selected is None else [i for i in req.selected if 0 <= i < len(faces)]
+        self.progressed.emit(0.1, f"enhancing {len(ids)} faces with {req.model_id}")
+        result = restorer.enhance(req.image, subset(faces, ids), upscale=req.upscale,
+                                  progress=lambda f, m: self.progressed.emit(0.1 + 0.8 * f, m),
+                                  should_stop=self._stopper(EnhanceRequest))
+        result.timings["detect"] = detect_s
+        self._check(EnhanceRequest)
         self.progressed.emit(1.0, "done")
-        self.finished.emit(InferenceResult(request.request_id, request.model_id, sr, before, maps,
-                                           seconds, self.device_label(), lr.shape[0]))
+        self.enhanced.emit(EnhanceOutcome(request_id, req.model_id, result, ids, time.perf_counter() - t0,
+                                          device_label(device) + (" fp16" if restorer.half else ""), req.image))
+        self._measure(request_id, req, result, ids)
+
+    def _measure(self, request_id: int, req: EnhanceRequest, result: EnhanceResult, ids: list[int]) -> None:
+        """Identity and ground-truth metrics, emitted face by face after the result."""
+        truth = None
+        if req.ground_truth is not None:
+            truth = quality_vs_truth(result, req.image, req.ground_truth,
+                                     {i: f.box for i, f in zip(ids, result.faces)})
+            self.measured.emit(FaceMeasure(request_id, -1, truth[-1]))
+        for face_id, face in zip(ids, result.faces):
+            if not req.identity and truth is None:
+                return
+            self._check(EnhanceRequest)
+            values: dict[str, float | None] = dict(truth[face_id]) if truth is not None else {}
+            if req.identity:
+                values["identity"] = self._identity.similarity(face.bicubic, face.sr)
+            self.measured.emit(FaceMeasure(request_id, face_id, values, self._identity.reason))
+
+    def _grid(self, request_id: int, req: GridRequest, device: torch.device, half: bool) -> None:
+        faces = combine_faces(req.detections, req.manual_boxes)
+        if not 0 <= req.face_id < len(faces):
+            raise ValueError(f"no face #{req.face_id + 1}")
+        one = subset(faces, [req.face_id])
+        outcome = GridOutcome(request_id, req.face_id)
+        for i, model_id in enumerate(req.model_ids):
+            self._check(GridRequest)
+            self.progressed.emit(i / len(req.model_ids), f"model grid: {model_id}")
+            try:
+                restorer = self._restorer(model_id, device, half)
+                face = restorer.enhance(req.image, one, should_stop=self._stopper(GridRequest))
+                tile = GridTile(request_id, req.face_id, model_id, face.faces[0].sr, face.timings["sr"],
+                                face.faces[0].lr, face.faces[0].bicubic)
+            except (ModelUnavailable, ValueError, RuntimeError) as exc:
+                if isinstance(exc, torch.cuda.OutOfMemoryError):
+                    raise
+                tile = GridTile(request_id, req.face_id, model_id, None, 0.0, error=str(exc))
+            outcome.tiles.append(tile)
+            self.grid_progressed.emit(tile)
+        self.progressed.emit(1.0, "model grid done")
+        self.grid_finished.emit(outcome)

@@ -88,3 +88,53 @@ def test_overlay_changes_rendering(view):
 def test_bad_mode(view):
     with pytest.raises(ValueError):
         view.set_mode("top")
+
+
+def test_middle_pane_only_side_by_side(view):
+    from facesr_gui.ui.widgets.compare_view import FaceMark  # noqa: F401 - public API
+    view.set_images(_solid("red"), _solid("blue"), middle=_solid("lime"))
+    view.set_captions("LR", "SR", "bicubic")
+    assert view.middle.isVisible() and view.left.image_transform() == view.middle.image_transform()
+    mid = _grab(view.middle)
+    assert tuple(mid[mid.shape[0] // 2, mid.shape[1] // 2]) == (0, 255, 0)
+    view.set_mode("slider")
+    assert not view.middle.isVisible() and not view.right.isVisible()
+    view.set_mode("side")
+    view.set_images(_solid("red"), _solid("blue"))
+    assert not view.middle.isVisible()
+
+
+def test_draw_mode_emits_a_box_in_image_pixels(view, qtbot):
+    view.set_draw_mode(True)
+    pane = view.right
+    t = pane.image_transform()
+    a, b = t.map(QPointF(10, 12)), t.map(QPointF(40, 50))
+    with qtbot.waitSignal(view.boxDrawn, timeout=1000) as blocker:
+        qtbot.mousePress(pane, Qt.MouseButton.LeftButton, pos=a.toPoint())
+        qtbot.mouseMove(pane, b.toPoint())
+        qtbot.mouseRelease(pane, Qt.MouseButton.LeftButton, pos=b.toPoint())
+    rect = blocker.args[0]
+    assert rect.left() == pytest.approx(10, abs=0.5) and rect.bottom() == pytest.approx(50, abs=0.5)
+    assert view.zoom() == 1.0 and view.state.cx == 0.5          # drawing did not pan
+
+
+def test_marks_are_drawn_and_clicks_select_them(view, qtbot):
+    from PySide6.QtCore import QRectF
+
+    from facesr_gui.ui.widgets.compare_view import FaceMark
+    before = _grab(view.right)
+    view.set_marks([FaceMark(QRectF(4, 4, 20, 20), "1"), FaceMark(QRectF(30, 30, 20, 20), "2", selected=True)])
+    assert not np.array_equal(_grab(view.right), before)
+    pos = view.right.image_transform().map(QPointF(40, 40)).toPoint()
+    with qtbot.waitSignal(view.boxClicked, timeout=1000) as blocker:
+        qtbot.mouseClick(view.right, Qt.MouseButton.LeftButton, pos=pos)
+    assert blocker.args == [1]
+
+
+def test_overlay_patch_is_placed_by_its_transform(view):
+    from PySide6.QtGui import QTransform
+    view.set_overlay_patches([(_solid("lime", 8, 8), QTransform(2, 0, 0, 2, 32, 32))], 1.0)   # covers 32..48
+    img = _grab(view.right)
+    t = view.right.image_transform()
+    inside, outside = t.map(QPointF(40, 40)).toPoint(), t.map(QPointF(20, 20)).toPoint()
+    assert tuple(img[inside.y(), inside.x()]) == (0, 255, 0) and tuple(img[outside.y(), outside.x()]) == (0, 0, 255)

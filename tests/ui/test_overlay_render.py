@@ -42,6 +42,40 @@ def test_errors_and_kinds():
 def test_ui_modules_do_not_import_torch():
     import subprocess
     import sys
-    code = ("import sys, facesr_gui.ui.overlay_render, facesr_gui.ui.photos_tab, facesr_gui.ui.settings; "
+    code = ("import sys, facesr_gui.ui.overlay_render, facesr_gui.ui.photos_tab, facesr_gui.ui.settings, "
+            "facesr_gui.ui.main_window, facesr_gui.ui.export, facesr_gui.ui.widgets.compare_view; "
             "sys.exit('torch' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0
+
+
+def test_crop_to_frame_matches_the_pipeline_warp():
+    """The Qt (pixel-edge) placement of a crop map equals warp_back's (pixel-centre) one."""
+    from facesr_gui.pipeline.align import crop_faces, warp_back
+    from facesr_gui.pipeline.detect import from_boxes
+    from facesr_gui.ui.overlay_render import crop_to_frame
+
+    img = np.zeros((120, 160, 3), np.uint8)
+    face = crop_faces(img, from_boxes([[50, 30, 80, 70]]), size=16)[0]
+    m = crop_to_frame(face.inverse_affine, face.size, 32, 32)        # a 32x32 map over a 16 px crop
+    for (u, v) in [(0.5, 0.5), (16.0, 16.0), (31.5, 2.0)]:          # map points, pixel-edge convention
+        qt = m[:, :2] @ [u, v] + m[:, 2]
+        centre = np.array([u - 0.5, v - 0.5])                         # the same point, pixel centres
+        sx = face.size / 32
+        crop_pt = centre * sx + 0.5 * (sx - 1)
+        cv_pt = face.inverse_affine[:, :2] @ crop_pt + face.inverse_affine[:, 2]
+        assert np.allclose(qt - 0.5, cv_pt, atol=1e-9)
+    warped, mask = warp_back(np.ones((32, 32), np.float32), face, img.shape)
+    ys, xs = np.nonzero(mask > 0.5)
+    corners = np.array([[0, 0], [32, 0], [0, 32], [32, 32]]) @ m[:, :2].T + m[:, 2]
+    assert abs(xs.min() - corners[:, 0].min()) < 1.5 and abs(ys.max() + 1 - corners[:, 1].max()) < 1.5
+
+
+def test_image_maps_and_repeated_parsing():
+    from facesr_gui.ui.overlay_render import colorize_map
+    rgb = np.zeros((3, 4, 4), np.float32)
+    rgb[0] = 1.0
+    out = colorize_map(rgb, map_kind("coarse_sr"))
+    assert map_kind("coarse_sr") == "image" and (out[..., :3] == [255, 0, 0]).all()
+    skin = np.linspace(0, 1, 16, dtype=np.float32).reshape(4, 4)
+    wnet = colorize_map(np.stack([skin] * 3), "labels")               # W-Net: 3 copies of one mask
+    assert (wnet[0, 0, :3] == VIRIDIS_LUT[0]).all() and (wnet[-1, -1, :3] == VIRIDIS_LUT[-1]).all()

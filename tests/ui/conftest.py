@@ -1,0 +1,86 @@
+"""UI test fixtures: settings and the per-user data folder in ``tmp_path``; a real inference
+thread with fast fake networks (``make_worker``) and synthetic photos (``make_photo``)."""
+from __future__ import annotations
+
+import time
+
+import cv2
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from facesr_gui.nets import SROutput
+from facesr_gui.nets._base import SRNet
+from facesr_gui.pipeline.detect import from_boxes
+from facesr_gui.workers.inference import InferenceWorker, ModelEntry, load_model
+
+#: faces the fake detector reports in every photo (x0, y0, x1, y1)
+FAKE_BOXES = [[20, 20, 44, 50], [100, 30, 124, 60]]
+
+
+@pytest.fixture(autouse=True)
+def _settings_in_tmp(tmp_path, monkeypatch):
+    """Every test starts with empty settings and an empty user model folder."""
+    from PySide6.QtCore import QSettings
+
+    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path / "settings"))
+    monkeypatch.setenv("FACESR_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("FACESR_CHECKPOINTS", raising=False)
+    yield
+
+
+class _MapNet(SRNet):
+    """x8 stand-in for a trained net: bicubic, an edge heat map and a 3-class parsing map; optionally slow."""
+
+    LR_SIZE = 16
+
+    def __init__(self, delay: float = 0.0):
+        super().__init__(scale=8)
+        self.delay = delay
+
+    def forward(self, lr):
+        time.sleep(self.delay)
+        up = F.interpolate(lr, scale_factor=8, mode="bicubic", align_corners=False)
+        parsing = torch.softmax(torch.stack([up[:, 0], up[:, 1], up[:, 2]], 1) * 10, 1)
+        return SROutput(up, {"edge/x8": up[:, :1] - up[:, 1:2], "parsing": parsing})
+
+
+class _Usable(ModelEntry):
+    @property
+    def available(self) -> bool:
+        return True
+
+
+CATALOGUE = [ModelEntry("bicubic", "bicubic", "baseline", 8), _Usable("maps", "maps", "test net", 8),
+             _Usable("slow", "slow", "test net", 8), ModelEntry("jeanet", "jeanet", "paper", 8)]
+
+
+def _loader(entry, device):
+    if entry.id in ("maps", "slow"):
+        return _MapNet(0.5 if entry.id == "slow" else 0.0)
+    return load_model(entry, device)
+
+
+def _make_worker() -> InferenceWorker:
+    return InferenceWorker(CATALOGUE, loader=_loader, device="cpu", detect_fn=lambda img: from_boxes(FAKE_BOXES))
+
+
+def _photo(h: int = 90, w: int = 160, seed: int = 0) -> np.ndarray:
+    """Smooth random colours, ``(h, w, 3)`` uint8 RGB."""
+    rng = np.random.default_rng(seed)
+    img = cv2.GaussianBlur(rng.integers(0, 255, (h, w, 3)).astype(np.float32), (0, 0), 3)
+    return cv2.normalize(img, None, 20, 235, cv2.NORM_MINMAX).astype(np.uint8)
+
+
+@pytest.fixture
+def make_worker():
+    """Factory of (not started) workers: models bicubic, maps, slow (0.5 s a batch), jeanet
+    (untrained); the detector reports :data:`FAKE_BOXES`."""
+    return _make_worker
+
+
+@pytest.fixture
+def make_photo():
+    return _photo
