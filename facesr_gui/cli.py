@@ -87,7 +87,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
                       lr=args.lr, out=args.out, resume=args.resume, device=args.device, val_every=args.val_every,
                       val_limit=args.val_limit, net_cfg=json.loads(args.net_cfg) if args.net_cfg else {},
                       seed=args.seed, workers=args.workers, parsing_dir=args.parsing, init=args.init,
-                      crop=args.crop, gan=not args.no_gan)
+                      crop=args.crop, gan=not args.no_gan, schedule=args.schedule, warmup=args.warmup,
+                      save_every=args.save_every)
     quiet = int(os.environ.get("RANK", "0")) != 0   # under torchrun only rank 0 reports
     bar = _Progress()
     last = None
@@ -313,6 +314,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--parsing", help="parsing-label cache made by `facesr labels` (W-Net, CAGFace, priorsr)")
     t.add_argument("--no-gan", action="store_true", help="skip the paper's GAN phase (PSNR-oriented training)")
     t.add_argument("--init", help="weights (.safetensors) to fine-tune from")
+    t.add_argument("--schedule", default="constant", choices=["constant", "cosine"],
+                   help="learning-rate schedule (cosine: warm-up, then decay to 1%% of --lr)")
+    t.add_argument("--warmup", type=int, default=0, help="warm-up steps of the cosine schedule")
+    t.add_argument("--save-every", type=int, default=500, help="write state and weights every N steps")
     t.add_argument("--crop", default="celeba", choices=["celeba", "center", "none"],
                    help="how faces are cut from the images (celeba: centre 178x178 of aligned CelebA)")
     t.set_defaults(func=_cmd_train)

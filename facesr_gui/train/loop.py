@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import os
 import time
 from dataclasses import asdict, dataclass, field
@@ -62,6 +63,8 @@ class TrainConfig:
     amp: bool = True                        # bf16 autocast on CUDA (ignored on CPU)
     save_every: int = 500
     gan: bool = True                        # False: skip the recipe's GAN phase (PSNR-oriented run)
+    schedule: str = "constant"              # "constant" or "cosine" (warm-up, then cosine decay to 1% of lr)
+    warmup: int = 0                         # linear warm-up steps of the cosine schedule
 
 
 @dataclass
@@ -193,6 +196,19 @@ def _save_state(path: Path, step: int, cfg: TrainConfig, net, ema, opt, disc, d_
         torch.save(state, tmp)
 
 
+def lr_factor(step: int, total: int, schedule: str = "constant", warmup: int = 0) -> float:
+    """Multiplier of the base learning rate at ``step`` (0-based): a pure function of the step,
+    so a resumed run follows the same schedule exactly."""
+    if schedule == "constant":
+        return 1.0
+    if schedule != "cosine":
+        raise ValueError(f"schedule must be 'constant' or 'cosine', got {schedule!r}")
+    if step < warmup:
+        return (step + 1) / warmup
+    t = min(1.0, (step - warmup) / max(1, total - warmup))
+    return 0.01 + 0.99 * 0.5 * (1.0 + math.cos(math.pi * t))
+
+
 def _unwrap(m: nn.Module) -> nn.Module:
     return m.module if hasattr(m, "module") else m
 
@@ -235,6 +251,7 @@ def train(cfg: TrainConfig, should_stop: Callable[[], bool] | None = None) -> It
         val_items = [val_ds[i] for i in range(min(cfg.val_limit, len(val_ds)))]
 
     lr = cfg.lr or recipe.lr
+    lr_factor(0, cfg.steps, cfg.schedule, cfg.warmup)   # reject an unknown schedule before any work
     opt = torch.optim.Adam(net.parameters(), lr=lr, betas=recipe.betas)
     ema = copy.deepcopy(net).eval()
     for p in ema.parameters():
@@ -271,6 +288,8 @@ def train(cfg: TrainConfig, should_stop: Callable[[], bool] | None = None) -> It
     try:
         for batch in loader:
             batch = _to(batch, device)
+            for group in opt.param_groups:
+                group["lr"] = lr * lr_factor(step, cfg.steps, cfg.schedule, cfg.warmup)
             net.train()
             gan_on = disc is not None and step >= gan_from
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):

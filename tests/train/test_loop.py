@@ -10,7 +10,7 @@ import torch
 from facesr_gui.checkpoints import load_checkpoint
 from facesr_gui.nets import get_info
 from facesr_gui.train.dataset import FaceFolder, list_images
-from facesr_gui.train.loop import TrainConfig, train, validate
+from facesr_gui.train.loop import TrainConfig, lr_factor, train, validate
 from facesr_gui.train.recipes import recipe_for
 
 TRAINABLE = ["jeanet", "eipnet", "cagface", "wnet", "priorsr", "priorsr_gan"]
@@ -71,16 +71,27 @@ def test_short_run_improves_validation_psnr(name, faces, tmp_path):
 
 
 def test_resume_continues_exactly(faces, tmp_path):
-    straight = list(train(_cfg("eipnet", faces, tmp_path / "a", steps=6)))
-    first = train(_cfg("eipnet", faces, tmp_path / "b", steps=6), should_stop=lambda: True)
+    sched = {"schedule": "cosine", "warmup": 2}
+    straight = list(train(_cfg("eipnet", faces, tmp_path / "a", steps=6, **sched)))
+    first = train(_cfg("eipnet", faces, tmp_path / "b", steps=6, **sched), should_stop=lambda: True)
     assert [e.step for e in first] == [1]   # cancelled after one step; state written on the way out
     state = tmp_path / "b" / "eipnet" / "state.pt"
-    resumed = list(train(_cfg("eipnet", faces, tmp_path / "b", steps=6, resume=str(state))))
+    resumed = list(train(_cfg("eipnet", faces, tmp_path / "b", steps=6, resume=str(state), **sched)))
     assert [e.step for e in resumed] == [2, 3, 4, 5, 6]
+    assert [e.lr for e in resumed] == [e.lr for e in straight[1:]]
     a, _ = load_checkpoint(straight[-1].checkpoint)
     b, _ = load_checkpoint(resumed[-1].checkpoint)
     for (k, va), vb in zip(a.state_dict().items(), b.state_dict().values()):
         assert torch.allclose(va, vb, atol=1e-6), k
+
+
+def test_cosine_schedule_warms_up_then_decays():
+    lrs = [lr_factor(s, 100, "cosine", warmup=10) for s in range(100)]
+    assert lrs[0] == pytest.approx(0.1) and lrs[9] == pytest.approx(1.0)
+    assert all(a >= b for a, b in zip(lrs[9:], lrs[10:])) and lrs[-1] == pytest.approx(0.01, abs=1e-3)
+    assert lr_factor(50, 100) == 1.0
+    with pytest.raises(ValueError, match="schedule"):
+        lr_factor(0, 10, "step")
 
 
 def test_gan_phase_trains_discriminator(faces, tmp_path):
