@@ -64,5 +64,12 @@ def bundle_model(checkpoint: str | Path, model_id: str, models: str | Path, dev_
         notes=notes,
     )
     cards = [c for c in read_manifest(models / "manifest.json") if c.id != model_id] + [card]
-    write_manifest(models / "manifest.json", cards)
+    write_manifest(models / "manifest.json", sorted(cards, key=_rank))
     return card
+
+
+def _rank(card: ModelCard) -> tuple:
+    """Manifest order: x8 models first, then by measured PSNR, best first. The first card is the
+    default model of the CLI and the GUI."""
+    psnr = max((m.get("psnr", float("-inf")) for m in card.metrics.values()), default=float("-inf"))
+    return (card.scale != 8, -psnr, card.id)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import torch
 from PIL import Image
 
 from facesr_gui.checkpoints import load_checkpoint, read_manifest, save_checkpoint, verify_card
@@ -28,3 +29,22 @@ def test_bundle_writes_a_verified_card(tmp_path):
     assert card.dtype in ("float16", "float32") and "non-commercial" in card.training["terms"]
     bundle_model(ckpt, "eipnet-test", models, dev, {"data": "synthetic", "steps": 5})   # replaces, not appends
     assert len(read_manifest(models / "manifest.json")) == 1
+
+
+def test_manifest_puts_the_best_x8_model_first(tmp_path):
+    dev = tmp_path / "dev"
+    dev.mkdir()
+    for i in range(2):
+        y, x = np.mgrid[0:128, 0:128]
+        Image.fromarray(np.stack([x * 2, y * 2, (x + y)], -1).astype(np.uint8)).save(dev / f"{i}.png")
+    models = tmp_path / "models"
+    x4 = create_net("cagface", **get_info("cagface").tiny_cfg)
+    bundle_model(save_checkpoint(tmp_path / "x4.safetensors", x4), "cag", models, dev, {"steps": 1})
+    for model_id, seed in (("a", 0), ("b", 1)):
+        torch.manual_seed(seed)
+        net = create_net("eipnet", **get_info("eipnet").tiny_cfg)
+        bundle_model(save_checkpoint(tmp_path / f"{model_id}.safetensors", net), model_id, models, dev, {"steps": 1})
+    cards = read_manifest(models / "manifest.json")
+    assert cards[-1].id == "cag"
+    psnrs = [c.metrics["dev"]["psnr"] for c in cards[:2]]
+    assert psnrs == sorted(psnrs, reverse=True)
