@@ -58,11 +58,21 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
+    from .checkpoints import read_manifest
     from .nets import get_info, list_nets
+    from .paths import models_dir
 
+    print("networks:")
     for name in list_nets():
         info = get_info(name)
-        print(f"{name:<12} x{info.scale}  {info.paper}")
+        print(f"  {name:<12} x{info.scale}  {info.paper}")
+    cards = read_manifest(models_dir() / "manifest.json")
+    print(f"bundled checkpoints ({models_dir()}):" if cards else "bundled checkpoints: none")
+    for i, card in enumerate(cards):
+        where, m = next(iter(card.metrics.items()), ("", {}))
+        measured = (f"{m['psnr']:.2f} dB / {m['ssim']:.3f} on {where} (bicubic {m['bicubic_psnr']:.2f} dB)"
+                    if "psnr" in m else "not measured")
+        print(f"  {card.id:<16} {card.net:<12} x{card.scale}  {measured}{'  [default]' if i == 0 else ''}")
     return 0
 
 

@@ -9,9 +9,9 @@ face is ~12 px) enhanced and measured against the original, the face view with a
 overlaid, the model grid, a group selfie shrunk the same way, a hallway clip in the Video tab
 and a short tiny training run in the Training tab. Each tab is saved with ``QWidget.grab()``.
 
-Models: ``--checkpoint`` (default: ``$FACESR_SCREENSHOT_CHECKPOINT``, else
-``/work/runs/eipnet_w64/eipnet.safetensors`` when it exists) is added to the picker; without
-one the bicubic baseline is used. Settings and user data go to a temporary folder.
+Models: ``--checkpoint`` (default: ``$FACESR_SCREENSHOT_CHECKPOINT``) is added to the picker;
+without one the default bundled model (first in models/manifest.json) is shown and fine-tuned,
+and without any bundled model the bicubic baseline. Settings and user data go to a temporary folder.
 """
 from __future__ import annotations
 
@@ -25,7 +25,6 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_CHECKPOINT = Path("/work/runs/eipnet_w64/eipnet.safetensors")
 
 
 def parse_args() -> argparse.Namespace:
@@ -33,8 +32,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--out", type=Path, default=REPO / "docs" / "screenshots")
     p.add_argument("--data", type=Path,
                    default=Path(os.environ.get("FACESR_SHARED_DATA", REPO.parent / "shared" / "data")))
-    p.add_argument("--checkpoint", default=os.environ.get("FACESR_SCREENSHOT_CHECKPOINT")
-                   or (str(DEFAULT_CHECKPOINT) if DEFAULT_CHECKPOINT.is_file() else ""))
+    p.add_argument("--checkpoint", default=os.environ.get("FACESR_SCREENSHOT_CHECKPOINT", ""))
     p.add_argument("--size", default="1440x900", help="window size WxH")
     p.add_argument("--skip", nargs="*", default=[], choices=["photos", "selfie", "video", "training"])
     p.add_argument("--train-steps", type=int, default=40)
@@ -81,8 +79,20 @@ class Shooter:
         ckpt = self.args.checkpoint
         if ckpt and self.window.select_model(str(Path(ckpt).resolve())):
             return str(Path(ckpt).resolve())
+        bundled = bundled_default()
+        if bundled and self.window.select_model(bundled[0]):
+            return bundled[0]
         self.window.select_model("bicubic")
         return "bicubic"
+
+
+def bundled_default() -> tuple[str, Path] | None:
+    """Id and file of the default bundled model (the first manifest card), if any."""
+    from facesr_gui.checkpoints import read_manifest
+    from facesr_gui.paths import models_dir
+
+    cards = read_manifest(models_dir() / "manifest.json")
+    return (cards[0].id, models_dir() / cards[0].file) if cards else None
 
 
 def shrunk(src: Path, factor: float, dst: Path) -> Path:
@@ -177,12 +187,14 @@ def training(s: Shooter) -> None:
         for p in sorted((s.args.data / src).glob("*.jpg"))[:n]:
             shutil.copy(p, folder / p.name)
     win.tabs.setCurrentWidget(tab)
-    header = checkpoint_header(s.args.checkpoint)
+    bundled = bundled_default()
+    start = s.args.checkpoint or (str(bundled[1]) if bundled else "")
+    header = checkpoint_header(start)
     if header.get("net") in tab.nets:    # fine-tune the checkpoint: curves and previews that mean something
         tab.select_net(header["net"])
         tab.net_cfg_edit.setText(json.dumps({k: v for k, v in header.get("config", {}).items() if k != "scale"}))
         tab.start_mode_combo.setCurrentIndex(tab.start_mode_combo.findData("finetune"))
-        tab.start_path_combo.setEditText(str(Path(s.args.checkpoint).resolve()))
+        tab.start_path_combo.setEditText(str(Path(start).resolve()))
     else:                                # from scratch: a tiny net, so the run takes seconds
         tab.select_net("priorsr")
         tab.preset_combo.setCurrentIndex(tab.preset_combo.findData("tiny"))

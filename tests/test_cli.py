@@ -64,6 +64,21 @@ def test_models_lists_registry(capsys):
         assert name in out
 
 
+def test_models_lists_bundled_cards_with_measured_psnr(capsys, tmp_path, monkeypatch):
+    from facesr_gui.checkpoints import ModelCard, write_manifest
+
+    metrics = {"celeba_dev": {"psnr": 25.5, "ssim": 0.71, "bicubic_psnr": 23.3, "images": 534}}
+    write_manifest(tmp_path / "manifest.json", [ModelCard("best", "eipnet", "best.safetensors", "0" * 64, 8,
+                                                          metrics=metrics),
+                                                ModelCard("other", "priorsr", "o.safetensors", "0" * 64, 8)])
+    monkeypatch.setenv("FACESR_MODELS_DIR", str(tmp_path))
+    assert main(["models"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    best = next(line for line in lines if line.strip().startswith("best"))
+    assert "25.50 dB" in best and "bicubic 23.30 dB" in best and "[default]" in best
+    assert "not measured" in next(line for line in lines if line.strip().startswith("other"))
+
+
 def test_eval_face_region_and_identity(dev_faces, capsys):
     pytest.importorskip("dlib")
     assert main(["eval", "--model", "bicubic", "--hr", str(dev_faces), "--limit", "6", "--face", "--json",
