@@ -26,3 +26,15 @@ def _seed():
 
     torch.manual_seed(0)
     yield
+
+
+@pytest.fixture
+def one_thread():
+    """MTCNN and the small test nets run many tiny ops: one torch thread is several times faster
+    than two on a shared 2-core machine. Use with ``pytestmark = pytest.mark.usefixtures("one_thread")``."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

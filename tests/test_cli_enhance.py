@@ -9,7 +9,6 @@ import sys
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from facesr_gui.checkpoints import (
@@ -28,12 +27,7 @@ from facesr_gui.selftest import degrade, load_sample
 SELFIE = "photos/deepface_tests/selfie-many-people.jpg"
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _json(capsys) -> dict:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 
 import pytest
-import torch
 
 from facesr_gui import selftest
 from facesr_gui.checkpoints import (
@@ -18,12 +17,7 @@ from facesr_gui.nets import create_net, get_info
 from facesr_gui.paths import resources_dir
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture

@@ -28,13 +28,14 @@ from typing import Any, Callable
 import cv2
 import numpy as np
 import torch
-from PySide6.QtCore import QMutex, QMutexLocker, QObject, QThread, QWaitCondition, Signal
+from PySide6.QtCore import QMutex, QMutexLocker, QObject, QWaitCondition, Signal
 
 from ..checkpoints import CheckpointError, load_checkpoint, read_manifest, sha256_file
 from ..nets import create_net, get_info, list_nets
 from ..paths import models_dir, user_data_dir
 from ..pipeline.detect import Detections, FaceDetector, from_boxes
 from ..pipeline.restore import EnhanceResult, FaceRestorer, FaceResult
+from ._thread import LoopThread
 
 MAX_CACHED_RESTORERS = 4
 # dlib face box inside a 128 px aligned crop (mean over 39 CelebA dev faces, std < 3 px):
@@ -391,15 +392,6 @@ class _Identity:
 
 
 # --- the worker --------------------------------------------------------------------------------
-class _LoopThread(QThread):
-    def __init__(self, target: Callable[[], None], parent=None):
-        super().__init__(parent)
-        self._target = target
-
-    def run(self) -> None:
-        self._target()
-
-
 class InferenceWorker(QObject):
     """Owns one QThread for the app's lifetime; call :meth:`start` once and :meth:`stop` on close.
 
@@ -438,7 +430,7 @@ class InferenceWorker(QObject):
         self._pending: dict[type, tuple[int, Any]] = {}
         self._next_id = 0
         self._busy = self._cancelled = False
-        self._thread = _LoopThread(self._run, self)
+        self._thread = LoopThread(self._run, self)
 
     # --- public API (GUI thread) ------------------------------------------------------------
     def start(self) -> None:

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 import torch
-from PySide6.QtCore import QObject, QThread, Signal
+from PySide6.QtCore import QObject, Signal
 
 from ..atomic import atomic_path
 from ..checkpoints import (CheckpointError, ModelCard, load_checkpoint, read_manifest, sha256_file,
@@ -33,6 +33,7 @@ from ..nets import get_info, list_nets
 from ..paths import models_dir, user_data_dir
 from ..train.loop import TrainConfig, TrainEvent, train
 from ..train.recipes import recipe_for
+from ._thread import LoopThread
 
 __all__ = ["TrainConfig", "TrainEvent", "TrainSummary", "TrainableNet", "TrainingWorker", "RunState",
            "default_run_dir", "describe_state", "known_checkpoints", "register_model", "sanitize_model_id",
@@ -191,15 +192,6 @@ class TrainSummary:
     config: TrainConfig
 
 
-class _RunThread(QThread):
-    def __init__(self, target: Callable[[], None], parent=None):
-        super().__init__(parent)
-        self._target = target
-
-    def run(self) -> None:
-        self._target()
-
-
 class TrainingWorker(QObject):
     """Runs one training at a time on its own QThread; never touches widgets.
 
@@ -221,7 +213,7 @@ class TrainingWorker(QObject):
         self._min_interval = 1.0 / max_rate if max_rate > 0 else 0.0
         self._gate = threading.Event()       # set = may run; cleared = paused
         self._cancel = threading.Event()
-        self._thread: _RunThread | None = None
+        self._thread: LoopThread | None = None
         self._cfg: TrainConfig | None = None
         self._held: TrainEvent | None = None  # newest event not yet forwarded (throttled)
         self._last_emit = 0.0
@@ -236,7 +228,7 @@ class TrainingWorker(QObject):
         self._held, self._last_emit = None, 0.0
         if self._thread is not None:
             self._thread.deleteLater()
-        self._thread = _RunThread(self._run, self)
+        self._thread = LoopThread(self._run, self)
         self._thread.start()
 
     def pause(self) -> None:

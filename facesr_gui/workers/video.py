@@ -27,11 +27,12 @@ from collections.abc import Callable
 
 import cv2
 import numpy as np
-from PySide6.QtCore import QMutex, QMutexLocker, QObject, QThread, QWaitCondition, Signal, SignalInstance
+from PySide6.QtCore import QMutex, QMutexLocker, QObject, QWaitCondition, Signal, SignalInstance
 
 from ..pipeline.detect import FaceDetector
 from ..pipeline.restore import FaceRestorer, load_restorer
 from ..pipeline.video import VideoError, VideoInfo, VideoReport, enhance_video, partial_path, probe_video
+from ._thread import LoopThread
 
 __all__ = ["DecodedFrame", "FrameReader", "PreviewFrame", "VideoError", "VideoInfo", "VideoJob", "VideoReport",
            "VideoWorker", "VIDEO_SUFFIXES", "default_output", "partial_path", "probe_video", "read_frame"]
@@ -174,15 +175,6 @@ class _FrameTap:
         return result
 
 
-class _LoopThread(QThread):
-    def __init__(self, target: Callable[[], None], parent=None):
-        super().__init__(parent)
-        self._target = target
-
-    def run(self) -> None:
-        self._target()
-
-
 class VideoWorker(QObject):
     """Call :meth:`start` once and :meth:`stop` on close (it cancels a running job and waits).
 
@@ -211,7 +203,7 @@ class VideoWorker(QObject):
         self._restorer_key: tuple | None = None
         self._detectors: dict[str, FaceDetector] = {}
         self._frames = FrameReader()
-        self._thread = _LoopThread(self._run, self)
+        self._thread = LoopThread(self._run, self)
 
     # --- GUI-thread API -----------------------------------------------------------------------
     def start(self) -> None:

@@ -2,13 +2,9 @@
 from __future__ import annotations
 
 import pytest
-import torch
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """MTCNN runs many tiny ops: one thread is ~5x faster than two on a shared 2-core box."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
+@pytest.fixture(autouse=True)
+def _pipeline_one_thread(one_thread):
+    """Every pipeline test runs MTCNN: one torch thread (see the root conftest)."""
     yield
-    torch.set_num_threads(n)

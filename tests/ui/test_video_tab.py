@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 from PySide6.QtWidgets import QFileDialog
@@ -19,12 +18,7 @@ SHORT = "videos/head-pose-face-detection-female.mp4"   # 23 frames, 480x270, one
 LONG = "videos/head-pose-face-detection-male.mp4"      # 62 frames
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _make_tab(qtbot) -> VideoTab:

@@ -8,7 +8,6 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-import torch
 
 from facesr_gui.checkpoints import load_checkpoint, read_manifest, verify_card, write_manifest
 from facesr_gui.nets import get_info
@@ -28,12 +27,7 @@ def faces(tmp_path_factory, shared_data):
     return str(root)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _cfg(faces, tmp_path, steps, **kw) -> TrainConfig:

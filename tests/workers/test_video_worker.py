@@ -6,7 +6,6 @@ import time
 
 import numpy as np
 import pytest
-import torch
 
 from facesr_gui.pipeline.restore import load_restorer
 from facesr_gui.pipeline.video import iter_frames, partial_path, probe_video
@@ -17,12 +16,7 @@ SHORT = "videos/head-pose-face-detection-female.mp4"   # 23 frames, 480x270, one
 LONG = "videos/head-pose-face-detection-male.mp4"      # 62 frames, 480x270
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture
