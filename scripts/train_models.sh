@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# The training runs behind the bundled checkpoints in models/, one function per model id, then
+# bundling (measured on celeba_dev by scripts/bundle_model.py, never copied from a log).
+#
+#   bash scripts/train_models.sh labels                  # pseudo parsing labels (mediapipe), once
+#   bash scripts/train_models.sh eipnet_w128             # train one model id (CPU variant)
+#   bash scripts/train_models.sh bundle eipnet_w128 5400 # measure + bundle runs/<id>/, with its wall time (s)
+#   DEVICE=cuda bash scripts/train_models.sh eipnet_w128 # same recipe on a GPU
+#
+# Every run is resumable: RESUME=1 continues from runs/<id>/state.pt (exactly, schedule included).
+# DATA (default ../shared/data) holds celeba_train/ and celeba_dev/ (CelebA: non-commercial research).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DATA="${DATA:-../shared/data}"
+DEVICE="${DEVICE:-cpu}"
+RUNS="${RUNS:-runs}"
+PARSING="$RUNS/parsing_train"
+
+run() {   # run ID NET STEPS LR NET_CFG [extra train args...]
+    local id=$1 net=$2 steps=$3 lr=$4 cfg=$5; shift 5
+    local resume=()
+    [[ "${RESUME:-0}" == 1 && -f "$RUNS/$id/state.pt" ]] && resume=(--resume "$RUNS/$id/state.pt")
+    facesr train --model "$net" --data "$DATA/celeba_train" --val "$DATA/celeba_dev" --device "$DEVICE" \
+        --steps "$steps" --batch 16 --lr "$lr" --schedule cosine --warmup 200 --net-cfg "$cfg" \
+        --val-every 400 --save-every 200 --out "$RUNS/$id" "${resume[@]}" "$@"
+}
+
+case "${1:-}" in
+    labels) facesr labels --data "$DATA/celeba_train" --out "$PARSING" ;;
+    # EIPNet, Table 1 layout at width 128 instead of 512 (0.75M params): what 2 CPU cores train in ~1.5 h
+    eipnet_w128) run eipnet_w128 eipnet 3600 4e-4 '{"width": 128}' --no-gan ;;
+    # prior-guided attention (method 1) at 32 channels, 8 basic blocks (0.57M params)
+    priorsr_c32) run priorsr_c32 priorsr 1500 4e-4 '{"channels": 32, "n_blocks": 8}' --parsing "$PARSING" ;;
+    bundle)
+        id=$2; wall=$3
+        ckpt=$(ls "$RUNS/$id"/*.safetensors | head -n1)   # the run's EMA weights, <net>.safetensors
+        steps=$(python3 -c "import torch,sys; print(torch.load(sys.argv[1], weights_only=True)['step'])" "$RUNS/$id/state.pt")
+        python3 scripts/bundle_model.py "$ckpt" --id "$id" --dev "$DATA/celeba_dev" --steps "$steps" \
+            --wall-time-s "$wall" --data "celeba_train (4,806 aligned CelebA photos, 200 identities)" \
+            --recipe "facesr train $(sed -n "s/^ *$id) run $id \(.*\) ;;$/\1/p" "$0"), batch 16, cosine, warm-up 200, EMA 0.999"
+        ;;
+    *) sed -n '2,10p' "$0"; exit 2 ;;
+esac
