@@ -136,3 +136,17 @@ def test_discriminator_other_hr_size():
         d(torch.rand(2, 3, 128, 128))
     with pytest.raises(ValueError):
         SRGANDiscriminator(hr_size=100)
+
+
+def test_residual_variant_starts_from_bicubic():
+    """residual=True: with the correction layers zeroed the net is exactly bicubic; default is the paper's."""
+    assert PriorSR(**TINY).config["residual"] is False
+    net = PriorSR(**TINY, residual=True).eval()
+    for head in (net.sr_branch.to_rgb, net.fusing.body[-1]):
+        torch.nn.init.zeros_(head.weight)
+        torch.nn.init.zeros_(head.bias)
+    lr = torch.rand(2, 3, 16, 16)
+    out = net(lr)
+    bicubic = torch.nn.functional.interpolate(lr, scale_factor=8, mode="bicubic", align_corners=False)
+    assert torch.allclose(out.image, bicubic, atol=1e-6)
+    assert torch.allclose(out.maps["coarse_sr"], bicubic, atol=1e-6)
