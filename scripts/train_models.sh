@@ -4,7 +4,8 @@
 #
 #   bash scripts/train_models.sh labels                  # pseudo parsing labels (mediapipe), once
 #   bash scripts/train_models.sh eipnet_w128             # train one model id (CPU variant)
-#   bash scripts/train_models.sh bundle eipnet_w128 5400 # measure + bundle runs/<id>/, with its wall time (s)
+#   bash scripts/train_models.sh bundle eipnet_w128 5400 ["CPU ..."]  # measure + bundle runs/<id>/:
+#                                                        # wall time (s) and hardware of the run
 #   DEVICE=cuda bash scripts/train_models.sh eipnet_w128 # same recipe on a GPU
 #
 # Every run is resumable: RESUME=1 continues from runs/<id>/state.pt (exactly, schedule included).
@@ -33,11 +34,11 @@ case "${1:-}" in
     # (the paper's direct prediction was still below bicubic after 520 of 1500 steps on CPU)
     priorsr_c32) run priorsr_c32 priorsr 1300 4e-4 '{"channels": 32, "n_blocks": 8, "residual": true}' --parsing "$PARSING" ;;
     bundle)
-        id=$2; wall=$3
+        id=$2; wall=$3; hardware=${4:-}
         ckpt=$(ls "$RUNS/$id"/*.safetensors | head -n1)   # the run's EMA weights, <net>.safetensors
         steps=$(python3 -c "import torch,sys; print(torch.load(sys.argv[1], weights_only=True)['step'])" "$RUNS/$id/state.pt")
         python3 scripts/bundle_model.py "$ckpt" --id "$id" --dev "$DATA/celeba_dev" --steps "$steps" \
-            --wall-time-s "$wall" --data "celeba_train (4,806 aligned CelebA photos, 200 identities)" \
+            --wall-time-s "$wall" ${hardware:+--hardware "$hardware"} --data "celeba_train (4,806 aligned CelebA photos, 200 identities)" \
             --recipe "facesr train $(sed -n "s/^ *$id) run $id \(.*\) ;;$/\1/p" "$0"), batch 16, cosine, warm-up 200, EMA 0.999"
         ;;
     *) sed -n '2,10p' "$0"; exit 2 ;;
