@@ -138,7 +138,11 @@ def photos(s: Shooter) -> None:
     s.shoot("photos_face_maps")
     tab.overlays.select(None)
     tab.pages.setCurrentWidget(tab.grid)
-    tab.grid.set_checked_models([model, "bicubic"])
+    from facesr_gui.checkpoints import read_manifest
+    from facesr_gui.paths import models_dir
+
+    bundled = [c.id for c in read_manifest(models_dir() / "manifest.json")]
+    tab.grid.set_checked_models(list(dict.fromkeys([model, *bundled, "bicubic"])))
     rid = tab._ids["grid"]
     tab.grid.run_button.click()
     s.wait(lambda: tab._ids["grid"] > rid and not tab.is_busy(), 120)
