@@ -12,7 +12,8 @@ from facesr_gui.nets import create_net, get_info
 from facesr_gui.nets._base import SRNet
 from facesr_gui.nets.outputs import SROutput
 from facesr_gui.pipeline.detect import Detections, from_boxes
-from facesr_gui.pipeline.restore import FaceRestorer, load_restorer
+from facesr_gui.pipeline.align import face_transform, warp_crop
+from facesr_gui.pipeline.restore import NATIVE_DETAIL_FACTOR, FaceRestorer, load_restorer
 
 
 def _frame(h=120, w=160, seed=0):
@@ -57,7 +58,7 @@ class _CastNet(SRNet):
 @pytest.mark.parametrize("colour_match", [True, False])
 def test_no_seam_and_background_untouched(colour_match):
     img = _frame(seed=1)
-    r = FaceRestorer(_CastNet(), colour_match=colour_match)
+    r = FaceRestorer(_CastNet(), colour_match=colour_match, native_detail=False)
     res = r.enhance(img, detections=from_boxes([[60, 40, 74, 56]]), upscale=4)
     assert res.faces[0].skipped is None
     bic = cv2.resize(img, (640, 480), interpolation=cv2.INTER_CUBIC).astype(np.float32)
@@ -66,6 +67,26 @@ def test_no_seam_and_background_untouched(colour_match):
     low = np.abs(cv2.GaussianBlur(diff, (0, 0), 8)).max()   # a seam or a colour cast survives a low-pass
     assert np.abs(diff).max() > 20                          # the detail was pasted
     assert (low < 6) if colour_match else (low > 15)
+
+
+def test_native_detail_keeps_what_the_frame_has():
+    """A 30 px face fed to a 16 px net: the frame's own detail (and colour) is kept, only the
+    SR detail above its resolution is added; a face at or below the LR size is left as the net made it."""
+    img = _frame(seed=2)
+    box = [[60, 40, 76, 58]]
+    with_native = FaceRestorer(_CastNet(), colour_match=False).enhance(img, from_boxes(box), upscale=2)
+    without = FaceRestorer(_CastNet(), colour_match=False, native_detail=False).enhance(img, from_boxes(box), upscale=2)
+    face = with_native.faces[0]
+    assert face.skipped is None and face.side_px > 16 * NATIVE_DETAIL_FACTOR
+    native = cv2.resize(warp_crop(img, face_transform(face.box, np.full((5, 2), np.nan), round(face.side_px)),
+                                  round(face.side_px)), (128, 128), interpolation=cv2.INTER_CUBIC).astype(np.float32)
+    err = lambda sr: np.abs(cv2.GaussianBlur(sr.astype(np.float32) - native, (0, 0), 4)).mean()  # noqa: E731
+    assert err(face.sr) < 3 < 10 < err(without.faces[0].sr)   # the cast is gone, the frame's content kept
+    assert np.abs(face.sr.astype(np.float32) - native).max() > 10   # SR detail (the checkerboard) was added
+    tiny = FaceRestorer(_CastNet(), colour_match=False).enhance(img, from_boxes([[60, 40, 66, 47]]), upscale=4)
+    plain = FaceRestorer(_CastNet(), colour_match=False, native_detail=False).enhance(img, from_boxes([[60, 40, 66, 47]]),
+                                                                                      upscale=4)
+    assert np.array_equal(tiny.faces[0].sr, plain.faces[0].sr)
 
 
 def test_large_faces_are_restored_but_not_pasted():
