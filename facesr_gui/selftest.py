@@ -131,6 +131,7 @@ def _same_architecture(a: str | None, b: str) -> bool:
 
 def _check_models(report: Report) -> list[str]:
     """sha256 + strict load of every bundled model; returns the model ids to enhance with."""
+    from .bench import count_params
     from .checkpoints import load_checkpoint, read_manifest, verify_card
 
     manifest = models_dir() / "manifest.json"
@@ -149,7 +150,7 @@ def _check_models(report: Report) -> list[str]:
             net, header = load_checkpoint(path)
             if header.get("net") != card.net and not _same_architecture(header.get("net"), card.net):
                 raise CheckFailed(f"{card.file} holds {header.get('net')!r}, the manifest says {card.net!r}")
-            params = sum(p.numel() for p in net.parameters())
+            params = count_params(net)
             info["detail"] = f"{card.file} sha256 ok, strict load ok ({card.net}, x{card.scale}, {params / 1e6:.2f} M params)"
             ids.append(card.id)
     return ids + ["bicubic"]

@@ -24,10 +24,12 @@ PAPER = {
 
 
 def params(card) -> str:
-    from facesr_gui.nets import create_net
+    """Parameter count of the bundled file itself (sha256-checked, strictly loaded)."""
+    from facesr_gui.bench import count_params
+    from facesr_gui.checkpoints import load_checkpoint, verify_card
 
-    net = create_net(card.net, **{k: v for k, v in card.config.items() if k != "scale"}, scale=card.scale)
-    return f"{sum(p.numel() for p in net.parameters()) / 1e6:.2f}M"
+    net, _ = load_checkpoint(verify_card(card, models_dir()))
+    return f"{count_params(net) / 1e6:.2f}M"
 
 
 def changed(card) -> dict:
