@@ -104,6 +104,21 @@ def read_state(path: str | os.PathLike) -> tuple[dict[str, Tensor], dict[str, An
     return state, header
 
 
+def read_header(path: str | os.PathLike) -> dict[str, Any]:
+    """The ``facesr`` header of a safetensors checkpoint without reading its tensors ({} if it has none)."""
+    path = Path(path)
+    if path.suffix in (".pt", ".pth"):
+        return {}
+    try:
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as fh:
+            raw = (fh.metadata() or {}).get(_META_KEY)
+        return json.loads(raw) if raw else {}
+    except (SafetensorError, OSError, ValueError) as exc:  # JSONDecodeError is a ValueError
+        raise CheckpointError(f"cannot read {path.name}: {exc}") from exc
+
+
 def save_checkpoint(path: str | os.PathLike, net: nn.Module, meta: dict[str, Any] | None = None,
                     dtype: torch.dtype | None = None) -> Path:
     """Write ``net``'s weights (optionally cast, e.g. to fp16) atomically as safetensors.

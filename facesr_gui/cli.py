@@ -98,7 +98,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
                       val_limit=args.val_limit, net_cfg=json.loads(args.net_cfg) if args.net_cfg else {},
                       seed=args.seed, workers=args.workers, parsing_dir=args.parsing, init=args.init,
                       crop=args.crop, gan=not args.no_gan, schedule=args.schedule, warmup=args.warmup,
-                      save_every=args.save_every)
+                      save_every=args.save_every, amp=not args.fp32)
     quiet = int(os.environ.get("RANK", "0")) != 0   # under torchrun only rank 0 reports
     bar = _Progress()
     last = None
@@ -324,6 +324,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--parsing", help="parsing-label cache made by `facesr labels` (W-Net, CAGFace, priorsr)")
     t.add_argument("--no-gan", action="store_true", help="skip the paper's GAN phase (PSNR-oriented training)")
     t.add_argument("--init", help="weights (.safetensors) to fine-tune from")
+    t.add_argument("--fp32", action="store_true",
+                   help="no bf16 autocast (default: bf16 forward pass on CUDA and on CPUs with native bf16)")
     t.add_argument("--schedule", default="constant", choices=["constant", "cosine"],
                    help="learning-rate schedule (cosine: warm-up, then decay to 1%% of --lr)")
     t.add_argument("--warmup", type=int, default=0, help="warm-up steps of the cosine schedule")

@@ -6,6 +6,7 @@
 #   bash scripts/train_models.sh eipnet_w128             # train one model id (CPU variant)
 #   bash scripts/train_models.sh bundle eipnet_w128 5400 ["CPU ..."]  # measure + bundle runs/<id>/:
 #                                                        # wall time (s) and hardware of the run
+#   RUN=eipnet_w128_long PRIOR_STEPS=3600 bash scripts/train_models.sh bundle eipnet_w128 ...  # a continued run
 #   DEVICE=cuda bash scripts/train_models.sh eipnet_w128 # same recipe on a GPU
 #
 # Every run is resumable: RESUME=1 continues from runs/<id>/state.pt (exactly, schedule included).
@@ -33,13 +34,21 @@ case "${1:-}" in
     # prior-guided attention (method 1) at 32 channels, 8 basic blocks (0.57M params), global residual
     # (the paper's direct prediction was still below bicubic after 520 of 1500 steps on CPU)
     priorsr_c32) run priorsr_c32 priorsr 1300 4e-4 '{"channels": 32, "n_blocks": 8, "residual": true}' --parsing "$PARSING" ;;
-    bundle)
-        id=$2; wall=$3; hardware=${4:-}
-        ckpt=$(ls "$RUNS/$id"/*.safetensors | head -n1)   # the run's EMA weights, <net>.safetensors
-        steps=$(python3 -c "import torch,sys; print(torch.load(sys.argv[1], weights_only=True)['step'])" "$RUNS/$id/state.pt")
+    # the same eipnet_w128 weights, trained on for a second cosine cycle at half the peak rate
+    eipnet_w128_long) run eipnet_w128_long eipnet 7500 2e-4 '{"width": 128}' --no-gan --init "$RUNS/eipnet_w128/eipnet.safetensors" ;;
+    # method 2: priorsr_c32 fine-tuned with the SRGAN discriminator (adversarial weight 1e-3, no VGG term)
+    priorsr_gan_c32) run priorsr_gan_c32 priorsr_gan 300 1e-4 '{"channels": 32, "n_blocks": 8, "residual": true}' --parsing "$PARSING" --init "$RUNS/priorsr_c32/priorsr.safetensors" --warmup 25 ;;
+    # JEANet's 16 FAAMs cut to 3 + 4 + 3 at 16..32 channels (0.58M params): what one CPU thread trains in ~1.5 h
+    jeanet_s) run jeanet_s jeanet 1600 4e-4 '{"min_ch": 16, "max_ch": 32, "n_middle": 4}' ;;
+    bundle)   # RUN: run folder when it differs from the id; PRIOR_STEPS: steps of the run it was --init from
+        id=$2; wall=$3; hardware=${4:-}; run_id=${RUN:-$id}
+        ckpt=$(ls "$RUNS/$run_id"/*.safetensors | head -n1)   # the run's EMA weights, <net>.safetensors
+        steps=$(python3 -c "import torch,sys; print(torch.load(sys.argv[1], weights_only=True)['step'])" "$RUNS/$run_id/state.pt")
+        steps=$((steps + ${PRIOR_STEPS:-0}))
         python3 scripts/bundle_model.py "$ckpt" --id "$id" --dev "$DATA/celeba_dev" --steps "$steps" \
             --wall-time-s "$wall" ${hardware:+--hardware "$hardware"} --data "celeba_train (4,806 aligned CelebA photos, 200 identities)" \
-            --recipe "facesr train $(sed -n "s/^ *$id) run $id \(.*\) ;;$/\1/p" "$0"), batch 16, cosine, warm-up 200, EMA 0.999"
+            --recipe "facesr train $(sed -n "s/^ *$run_id) run $run_id \(.*\) ;;$/\1/p" "$0"), batch 16, cosine (warm-up 200 unless --warmup), EMA 0.999" \
+            --notes "${NOTES:-}"
         ;;
     *) sed -n '2,10p' "$0"; exit 2 ;;
 esac

@@ -60,7 +60,8 @@ class TrainConfig:
     seed: int = 0
     workers: int = 0
     ema_decay: float = 0.999
-    amp: bool = True                        # bf16 autocast on CUDA (ignored on CPU)
+    amp: bool = True                        # bf16 autocast on CUDA, and on CPUs with native bf16 (see use_bf16)
+    channels_last: bool = True              # NHWC tensors: ~1.4x faster convolutions on CPU (oneDNN)
     save_every: int = 500
     gan: bool = True                        # False: skip the recipe's GAN phase (PSNR-oriented run)
     schedule: str = "constant"              # "constant" or "cosine" (warm-up, then cosine decay to 1% of lr)
@@ -209,6 +210,20 @@ def lr_factor(step: int, total: int, schedule: str = "constant", warmup: int = 0
     return 0.01 + 0.99 * 0.5 * (1.0 + math.cos(math.pi * t))
 
 
+def cpu_has_bf16() -> bool:
+    """Whether oneDNN runs bf16 natively here (AVX512-BF16 or AMX); elsewhere bf16 is emulated and slow."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def use_bf16(amp: bool, device: torch.device) -> bool:
+    """bf16 autocast for the forward pass: on CUDA, and on CPUs with native bf16 (about 1.5x per step
+    on AVX512-BF16 with channels-last; weights, optimiser state and loss reductions stay fp32)."""
+    return amp and (device.type == "cuda" or (device.type == "cpu" and cpu_has_bf16()))
+
+
 def _unwrap(m: nn.Module) -> nn.Module:
     return m.module if hasattr(m, "module") else m
 
@@ -218,6 +233,20 @@ def _dist_info() -> tuple[int, int]:
     if world > 1 and not dist.is_initialized():
         dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
     return (dist.get_rank(), world) if world > 1 else (0, 1)
+
+
+def _init_config(cfg: TrainConfig, header: dict) -> dict:
+    """Fine-tuning keeps the architecture of the weights: their header's config, which an explicit
+    ``net_cfg`` may restate but not contradict (an empty one means "whatever the weights are")."""
+    saved = header.get("config")
+    if not saved:
+        return dict(cfg.net_cfg)
+    clash = {k: v for k, v in cfg.net_cfg.items() if saved.get(k, v) != v}
+    if clash:
+        theirs = {k: saved[k] for k in clash}
+        raise ValueError(f"{Path(cfg.init).name} was trained with {theirs}, not {clash}: fine-tuning keeps the "
+                         "network's layout (leave the config empty to use the checkpoint's)")
+    return dict(saved)
 
 
 def train(cfg: TrainConfig, should_stop: Callable[[], bool] | None = None) -> Iterator[TrainEvent]:
@@ -235,10 +264,15 @@ def train(cfg: TrainConfig, should_stop: Callable[[], bool] | None = None) -> It
     if cfg.resume:
         resume_state = torch.load(cfg.resume, map_location="cpu", weights_only=True)
         net_cfg = json.loads(resume_state["net_config"])
-    net = create_net(cfg.net, **net_cfg).to(device)
+    init_state = None
     if cfg.init and not cfg.resume:
-        state, _ = read_state(cfg.init)
-        load_state_strict(net, state, source=Path(cfg.init).name)
+        init_state, header = read_state(cfg.init)
+        net_cfg = _init_config(cfg, header)
+    net = create_net(cfg.net, **net_cfg).to(device)
+    if init_state is not None:
+        load_state_strict(net, init_state, source=Path(cfg.init).name)
+    memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
+    net = net.to(memory_format=memory_format)
     scale = net.scale
     hr_size = cfg.hr_size or (getattr(net, "LR_SIZE", None) or 16) * scale
     edge_scales = tuple(int(k.split("x")[1]) for k in getattr(net, "MAP_DOCS", {}) if k.startswith("edge/x"))
@@ -258,7 +292,7 @@ def train(cfg: TrainConfig, should_stop: Callable[[], bool] | None = None) -> It
         p.requires_grad_(False)
     disc = d_opt = None
     if cfg.gan and recipe.gan_weight > 0 and info.discriminator is not None:
-        disc = create_discriminator(cfg.net, hr_size=hr_size).to(device)
+        disc = create_discriminator(cfg.net, hr_size=hr_size).to(device, memory_format=memory_format)
         d_opt = torch.optim.Adam(disc.parameters(), lr=recipe.d_lr, betas=recipe.d_betas)
     start = 0
     if resume_state is not None:
@@ -278,7 +312,7 @@ def train(cfg: TrainConfig, should_stop: Callable[[], bool] | None = None) -> It
                         num_workers=cfg.workers, pin_memory=device.type == "cuda", persistent_workers=False)
     weights = dict(recipe.weights, adv=recipe.gan_weight)
     terms_sum = L.LossTerms(weights)
-    use_amp = cfg.amp and device.type == "cuda"
+    use_amp = use_bf16(cfg.amp, device)
     gan_from = int(recipe.gan_start * cfg.steps)
     t0 = time.monotonic()
     step = start
@@ -288,6 +322,7 @@ def train(cfg: TrainConfig, should_stop: Callable[[], bool] | None = None) -> It
     try:
         for batch in loader:
             batch = _to(batch, device)
+            batch["lr"] = batch["lr"].contiguous(memory_format=memory_format)
             for group in opt.param_groups:
                 group["lr"] = lr * lr_factor(step, cfg.steps, cfg.schedule, cfg.warmup)
             net.train()

@@ -15,8 +15,8 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog
                                QHBoxLayout, QInputDialog, QLabel, QLineEdit, QListWidget, QProgressBar,
                                QPushButton, QSpinBox, QSplitter, QVBoxLayout, QWidget)
 
-from ..workers.training import (TrainConfig, TrainEvent, TrainingWorker, TrainSummary, default_run_dir,
-                                describe_state, known_checkpoints, register_model, sanitize_model_id,
+from ..workers.training import (TrainConfig, TrainEvent, TrainingWorker, TrainSummary, checkpoint_config,
+                                default_run_dir, describe_state, known_checkpoints, register_model, sanitize_model_id,
                                 trainable_nets, training_devices, user_models_dir)
 from .qimage import rgb_to_qimage
 from .settings import Settings
@@ -196,6 +196,7 @@ class TrainingTab(QWidget):
         self.net_cfg_edit.textEdited.connect(self._on_cfg_edited)
         self.start_mode_combo.currentIndexChanged.connect(self._on_start_mode_changed)
         self.start_browse.clicked.connect(self._browse_start_path)
+        self.start_path_combo.currentTextChanged.connect(self._on_start_path_changed)
         self.start_button.clicked.connect(self.start)
         self.pause_button.clicked.connect(self.pause)
         self.resume_button.clicked.connect(self.resume)
@@ -277,6 +278,16 @@ class TrainingTab(QWidget):
         self.preset_combo.blockSignals(True)
         self.preset_combo.setCurrentIndex(self.preset_combo.findData("custom"))
         self.preset_combo.blockSignals(False)
+
+    def _on_start_path_changed(self, text: str) -> None:
+        """Fine-tuning keeps the layout of the weights: show their config (the size becomes Custom)."""
+        path = Path(text.strip())
+        if self.start_mode() != "finetune" or not text.strip() or not path.is_file():
+            return
+        cfg = checkpoint_config(path)
+        if cfg is not None:
+            self.net_cfg_edit.setText(json.dumps(cfg))
+            self._on_cfg_edited("")
 
     def _on_start_mode_changed(self, *_args) -> None:
         mode = self.start_mode()

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QRectF, Qt, Signal
+from PySide6.QtCore import QRectF, QStandardPaths, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QPainter, QPen
 from PySide6.QtWidgets import (QComboBox, QFileDialog, QGroupBox, QHBoxLayout, QLabel,
                                QLineEdit, QMessageBox, QProgressBar, QPushButton, QSlider, QSpinBox,
@@ -322,7 +322,8 @@ class VideoTab(QWidget):
 
     def _default_output(self) -> Path:
         suffix = self._settings.get("output_suffix", ".mkv")
-        out = default_output(self.path, suffix if suffix in OUTPUT_FILTERS else ".mkv")
+        movies = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.MoviesLocation) or str(Path.home())
+        out = default_output(self.path, suffix if suffix in OUTPUT_FILTERS else ".mkv", fallback_dir=movies)
         folder = Path(self._settings.get("output_dir", ""))
         return folder / out.name if str(folder) not in ("", ".") and folder.is_dir() else out
 

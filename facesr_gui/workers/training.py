@@ -27,8 +27,8 @@ import torch
 from PySide6.QtCore import QObject, Signal
 
 from ..atomic import atomic_path
-from ..checkpoints import (CheckpointError, ModelCard, load_checkpoint, read_manifest, sha256_file,
-                           write_manifest)
+from ..checkpoints import (CheckpointError, ModelCard, load_checkpoint, read_header, read_manifest,
+                           sha256_file, write_manifest)
 from ..nets import get_info, list_nets
 from ..paths import models_dir, user_data_dir
 from ..train.loop import TrainConfig, TrainEvent, train
@@ -112,6 +112,15 @@ def known_checkpoints(net: str) -> list[tuple[str, Path]]:
         found += [(f"{c.id} ({origin})", manifest.parent / c.file) for c in cards
                   if c.net == net and (manifest.parent / c.file).is_file()]
     return found
+
+
+def checkpoint_config(path: str | Path) -> dict | None:
+    """The network config a weights file was saved with; None without a FaceSR header or if unreadable."""
+    try:
+        cfg = read_header(path).get("config")
+    except CheckpointError:
+        return None
+    return dict(cfg) if isinstance(cfg, dict) else None
 
 
 @dataclass(frozen=True)

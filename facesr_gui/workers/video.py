@@ -19,6 +19,7 @@ Frames are ``(H, W, 3)`` uint8 RGB numpy arrays throughout.
 """
 from __future__ import annotations
 
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -42,10 +43,14 @@ PREVIEW_PER_SECOND = 4.0
 PREVIEW_MAX_SIDE = 960   # enhanced previews are shrunk to this long side before they cross threads
 
 
-def default_output(src: str | Path, suffix: str = ".mkv") -> Path:
-    """``clip.mp4`` -> ``clip_facesr.mkv`` beside the source."""
+def default_output(src: str | Path, suffix: str = ".mkv", fallback_dir: str | Path | None = None) -> Path:
+    """``clip.mp4`` -> ``clip_facesr.mkv`` beside the source, or in ``fallback_dir`` when the source's
+    folder is not writable (a camera card, a network share mounted read-only)."""
     src = Path(src)
-    return src.with_name(f"{src.stem}_facesr{suffix}")
+    out = src.with_name(f"{src.stem}_facesr{suffix}")
+    if fallback_dir is not None and not os.access(out.parent, os.W_OK):
+        return Path(fallback_dir) / out.name
+    return out
 
 
 class FrameReader:

@@ -117,3 +117,48 @@ def test_torchrun_ddp_on_cpu(faces, tmp_path):
     assert res.stdout.count("checkpoint:") == 1          # only rank 0 writes and reports
     state = torch.load(tmp_path / "state.pt", weights_only=True)
     assert state["step"] == 2
+
+
+def test_bf16_autocast_only_where_the_cpu_runs_it_natively(monkeypatch):
+    from facesr_gui.train import loop
+
+    monkeypatch.setattr(loop, "cpu_has_bf16", lambda: False)
+    assert not loop.use_bf16(True, torch.device("cpu"))      # emulated bf16 would be slower
+    assert loop.use_bf16(True, torch.device("cuda"))
+    monkeypatch.setattr(loop, "cpu_has_bf16", lambda: True)
+    assert loop.use_bf16(True, torch.device("cpu"))
+    assert not loop.use_bf16(False, torch.device("cpu"))     # --fp32
+
+
+def test_bf16_channels_last_steps_track_fp32(monkeypatch, faces, tmp_path):
+    """The fast path (NHWC + bf16 forward) computes the same losses as plain fp32 to bf16 precision,
+    and its checkpoint is an ordinary contiguous one."""
+    from facesr_gui.train import loop
+
+    monkeypatch.setattr(loop, "cpu_has_bf16", lambda: True)
+    fast = [e.losses["total"] for e in train(_cfg("eipnet", faces, tmp_path / "fast", steps=3))]
+    plain = [e.losses["total"] for e in train(_cfg("eipnet", faces, tmp_path / "plain", steps=3,
+                                                   amp=False, channels_last=False))]
+    assert np.allclose(fast, plain, rtol=0.05), (fast, plain)
+    net, _ = load_checkpoint(tmp_path / "fast" / "eipnet" / "eipnet.safetensors")
+    assert all(p.is_contiguous() for p in net.parameters())
+
+
+def test_finetune_starts_from_the_weights_and_keeps_their_layout(faces, tmp_path):
+    from facesr_gui.checkpoints import save_checkpoint
+    from facesr_gui.nets import create_net
+
+    torch.manual_seed(3)
+    start = create_net("eipnet", **get_info("eipnet").tiny_cfg)
+    init = save_checkpoint(tmp_path / "start.safetensors", start)
+    # an empty config means "the checkpoint's"; a vanishing learning rate leaves the weights as they were
+    cfg = _cfg("eipnet", faces, tmp_path, steps=1, lr=1e-12, init=str(init))
+    cfg.net_cfg = {}
+    last = list(train(cfg))[-1]
+    tuned, _ = load_checkpoint(last.checkpoint)
+    for (k, a), b in zip(start.named_parameters(), tuned.parameters()):   # (BN statistics do move)
+        assert torch.allclose(a.float(), b.float(), atol=1e-6), k
+    clash = _cfg("eipnet", faces, tmp_path / "clash", steps=1, init=str(init))
+    clash.net_cfg = {"width": start.config["width"] * 2}
+    with pytest.raises(ValueError, match="keeps the network's layout"):
+        next(train(clash))

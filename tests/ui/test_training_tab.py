@@ -169,3 +169,20 @@ def test_curve_plot_scales_and_draws(qtbot):
     assert plot.series_names() == [] and plot.data_range() is None
     assert nice_ticks(0, 10, 5) == [0, 2, 4, 6, 8, 10]
     assert format_duration(5) == "5s" and format_duration(185) == "3m 05s" and format_duration(3720) == "1h 02m"
+
+
+def test_finetune_shows_the_weights_config(qtbot, tab, tmp_path):
+    """Fine-tuning a reduced-width checkpoint fills in its layout, so "Paper" never meets a width-16 file."""
+    from facesr_gui.checkpoints import save_checkpoint
+    from facesr_gui.nets import create_net
+
+    weights = save_checkpoint(tmp_path / "w16.safetensors", create_net("eipnet", width=16))
+    assert tab.select_net("eipnet")
+    tab.preset_combo.setCurrentIndex(tab.preset_combo.findData("paper"))
+    tab.start_mode_combo.setCurrentIndex(tab.start_mode_combo.findData("finetune"))
+    tab.start_path_combo.setEditText(str(weights))
+    assert json.loads(tab.net_cfg_edit.text())["width"] == 16
+    assert tab.preset() == "custom"
+    tab.data_edit.setText(str(tmp_path))
+    cfg = tab.build_config()
+    assert cfg.init == str(weights) and cfg.net_cfg["width"] == 16

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -53,6 +54,16 @@ def test_read_frame_matches_the_decoder(short_clip):
 def test_helpers(tmp_path):
     assert default_output(tmp_path / "clip.mp4") == tmp_path / "clip_facesr.mkv"
     assert default_output("a/b.avi", ".mp4").name == "b_facesr.mp4"
+    assert default_output(tmp_path / "clip.mp4", fallback_dir="/x") == tmp_path / "clip_facesr.mkv"  # writable
+
+
+def test_default_output_leaves_a_read_only_folder(tmp_path, monkeypatch):
+    import os
+
+    card = tmp_path / "card"
+    monkeypatch.setattr(os, "access", lambda p, mode: Path(p) != card)   # as if mounted read-only
+    assert default_output(card / "clip.mp4", fallback_dir=tmp_path / "Videos") == tmp_path / "Videos" / "clip_facesr.mkv"
+    assert default_output(card / "clip.mp4") == card / "clip_facesr.mkv"   # no fallback given: beside it
     big = np.zeros((1080, 1920, 3), np.uint8)
     assert shrink(big).shape == (540, 960, 3)
     small = np.ones((10, 20, 3), np.uint8)
