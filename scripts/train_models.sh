@@ -39,7 +39,7 @@ case "${1:-}" in
     # method 2: priorsr_c32 fine-tuned with the SRGAN discriminator (adversarial weight 1e-3, no VGG term)
     priorsr_gan_c32) run priorsr_gan_c32 priorsr_gan 300 1e-4 '{"channels": 32, "n_blocks": 8, "residual": true}' --parsing "$PARSING" --init "$RUNS/priorsr_c32/priorsr.safetensors" --warmup 25 ;;
     # JEANet's 16 FAAMs cut to 3 + 4 + 3 at 16..32 channels (0.58M params): what one CPU thread trains in ~1.5 h
-    jeanet_s) run jeanet_s jeanet 1600 4e-4 '{"min_ch": 16, "max_ch": 32, "n_middle": 4}' ;;
+    jeanet_s) run jeanet_s jeanet 2200 4e-4 '{"min_ch": 16, "max_ch": 32, "n_middle": 4}' ;;
     bundle)   # RUN: run folder when it differs from the id; PRIOR_STEPS: steps of the run it was --init from
         id=$2; wall=$3; hardware=${4:-}; run_id=${RUN:-$id}
         ckpt=$(ls "$RUNS/$run_id"/*.safetensors | head -n1)   # the run's EMA weights, <net>.safetensors
