@@ -98,7 +98,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
                       val_limit=args.val_limit, net_cfg=json.loads(args.net_cfg) if args.net_cfg else {},
                       seed=args.seed, workers=args.workers, parsing_dir=args.parsing, init=args.init,
                       crop=args.crop, gan=not args.no_gan, schedule=args.schedule, warmup=args.warmup,
-                      save_every=args.save_every, amp=not args.fp32)
+                      save_every=args.save_every, amp=not args.fp32,
+                      gan_weight=args.gan_weight)
     quiet = int(os.environ.get("RANK", "0")) != 0   # under torchrun only rank 0 reports
     bar = _Progress()
     last = None
@@ -324,6 +325,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--parsing", help="parsing-label cache made by `facesr labels` (W-Net, CAGFace, priorsr)")
     t.add_argument("--no-gan", action="store_true", help="skip the paper's GAN phase (PSNR-oriented training)")
     t.add_argument("--init", help="weights (.safetensors) to fine-tune from")
+    t.add_argument("--gan-weight", type=float, default=None,
+                   help="adversarial loss weight of the GAN phase (default: the recipe's, 1e-3 where the paper gives none)")
     t.add_argument("--fp32", action="store_true",
                    help="no bf16 autocast (default: bf16 forward pass on CUDA and on CPUs with native bf16)")
     t.add_argument("--schedule", default="constant", choices=["constant", "cosine"],

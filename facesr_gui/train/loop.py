@@ -17,7 +17,7 @@ import json
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -64,6 +64,7 @@ class TrainConfig:
     channels_last: bool = True              # NHWC tensors: ~1.4x faster convolutions on CPU (oneDNN)
     save_every: int = 500
     gan: bool = True                        # False: skip the recipe's GAN phase (PSNR-oriented run)
+    gan_weight: float | None = None         # adversarial weight; None: the recipe's (papers' or SRGAN's 1e-3)
     schedule: str = "constant"              # "constant" or "cosine" (warm-up, then cosine decay to 1% of lr)
     warmup: int = 0                         # linear warm-up steps of the cosine schedule
 
@@ -285,6 +286,10 @@ def train(cfg: TrainConfig, should_stop: Callable[[], bool] | None = None) -> It
         val_items = [val_ds[i] for i in range(min(cfg.val_limit, len(val_ds)))]
 
     lr = cfg.lr or recipe.lr
+    if cfg.gan_weight is not None:
+        if cfg.gan_weight < 0:
+            raise ValueError(f"the adversarial weight must be >= 0, got {cfg.gan_weight}")
+        recipe = replace(recipe, gan_weight=float(cfg.gan_weight))
     lr_factor(0, cfg.steps, cfg.schedule, cfg.warmup)   # reject an unknown schedule before any work
     opt = torch.optim.Adam(net.parameters(), lr=lr, betas=recipe.betas)
     ema = copy.deepcopy(net).eval()

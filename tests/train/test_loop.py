@@ -162,3 +162,12 @@ def test_finetune_starts_from_the_weights_and_keeps_their_layout(faces, tmp_path
     clash.net_cfg = {"width": start.config["width"] * 2}
     with pytest.raises(ValueError, match="keeps the network's layout"):
         next(train(clash))
+
+
+def test_gan_weight_overrides_the_recipe(faces, tmp_path):
+    off = list(train(_cfg("priorsr_gan", faces, tmp_path / "off", steps=1, gan_weight=0.0)))
+    assert "adv" not in off[-1].losses and off[-1].phase == "pixel"     # no discriminator at weight 0
+    on = list(train(_cfg("priorsr_gan", faces, tmp_path / "on", steps=1, gan_weight=1e-4)))
+    assert "adv" in on[-1].losses and on[-1].phase == "gan"
+    with pytest.raises(ValueError, match=">= 0"):
+        next(train(_cfg("priorsr_gan", faces, tmp_path / "bad", steps=1, gan_weight=-1.0)))
