@@ -101,14 +101,14 @@ def main(argv: list[str] | None = None) -> int:
             row.append(to_tile(o[k], f"{float(psnr(o[k][None], o['hr'][None])):.2f} dB"))
         row.append(to_tile(o["hr"], "ground truth"))
         rows.append(np.concatenate(row, axis=1))
-    titles = ["input (x8 nearest)", "bicubic", f"{a.psnr}", f"{a.gan}", "HR 128 px"]
+    titles = ["input (x8 nearest)", "bicubic", Path(a.psnr).stem, Path(a.gan).stem, "HR 128 px"]
     grid = np.concatenate([header(titles), *rows], axis=0)
     a.out.parent.mkdir(parents=True, exist_ok=True)
     if not cv2.imwrite(str(a.out), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR)):
         raise SystemExit(f"could not write {a.out}")
     print(f"wrote {a.out} ({grid.shape[1]}x{grid.shape[0]})")
     print(f"\n| {n} celeba_dev faces, x8 | Y-PSNR | SSIM | sharpness (HR = 1.00) |\n|---|---|---|---|")
-    for k, name in (("bicubic", "bicubic"), ("PSNR model", a.psnr), ("GAN model", a.gan)):
+    for k, name in (("bicubic", "bicubic"), ("PSNR model", Path(a.psnr).stem), ("GAN model", Path(a.gan).stem)):
         m = torch.cat(stats[k]).mean(dim=0).tolist()
         print(f"| {name} | {m[0]:.2f} | {m[1]:.3f} | {m[2]:.2f} |")
     return 0

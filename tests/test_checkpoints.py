@@ -110,3 +110,11 @@ def test_manifest_round_trip_and_sha(tmp_path):
     with pytest.raises(CheckpointError, match="sha256"):
         verify_card(cards[0], tmp_path)
     assert json.loads((tmp_path / "manifest.json").read_text())["version"] == 1
+
+
+def test_checkpoint_names_the_registered_net_it_was_built_as(tmp_path):
+    """priorsr_gan shares priorsr's class; its weights must still say priorsr_gan."""
+    net = create_net("priorsr_gan", **get_info("priorsr_gan").tiny_cfg)
+    _, header = read_state(save_checkpoint(tmp_path / "g.safetensors", net))
+    assert header["net"] == "priorsr_gan"
+    assert load_checkpoint(tmp_path / "g.safetensors")[1]["net"] == "priorsr_gan"

@@ -48,8 +48,13 @@ def list_nets() -> list[str]:
 
 
 def create_net(name: str, **cfg) -> nn.Module:
-    """Build network ``name``; with no ``cfg`` this is the paper configuration."""
-    return get_info(name).builder(**cfg)
+    """Build network ``name``; with no ``cfg`` this is the paper configuration.
+
+    The net remembers ``name`` as ``net_name`` (``priorsr_gan`` shares ``priorsr``'s class), so a
+    checkpoint saved from it names the registered network it was built as."""
+    net = get_info(name).builder(**cfg)
+    net.net_name = name
+    return net
 
 
 def create_discriminator(name: str, **cfg) -> nn.Module:

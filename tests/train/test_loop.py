@@ -56,6 +56,7 @@ def test_short_run_improves_validation_psnr(name, faces, tmp_path):
     # the saved EMA weights must beat the untrained network on the validation faces
     trained, header = load_checkpoint(last.checkpoint)
     assert header["meta"]["steps"] == 20
+    assert header["net"] == name
     from facesr_gui.nets import create_net
 
     torch.manual_seed(cfg.seed)
