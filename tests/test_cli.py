@@ -34,6 +34,20 @@ def test_eval_plain_output_and_bad_model(dev_faces, capsys):
     assert "neither a checkpoint" in capsys.readouterr().err
 
 
+def test_eval_by_bundled_id_and_by_network(dev_faces, capsys):
+    from facesr_gui.checkpoints import read_manifest
+    from facesr_gui.paths import models_dir
+
+    card = read_manifest(models_dir() / "manifest.json")[0]
+    results = {}
+    for spec in (card.id, card.net):      # the id, and the network name (its best bundled checkpoint)
+        assert main(["eval", "--model", spec, "--hr", str(dev_faces), "--limit", "4", "--json"]) == 0
+        results[spec] = json.loads(capsys.readouterr().out)
+    assert results[card.id]["model"] == card.id and results[card.id]["psnr"] == results[card.net]["psnr"]
+    assert main(["eval", "--model", card.id, "--scale", "4", "--hr", str(dev_faces)]) == 2
+    assert f"x{card.scale} model" in capsys.readouterr().err
+
+
 def test_eval_unbundled_model_says_so(dev_faces, capsys, tmp_path, monkeypatch):
     monkeypatch.setenv("FACESR_MODELS_DIR", str(tmp_path))
     assert main(["eval", "--model", "jeanet", "--hr", str(dev_faces)]) == 2

@@ -27,7 +27,8 @@ class EvalResult:
 
 
 def load_model(spec: str, scale: int | None = None, device: str = "cpu") -> tuple[nn.Module, str]:
-    """A network from a checkpoint path, or a registered name with its bundled weights.
+    """A network from a checkpoint path, a bundled model id (``eipnet_w128``), or a registered
+    network name with its first bundled checkpoint (the manifest's best at that scale).
 
     ``bicubic`` needs no weights (``scale`` selects its factor). A name without a bundled
     checkpoint is an error that says so, rather than silently evaluating random weights.
@@ -36,12 +37,21 @@ def load_model(spec: str, scale: int | None = None, device: str = "cpu") -> tupl
     if path.suffix in (".safetensors", ".pt", ".pth") or path.is_file():
         net, header = load_checkpoint(path, device)
         return net, f"{header.get('net', '?')}:{path.name}"
+    root = models_dir()
+    bundled = read_manifest(root / "manifest.json")
+    by_id = [c for c in bundled if c.id == spec]
+    if by_id:                                   # a bundled model id, e.g. eipnet_w128
+        if scale is not None and by_id[0].scale != scale:
+            raise ValueError(f"{spec} is a x{by_id[0].scale} model, not x{scale}")
+        net, _ = load_checkpoint(verify_card(by_id[0], root), device)
+        return net, spec
     if spec not in list_nets():
-        raise ValueError(f"{spec!r} is neither a checkpoint file nor a network ({', '.join(list_nets())})")
+        ids = ", ".join(c.id for c in bundled)
+        raise ValueError(f"{spec!r} is neither a checkpoint file, a network ({', '.join(list_nets())}) "
+                         f"nor a bundled model ({ids or 'none'})")
     if spec == "bicubic":
         return create_net("bicubic", scale=scale or get_info("bicubic").scale).to(device).eval(), "bicubic"
-    root = models_dir()
-    cards = [c for c in read_manifest(root / "manifest.json") if c.net == spec and (scale is None or c.scale == scale)]
+    cards = [c for c in bundled if c.net == spec and (scale is None or c.scale == scale)]
     if not cards:
         raise CheckpointError(f"no bundled checkpoint for {spec!r}" + (f" at x{scale}" if scale else "")
                               + f" in {root}; pass a checkpoint file instead")
