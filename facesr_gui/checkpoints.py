@@ -91,21 +91,14 @@ def read_state(path: str | os.PathLike) -> tuple[dict[str, Tensor], dict[str, An
         return dict(obj), {}
     try:
         state = load_file(str(path), device="cpu")
-        from safetensors import safe_open
-
-        with safe_open(str(path), framework="pt") as fh:
-            raw = (fh.metadata() or {}).get(_META_KEY)
     except (SafetensorError, OSError, ValueError) as exc:
         raise CheckpointError(f"cannot read {path.name}: not a valid safetensors file ({exc})") from exc
-    try:
-        header = json.loads(raw) if raw else {}
-    except json.JSONDecodeError as exc:
-        raise CheckpointError(f"{path.name}: corrupt metadata header ({exc})") from exc
-    return state, header
+    return state, read_header(path)
 
 
 def read_header(path: str | os.PathLike) -> dict[str, Any]:
-    """The ``facesr`` header of a safetensors checkpoint without reading its tensors ({} if it has none)."""
+    """The ``facesr`` header of a safetensors checkpoint without reading its tensors ({} if it has
+    none, and for ``.pt``/``.pth`` state dicts)."""
     path = Path(path)
     if path.suffix in (".pt", ".pth"):
         return {}
@@ -114,9 +107,12 @@ def read_header(path: str | os.PathLike) -> dict[str, Any]:
 
         with safe_open(str(path), framework="pt") as fh:
             raw = (fh.metadata() or {}).get(_META_KEY)
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"cannot read {path.name}: not a valid safetensors file ({exc})") from exc
+    try:
         return json.loads(raw) if raw else {}
-    except (SafetensorError, OSError, ValueError) as exc:  # JSONDecodeError is a ValueError
-        raise CheckpointError(f"cannot read {path.name}: {exc}") from exc
+    except json.JSONDecodeError as exc:
+        raise CheckpointError(f"{path.name}: corrupt metadata header ({exc})") from exc
 
 
 def save_checkpoint(path: str | os.PathLike, net: nn.Module, meta: dict[str, Any] | None = None,
@@ -203,6 +199,19 @@ def read_manifest(path: str | os.PathLike) -> list[ModelCard]:
 def write_manifest(path: str | os.PathLike, cards: list[ModelCard]) -> None:
     data = {"version": 1, "models": [asdict(c) for c in cards]}
     write_text_atomic(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
+
+
+def find_card(spec: str, roots: list[Path], scale: int | None = None) -> tuple[ModelCard, Path] | None:
+    """``(card, root)`` for a model id or network name: each root's manifest in turn, the card
+    whose id is ``spec`` first, else the first (best) card of network ``spec`` (at ``scale`` if
+    given; an id match is returned whatever its scale, for the caller to check)."""
+    for root in roots:
+        cards = read_manifest(Path(root) / "manifest.json")
+        card = next((c for c in cards if c.id == spec), None) or next(
+            (c for c in cards if c.net == spec and (scale is None or c.scale == scale)), None)
+        if card is not None:
+            return card, Path(root)
+    return None
 
 
 def verify_card(card: ModelCard, root: str | os.PathLike) -> Path:

@@ -21,24 +21,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from facesr_gui.checkpoints import load_checkpoint, read_manifest, verify_card
 from facesr_gui.metrics import psnr, rgb_to_y, ssim
-from facesr_gui.paths import models_dir
 from facesr_gui.train.dataset import FaceFolder
 from facesr_gui.train.degrade import upscale_bicubic
+from facesr_gui.train.evaluate import load_model
 
 REPO = Path(__file__).resolve().parents[1]
 TILE = 192
-
-
-def load(spec: str) -> torch.nn.Module:
-    path = Path(spec)
-    if path.is_file():
-        return load_checkpoint(path)[0].eval()
-    cards = {c.id: c for c in read_manifest(models_dir() / "manifest.json")}
-    if spec not in cards:
-        raise SystemExit(f"{spec!r} is neither a checkpoint file nor a bundled id ({', '.join(cards)})")
-    return load_checkpoint(verify_card(cards[spec], models_dir()))[0].eval()
 
 
 def sharpness(x: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
@@ -75,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--limit", type=int, default=534, help="faces in the mean table")
     p.add_argument("--out", type=Path, default=REPO / "docs" / "gan_tradeoff.png")
     a = p.parse_args(argv)
-    nets = {"PSNR model": load(a.psnr), "GAN model": load(a.gan)}
+    nets = {"PSNR model": load_model(a.psnr, scale=8)[0], "GAN model": load_model(a.gan, scale=8)[0]}
     ds = FaceFolder(a.dev, hr_size=128, scale=8, augment=False, crop="celeba", with_edges=False)
     n = min(a.limit, len(ds))
     stats: dict[str, list[torch.Tensor]] = {k: [] for k in ("bicubic", *nets)}

@@ -34,11 +34,9 @@ def params(card) -> str:
 
 def changed(card) -> dict:
     """The card's config entries that differ from the network's paper defaults."""
-    import inspect
+    from facesr_gui.nets import paper_config
 
-    from facesr_gui.nets import get_info
-
-    defaults = {k: p.default for k, p in inspect.signature(get_info(card.net).builder).parameters.items()}
+    defaults = paper_config(card.net)
     norm = lambda v: list(v) if isinstance(v, tuple) else v  # noqa: E731
     return {k: v for k, v in card.config.items() if k != "scale" and norm(defaults.get(k)) != norm(v)}
 

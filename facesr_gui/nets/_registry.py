@@ -1,6 +1,7 @@
 """Registry of face SR networks (explicit registration, no filesystem scanning)."""
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -55,6 +56,15 @@ def create_net(name: str, **cfg) -> nn.Module:
     net = get_info(name).builder(**cfg)
     net.net_name = name
     return net
+
+
+def paper_config(name: str) -> dict:
+    """The keyword defaults of network ``name``'s builder (its paper configuration), ``scale`` aside."""
+    try:
+        params = inspect.signature(get_info(name).builder).parameters.values()
+    except (TypeError, ValueError):
+        return {}
+    return {p.name: p.default for p in params if p.default is not inspect.Parameter.empty and p.name != "scale"}
 
 
 def create_discriminator(name: str, **cfg) -> nn.Module:

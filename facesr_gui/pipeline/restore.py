@@ -286,7 +286,7 @@ def _check_image(rgb: np.ndarray) -> None:
 def load_restorer(model: str, device: str | torch.device = "cpu", half: bool = False, **kwargs) -> FaceRestorer:
     """A restorer for ``model``: a bundled model id or net name (``models/manifest.json``,
     user models included), a ``.safetensors`` checkpoint, or ``"bicubic"`` (no weights)."""
-    from ..checkpoints import load_checkpoint, read_manifest, verify_card
+    from ..checkpoints import find_card, load_checkpoint, verify_card
     from ..nets import create_net
     from ..paths import models_dir, user_data_dir
 
@@ -296,11 +296,10 @@ def load_restorer(model: str, device: str | torch.device = "cpu", half: bool = F
     if path.suffix == ".safetensors" or path.is_file():
         net, header = load_checkpoint(path, "cpu")
         return FaceRestorer(net, device=device, half=half, net_name=header.get("net", path.stem), **kwargs)
-    for root in (models_dir(), user_data_dir() / "models"):
-        cards = read_manifest(root / "manifest.json")
-        card = next((c for c in cards if c.id == model), None) or next((c for c in cards if c.net == model), None)
-        if card is not None:
-            net, _ = load_checkpoint(verify_card(card, root), "cpu")
-            return FaceRestorer(net, device=device, half=half, net_name=card.id, **kwargs)
+    found = find_card(model, [models_dir(), user_data_dir() / "models"])
+    if found is not None:
+        card, root = found
+        net, _ = load_checkpoint(verify_card(card, root), "cpu")
+        return FaceRestorer(net, device=device, half=half, net_name=card.id, **kwargs)
     raise ValueError(f"no bundled or registered model {model!r}; run `facesr models` to list them, "
                      f"or pass a .safetensors checkpoint")

@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-from ..checkpoints import CheckpointError, load_checkpoint, read_manifest, verify_card
+from ..checkpoints import CheckpointError, find_card, load_checkpoint, read_manifest, verify_card
 from ..metrics import psnr, ssim
 from ..nets import create_net, get_info, list_nets
 from ..paths import models_dir
@@ -38,25 +38,24 @@ def load_model(spec: str, scale: int | None = None, device: str = "cpu") -> tupl
         net, header = load_checkpoint(path, device)
         return net, f"{header.get('net', '?')}:{path.name}"
     root = models_dir()
-    bundled = read_manifest(root / "manifest.json")
-    by_id = [c for c in bundled if c.id == spec]
-    if by_id:                                   # a bundled model id, e.g. eipnet_w128
-        if scale is not None and by_id[0].scale != scale:
-            raise ValueError(f"{spec} is a x{by_id[0].scale} model, not x{scale}")
-        net, _ = load_checkpoint(verify_card(by_id[0], root), device)
+    found = find_card(spec, [root], scale) if spec != "bicubic" else None
+    if found is not None and found[0].id == spec:   # a bundled model id, e.g. eipnet_w128
+        if scale is not None and found[0].scale != scale:
+            raise ValueError(f"{spec} is a x{found[0].scale} model, not x{scale}")
+        net, _ = load_checkpoint(verify_card(found[0], root), device)
         return net, spec
     if spec not in list_nets():
-        ids = ", ".join(c.id for c in bundled)
+        ids = ", ".join(c.id for c in read_manifest(root / "manifest.json"))
         raise ValueError(f"{spec!r} is neither a checkpoint file, a network ({', '.join(list_nets())}) "
                          f"nor a bundled model ({ids or 'none'})")
     if spec == "bicubic":
         return create_net("bicubic", scale=scale or get_info("bicubic").scale).to(device).eval(), "bicubic"
-    cards = [c for c in bundled if c.net == spec and (scale is None or c.scale == scale)]
-    if not cards:
+    if found is None:
         raise CheckpointError(f"no bundled checkpoint for {spec!r}" + (f" at x{scale}" if scale else "")
                               + f" in {root}; pass a checkpoint file instead")
-    net, _ = load_checkpoint(verify_card(cards[0], root), device)
-    return net, cards[0].id
+    card = found[0]
+    net, _ = load_checkpoint(verify_card(card, root), device)
+    return net, card.id
 
 
 def _crop_mode(root: str | Path) -> str:

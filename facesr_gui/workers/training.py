@@ -13,7 +13,6 @@ Also here, because the UI must not import torch: the trainable-network catalogue
 """
 from __future__ import annotations
 
-import inspect
 import json
 import re
 import shutil
@@ -29,7 +28,7 @@ from PySide6.QtCore import QObject, Signal
 from ..atomic import atomic_path
 from ..checkpoints import (CheckpointError, ModelCard, load_checkpoint, read_header, read_manifest,
                            sha256_file, write_manifest)
-from ..nets import get_info, list_nets
+from ..nets import get_info, list_nets, paper_config
 from ..paths import models_dir, user_data_dir
 from ..train.loop import TrainConfig, TrainEvent, train
 from ..train.recipes import recipe_for
@@ -62,15 +61,6 @@ class TrainableNet:
     has_gan: bool = False
 
 
-def _builder_options(builder) -> dict:
-    try:
-        params = inspect.signature(builder).parameters.values()
-    except (TypeError, ValueError):
-        return {}
-    return {p.name: p.default for p in params
-            if p.default is not inspect.Parameter.empty and p.name != "scale"}
-
-
 def trainable_nets() -> list[TrainableNet]:
     """Every registered network that has parameters to train (all but ``bicubic``)."""
     out = []
@@ -81,7 +71,7 @@ def trainable_nets() -> list[TrainableNet]:
             continue
         info = get_info(name)
         out.append(TrainableNet(name, info.scale, info.paper, info.description, dict(info.tiny_cfg),
-                                _builder_options(info.builder), recipe.lr, recipe.needs_parsing,
+                                paper_config(name), recipe.lr, recipe.needs_parsing,
                                 recipe.gan_weight > 0 and info.discriminator is not None))
     return out
 
