@@ -42,6 +42,12 @@ case "${1:-}" in
     priorsr_gan_c32) run priorsr_gan_c32 priorsr_gan 300 1e-4 '{"channels": 32, "n_blocks": 8, "residual": true}' --parsing "$PARSING" --init "$RUNS/priorsr_c32/priorsr.safetensors" --warmup 25 --gan-weight 1e-4 ;;
     # JEANet's 16 FAAMs cut to 3 + 4 + 3 at 16..32 channels (0.58M params): what one CPU thread trains in ~1.5 h
     jeanet_s) run jeanet_s jeanet 2200 4e-4 '{"min_ch": 16, "max_ch": 32, "n_middle": 4}' ;;
+    # CAGFace x4 on the 128x128 CelebA faces (32 -> 128, lr_size 32), 32 features, 8 residual units per stage,
+    # bicubic residual (not the paper's); the component net trains alongside on the pseudo labels (BCE, detached)
+    cagface_s32) run cagface_s32 cagface 5500 4e-4 '{"n_feats": 32, "n_blocks": 8, "residual": true, "lr_size": 32}' --parsing "$PARSING" ;;
+    # W-Net x8 at 16 channels, a one-level W path (up to 256x256 and back), a 2-level SCAB U-Net with one SCAB per
+    # level; batch 8 (a step at batch 16 takes ~4 s on one CPU thread: more, smaller steps in the same time)
+    wnet_c16) run wnet_c16 wnet 4400 4e-4 '{"channels": 16, "w_depth": 1, "unet_depth": 2, "n_scab": 1}' --parsing "$PARSING" --batch 8 ;;
     bundle)   # RUN: run folder when it differs from the id; PRIOR_STEPS: steps of the run it was --init from
         id=$2; wall=$3; hardware=${4:-}; run_id=${RUN:-$id}
         ckpt=$(ls "$RUNS/$run_id"/*.safetensors | head -n1)   # the run's EMA weights, <net>.safetensors

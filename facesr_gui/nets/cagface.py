@@ -35,6 +35,10 @@ Ambiguities and choices: images are predicted directly (no bicubic residual) in 
 domain of Sec. 3.2 and mapped back to ``[0, 1]``; grey level = BT.601 luma; Gaussian sigma 1 LR
 pixel (unspecified); a ReLU separates the two stage-2 stem convs (unspecified); the closing
 3x3x256x256 conv listed under "Spatial Upsampling" is placed before the backbone skip (EDSR).
+``residual=True`` (not the paper's; off by default) makes both stages predict corrections of the
+bicubic upsampled LR input (global residual learning, as VDSR), which converges in far fewer
+steps, as a CPU-trained variant needs. ``lr_size`` (default 64, the paper's 256x256 HR patches)
+is the LR face side the pipeline crops to; a variant trained on 128x128 CelebA faces says 32.
 Patch-based inference (Sec. 1, 4.3): the paper samples 256x256 HR patches (64x64 LR, the
 ``LR_SIZE``) from the block built on the whole face; :func:`patch_forward` runs the parser on the
 whole LR image, then tiles the SR stages with overlap and blends with linear ramps (the overlap
@@ -186,11 +190,17 @@ class CAGFace(SRNet):
     LR_SIZE = 64  # 256x256 HR patches / whole faces at x4 (Sec. 4.3)
 
     def __init__(self, n_feats: int = 256, n_blocks: int = 16, parser_width: int = 16, parser_depth: int = 3,
-                 smooth_sigma: float = 1.0, detach_parser: bool = True, scale: int = 4):
+                 smooth_sigma: float = 1.0, detach_parser: bool = True, scale: int = 4, lr_size: int = 64,
+                 residual: bool = False):
         if scale != 4:
             raise ValueError(f"CAGFace is a two-stage x4 network, got scale={scale}")
+        if lr_size < 1:
+            raise ValueError(f"lr_size must be positive, got {lr_size}")
         super().__init__(scale=4, n_feats=n_feats, n_blocks=n_blocks, parser_width=parser_width,
-                         parser_depth=parser_depth, smooth_sigma=smooth_sigma, detach_parser=detach_parser)
+                         parser_depth=parser_depth, smooth_sigma=smooth_sigma, detach_parser=detach_parser,
+                         lr_size=int(lr_size), residual=bool(residual))
+        self.LR_SIZE = int(lr_size)   # the face crop side the pipeline feeds, and training's LR side
+        self.residual = bool(residual)
         self.detach_parser = detach_parser
         self.parser = ComponentNet(parser_width, parser_depth)
         self.smooth = GaussianSmooth(smooth_sigma)
@@ -215,11 +225,19 @@ class CAGFace(SRNet):
         att = self.attention_maps(lr, guide)
         block = torch.cat([lr, att], dim=1) * 2.0 - 1.0  # Sec. 3.2: normalised to [-1, 1]
         x2, stem1 = self.stage1(block)
+        if self.residual:   # stage outputs are corrections (in [-1, 1] units) of the bicubic upsampled input
+            x2 = x2 + _bicubic(lr, 2) * 2.0 - 1.0
         x4 = self.stage2(x2, stem1)
+        if self.residual:
+            x4 = x4 + _bicubic(lr, 4) * 2.0 - 1.0
         maps = {f"component/{n}": probs[:, i:i + 1] for i, n in enumerate(COMPONENTS)}
         maps.update({f"attention/{n}": att[:, i:i + 1] for i, n in enumerate(COMPONENTS)})
         maps["stage1"] = (x2 + 1.0) * 0.5
         return SROutput((x4 + 1.0) * 0.5, maps)
+
+
+def _bicubic(lr: Tensor, factor: int) -> Tensor:
+    return F.interpolate(lr, scale_factor=factor, mode="bicubic", align_corners=False)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -257,6 +257,10 @@ class WNet(SRNet):
         self.decoder_scabs = nn.ModuleList(
             [nn.Sequential(*[SCAB(c, heads) for _ in range(n_scab)]) for _ in range(unet_depth)])
         self.tail = conv3x3(c, 3)
+        # the paper gives no initialisation; a zero tail starts training from the bicubic base instead of
+        # from bicubic plus a random correction (MSE ~1 at the default init, ~0.005 at zero)
+        nn.init.zeros_(self.tail.weight)
+        nn.init.zeros_(self.tail.bias)
 
     def forward(self, lr: Tensor) -> SROutput:
         side = lr.shape[-2] * self.scale, lr.shape[-1] * self.scale

@@ -168,3 +168,25 @@ def test_patch_forward_matches_whole_image(tiny_net):
     assert torch.allclose(tiled.maps["component/hair"], whole.maps["component/hair"], atol=1e-6)
     with pytest.raises(ValueError):
         patch_forward(tiny_net, lr, patch=16, overlap=16)
+
+
+def test_residual_variant_starts_from_bicubic():
+    """residual=True: with both stages' last convs zeroed the net is exactly bicubic; default is the paper's."""
+    assert CAGFace(**TINY).config["residual"] is False
+    net = CAGFace(**TINY, residual=True).eval()
+    for head in (net.stage1.to_rgb, net.stage2.mix):
+        torch.nn.init.zeros_(head.weight)
+        torch.nn.init.zeros_(head.bias)
+    lr = torch.rand(2, 3, 12, 12)
+    out = net(lr)
+    assert torch.allclose(out.image, F.interpolate(lr, scale_factor=4, mode="bicubic", align_corners=False), atol=1e-5)
+    assert torch.allclose(out.maps["stage1"], F.interpolate(lr, scale_factor=2, mode="bicubic", align_corners=False),
+                          atol=1e-5)
+
+
+def test_lr_size_sets_the_crop_side_and_is_kept_in_the_config():
+    net = CAGFace(**TINY, lr_size=32)
+    assert net.LR_SIZE == 32 and net.config["lr_size"] == 32
+    assert CAGFace(**TINY).LR_SIZE == 64
+    with pytest.raises(ValueError):
+        CAGFace(**TINY, lr_size=0)

@@ -144,6 +144,7 @@ def test_parsing_guides_the_sr_path(tiny_net):
     lr = torch.rand(1, 3, 16, 16)
     tiny_net.eval()
     with torch.no_grad():
+        torch.nn.init.normal_(tiny_net.tail.weight, std=0.1)   # as after training (the tail starts at zero)
         ref = tiny_net(lr).image
         tiny_net.parsing_block.out.bias.add_(1.0)
         moved = tiny_net(lr).image
@@ -160,3 +161,12 @@ def test_config_round_trip_x4():
 def test_rejects_sizes_the_encoder_cannot_halve(paper_meta):
     with torch.device("meta"), pytest.raises(ValueError, match="divisible"):
         paper_meta(torch.rand(1, 3, 15, 15))  # 120x120 SR: not a multiple of 2**4
+
+
+def test_untrained_net_is_exactly_bicubic():
+    """The tail starts at zero, so training starts from the bicubic base (not a random correction)."""
+    lr = torch.rand(2, 3, 16, 16)
+    with torch.no_grad():
+        out = create_net("wnet", **TINY).eval()(lr)
+    bicubic = torch.nn.functional.interpolate(lr, scale_factor=8, mode="bicubic", align_corners=False)
+    assert torch.allclose(out.image, bicubic, atol=1e-6)
