@@ -30,10 +30,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--hardware", default=None, help="default: this machine")
     p.add_argument("--recipe", default="", help="losses and schedule used")
     p.add_argument("--notes", default="")
+    p.add_argument("--parsing-dev", default=None,
+                   help="parsing labels of --dev (facesr labels): CAGFace's component IoU is measured on them")
     a = p.parse_args(argv)
     training = {"data": a.data, "steps": a.steps, "batch_size": a.batch, "wall_time_s": a.wall_time_s,
                 "hardware": a.hardware or hardware_label(), "recipe": a.recipe}
-    card = bundle_model(a.checkpoint, a.id, a.models, a.dev, training, limit=a.limit, notes=a.notes)
+    card = bundle_model(a.checkpoint, a.id, a.models, a.dev, training, limit=a.limit, notes=a.notes,
+                        parsing_dev=a.parsing_dev)
     print(json.dumps(asdict(card), indent=2))
     return 0
 

@@ -51,11 +51,12 @@ case "${1:-}" in
     bundle)   # RUN: run folder when it differs from the id; PRIOR_STEPS: steps of the run it was --init from
         id=$2; wall=$3; hardware=${4:-}; run_id=${RUN:-$id}
         ckpt=$(ls "$RUNS/$run_id"/*.safetensors | head -n1)   # the run's EMA weights, <net>.safetensors
-        steps=$(python3 -c "import torch,sys; print(torch.load(sys.argv[1], weights_only=True)['step'])" "$RUNS/$run_id/state.pt")
+        read -r steps batch < <(python3 -c "import json,sys,torch; s = torch.load(sys.argv[1], weights_only=True)
+print(s['step'], json.loads(s['config'])['batch_size'])" "$RUNS/$run_id/state.pt")
         steps=$((steps + ${PRIOR_STEPS:-0}))
-        python3 scripts/bundle_model.py "$ckpt" --id "$id" --dev "$DATA/celeba_dev" --steps "$steps" \
+        python3 scripts/bundle_model.py "$ckpt" --id "$id" --dev "$DATA/celeba_dev" --steps "$steps" --batch "$batch" \
             --wall-time-s "$wall" ${hardware:+--hardware "$hardware"} --data "celeba_train (4,806 aligned CelebA photos, 200 identities)" \
-            --recipe "facesr train $(sed -n "s/^ *$run_id) run $run_id \(.*\) ;;$/\1/p" "$0"), batch 16, cosine (warm-up 200 unless --warmup), EMA 0.999" \
+            --recipe "facesr train $(sed -n "s/^ *$run_id) run $run_id \(.*\) ;;$/\1/p" "$0"), batch $batch, cosine (warm-up 200 unless --warmup), EMA 0.999" \
             --notes "${NOTES:-}"
         ;;
     *) sed -n '2,10p' "$0"; exit 2 ;;

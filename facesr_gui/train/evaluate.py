@@ -115,3 +115,40 @@ def evaluate_folder(net: nn.Module, hr_dir: str | Path, hr_size: int = 128, limi
 
             result.mean.update(mean_fr_metrics(fr_entries))
     return result
+
+
+@torch.no_grad()
+def evaluate_components(net: nn.Module, hr_dir: str | Path, parsing_dir: str | Path, hr_size: int = 128,
+                        limit: int | None = None, batch_size: int = 16, threshold: float = 0.5,
+                        crop: str = "auto") -> dict[str, float]:
+    """IoU of a CAGFace component net (``net.components(lr)``, probabilities at LR size) against
+    the cached parsing labels of the same faces (``facesr labels``), per component and mean.
+
+    Targets are the labels merged to the components (recipes.CAGFACE_IDS) and area-downsampled
+    to LR size; both sides are thresholded at ``threshold``. IoU is pooled over all pixels of
+    all faces (intersection sum / union sum), so small faces and empty components weigh as
+    their pixels do."""
+    from ..nets.cagface import COMPONENTS
+    from .recipes import CAGFACE_IDS
+
+    if not hasattr(net, "components"):
+        raise TypeError(f"{type(net).__name__} has no component net")
+    ds = FaceFolder(hr_dir, hr_size=hr_size, scale=net.scale, augment=False, with_edges=False,
+                    crop=_crop_mode(hr_dir) if crop == "auto" else crop, parsing_dir=parsing_dir)
+    n = min(len(ds), limit) if limit else len(ds)
+    device = next(iter(net.parameters()), torch.empty(0)).device
+    net.eval()
+    inter = torch.zeros(len(COMPONENTS), dtype=torch.float64)
+    union = torch.zeros(len(COMPONENTS), dtype=torch.float64)
+    for start in range(0, n, batch_size):
+        items = [ds[i] for i in range(start, min(n, start + batch_size))]
+        lr = torch.stack([it["lr"] for it in items]).to(device)
+        parsing = torch.stack([it["parsing"] for it in items])
+        pred = net.components(lr).float().cpu() > threshold
+        target = torch.cat([parsing[:, list(CAGFACE_IDS[c])].sum(1, keepdim=True).clamp(max=1.0) for c in COMPONENTS], 1)
+        target = torch.nn.functional.interpolate(target, size=pred.shape[-2:], mode="area") > threshold
+        inter += (pred & target).sum(dim=(0, 2, 3)).double()
+        union += (pred | target).sum(dim=(0, 2, 3)).double()
+    iou = (inter / union.clamp(min=1)).tolist()
+    out = {f"{c}_iou": round(v, 4) for c, v in zip(COMPONENTS, iou)}
+    return {**out, "miou": round(sum(iou) / len(iou), 4), "images": n}
