@@ -3,6 +3,7 @@
 # bundling (measured on celeba_dev by scripts/bundle_model.py, never copied from a log).
 #
 #   bash scripts/train_models.sh labels                  # pseudo parsing labels (mediapipe), once
+#   bash scripts/train_models.sh labels_dev              # and of celeba_dev (CAGFace component IoU)
 #   bash scripts/train_models.sh eipnet_w128             # train one model id (CPU variant)
 #   bash scripts/train_models.sh bundle eipnet_w128 5400 ["CPU ..."]  # measure + bundle runs/<id>/:
 #                                                        # wall time (s) and hardware of the run
@@ -29,6 +30,8 @@ run() {   # run ID NET STEPS LR NET_CFG [extra train args...]
 
 case "${1:-}" in
     labels) facesr labels --data "$DATA/celeba_train" --out "$PARSING" ;;
+    # the same for the held-out faces: bundling measures CAGFace's component net on them
+    labels_dev) facesr labels --data "$DATA/celeba_dev" --out "$RUNS/parsing_dev" ;;
     # EIPNet, Table 1 layout at width 128 instead of 512 (0.75M params): what 2 CPU cores train in ~1.5 h
     eipnet_w128) run eipnet_w128 eipnet 3600 4e-4 '{"width": 128}' --no-gan ;;
     # prior-guided attention (method 1) at 32 channels, 8 basic blocks (0.57M params), global residual
@@ -50,6 +53,7 @@ case "${1:-}" in
     wnet_c16) run wnet_c16 wnet 4400 4e-4 '{"channels": 16, "w_depth": 1, "unet_depth": 2, "n_scab": 1}' --parsing "$PARSING" --batch 8 ;;
     bundle)   # RUN: run folder when it differs from the id; PRIOR_STEPS: steps of the run it was --init from
         id=$2; wall=$3; hardware=${4:-}; run_id=${RUN:-$id}
+        [[ -d "$RUNS/parsing_dev" ]] && PARSING_DEV="$RUNS/parsing_dev"
         ckpt=$(ls "$RUNS/$run_id"/*.safetensors | head -n1)   # the run's EMA weights, <net>.safetensors
         read -r steps batch < <(python3 -c "import json,sys,torch; s = torch.load(sys.argv[1], weights_only=True)
 print(s['step'], json.loads(s['config'])['batch_size'])" "$RUNS/$run_id/state.pt")
@@ -57,7 +61,7 @@ print(s['step'], json.loads(s['config'])['batch_size'])" "$RUNS/$run_id/state.pt
         python3 scripts/bundle_model.py "$ckpt" --id "$id" --dev "$DATA/celeba_dev" --steps "$steps" --batch "$batch" \
             --wall-time-s "$wall" ${hardware:+--hardware "$hardware"} --data "celeba_train (4,806 aligned CelebA photos, 200 identities)" \
             --recipe "facesr train $(sed -n "s/^ *$run_id) run $run_id \(.*\) ;;$/\1/p" "$0"), batch $batch, cosine (warm-up 200 unless --warmup), EMA 0.999" \
-            --notes "${NOTES:-}"
+            --notes "${NOTES:-}" ${PARSING_DEV:+--parsing-dev "$PARSING_DEV"}
         ;;
-    *) sed -n '2,10p' "$0"; exit 2 ;;
+    *) sed -n '2,11p' "$0"; exit 2 ;;
 esac

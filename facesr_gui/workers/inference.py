@@ -65,6 +65,7 @@ class ModelEntry:
     source: str = "net"
     sha256: str = ""
     title: str = ""
+    lr_size: int | None = None    # the checkpoint's own LR face side where its config sets one (CAGFace lr_size)
 
     @property
     def available(self) -> bool:
@@ -84,10 +85,12 @@ class ModelEntry:
     @property
     def sr_size(self) -> int:
         """Side of the network's output face crop (LR input side x scale; 128 for the x8 nets)."""
-        try:
-            lr = getattr(get_info(self.net).builder, "LR_SIZE", None)
-        except KeyError:
-            lr = None
+        lr = self.lr_size
+        if lr is None:
+            try:
+                lr = getattr(get_info(self.net).builder, "LR_SIZE", None)
+            except KeyError:
+                lr = None
         return self.scale * (lr or max(1, 128 // self.scale))
 
     def tooltip(self) -> str:
@@ -126,7 +129,8 @@ def _card_entries(manifest: Path, source: str) -> list[ModelEntry]:
         warnings.warn(str(exc), stacklevel=3)
         return []
     return [ModelEntry(c.id, c.net, get_info(c.net).paper, c.scale, manifest.parent / c.file,
-                       c.notes or get_info(c.net).description, dict(c.metrics), source, c.sha256)
+                       c.notes or get_info(c.net).description, dict(c.metrics), source, c.sha256,
+                       lr_size=c.config.get("lr_size"))
             for c in cards if c.net in list_nets()]
 
 
@@ -147,7 +151,8 @@ def _file_entries(paths: list[str]) -> list[ModelEntry]:
         metrics = {"validation (training log)": val} if "psnr" in val else {}
         entries.append(ModelEntry(str(path), net, get_info(net).paper, get_info(net).scale, path,
                                   get_info(net).description, metrics, "file",
-                                  title=f"{net} ({path.parent.name})"))
+                                  title=f"{net} ({path.parent.name})",
+                                  lr_size=(header.get("config") or {}).get("lr_size")))
     return entries
 
 

@@ -113,6 +113,19 @@ def test_list_models_reads_bundled_user_and_checkpoint_files(tmp_path):
     assert sum(p.numel() for p in net.parameters()) > 0
 
 
+def test_sr_size_follows_a_checkpoints_own_lr_size(tmp_path):
+    """A CAGFace variant trained on 128 px faces (lr_size 32) crops faces at 32, not the paper's 64."""
+    cfg = {**get_info("cagface").tiny_cfg, "lr_size": 32}
+    net = create_net("cagface", **cfg)
+    weights = save_checkpoint(tmp_path / "models" / "cag.safetensors", net)
+    write_manifest(tmp_path / "models" / "manifest.json",
+                   [ModelCard("cag-s", "cagface", weights.name, sha256_file(weights), 4, net.config)])
+    entries = list_models(tmp_path / "models" / "manifest.json", tmp_path / "none.json",
+                          checkpoints=[str(weights)])
+    by_id = {e.id: e for e in entries}
+    assert by_id["cag-s"].sr_size == 128 and by_id[str(weights)].sr_size == 128
+
+
 def test_refresh_models_sees_a_newly_registered_model(qtbot, tmp_path):
     w = InferenceWorker(device="cpu")                 # default catalogue: reads the user manifest
     assert "fresh" not in {e.id for e in w.models()}
