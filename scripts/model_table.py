@@ -19,7 +19,7 @@ PAPER = {
     "priorsr": "24.66 / 0.723 (x8, thesis Table 4.1)",
     "priorsr_gan": "23.38 / 0.669 (x8, thesis Table 4.1)",
     "wnet": "27.40 / 0.801 (x8, 128 px, 18k training faces; W-Net Table 1, bicubic 23.46)",
-    "cagface": "27.42 / 0.816 (x4, 256 px whole faces; CAGFace Table 3, bicubic 25.57)",
+    "cagface": "27.42 / 0.816 (x4, 256 px FFHQ whole faces; CAGFace Table 3, bicubic 25.57)",
 }
 
 
@@ -56,7 +56,8 @@ def main() -> int:
         print(f"| `{card.id}` | {card.net} x{card.scale} ({cfg}) | {params(card)} | {trained} "
               f"| {m['psnr']:.2f} / {m['ssim']:.3f} | {m['bicubic_psnr']:.2f} / {m['bicubic_ssim']:.3f} "
               f"| +{m['psnr'] - m['bicubic_psnr']:.2f} dB | {PAPER.get(card.net, '')} |")
-    print(f"\nMeasured on {where} ({m['images']} faces): {m.get('protocol', '')}.")
+    protocols = dict.fromkeys(next(iter(c.metrics.values())).get("protocol", "") for c in cards)
+    print(f"\nMeasured on {where} ({m['images']} faces): {'; '.join(p for p in protocols if p)}.")
     return 0
 
 
