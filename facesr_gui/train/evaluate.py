@@ -124,12 +124,12 @@ def evaluate_components(net: nn.Module, hr_dir: str | Path, parsing_dir: str | P
     """IoU of a CAGFace component net (``net.components(lr)``, probabilities at LR size) against
     the cached parsing labels of the same faces (``facesr labels``), per component and mean.
 
-    Targets are the labels merged to the components (recipes.CAGFACE_IDS) and area-downsampled
-    to LR size; both sides are thresholded at ``threshold``. IoU is pooled over all pixels of
-    all faces (intersection sum / union sum), so small faces and empty components weigh as
-    their pixels do."""
+    Targets are the training targets (recipes.cagface_component_targets: the labels merged to
+    the components, area-downsampled to LR size); both sides are thresholded at ``threshold``.
+    IoU is pooled over all pixels of all faces (intersection sum / union sum), so small faces
+    and empty components weigh as their pixels do."""
     from ..nets.cagface import COMPONENTS
-    from .recipes import CAGFACE_IDS
+    from .recipes import cagface_component_targets
 
     if not hasattr(net, "components"):
         raise TypeError(f"{type(net).__name__} has no component net")
@@ -145,8 +145,7 @@ def evaluate_components(net: nn.Module, hr_dir: str | Path, parsing_dir: str | P
         lr = torch.stack([it["lr"] for it in items]).to(device)
         parsing = torch.stack([it["parsing"] for it in items])
         pred = net.components(lr).float().cpu() > threshold
-        target = torch.cat([parsing[:, list(CAGFACE_IDS[c])].sum(1, keepdim=True).clamp(max=1.0) for c in COMPONENTS], 1)
-        target = torch.nn.functional.interpolate(target, size=pred.shape[-2:], mode="area") > threshold
+        target = cagface_component_targets(parsing, pred.shape[-2:]) > threshold
         inter += (pred & target).sum(dim=(0, 2, 3)).double()
         union += (pred | target).sum(dim=(0, 2, 3)).double()
     iou = (inter / union.clamp(min=1)).tolist()

@@ -90,15 +90,19 @@ def _cagface_stage1(out: SROutput, batch: dict) -> Tensor | None:
     return L.huber_loss(stage1, target)
 
 
+def cagface_component_targets(parsing: Tensor, size: tuple[int, int]) -> Tensor:
+    """CAGFace's component targets ``(N, 3, *size)`` in [0, 1], channels in ``CAGFACE_IDS`` order
+    (hair, skin, parts): the one-hot ``parsing`` merged per component, area-downsampled to ``size``."""
+    merged = torch.cat([_union(parsing, ids) for ids in CAGFACE_IDS.values()], dim=1)
+    return F.interpolate(merged, size=size, mode="area")
+
+
 def _cagface_components(out: SROutput, batch: dict) -> Tensor | None:
     if "parsing" not in batch:
         return None
-    loss = 0.0
-    for name, ids in CAGFACE_IDS.items():
-        pred = out.maps[f"component/{name}"].clamp(1e-6, 1 - 1e-6)
-        target = F.interpolate(_union(batch["parsing"], ids), size=pred.shape[-2:], mode="area")
-        loss = loss + F.binary_cross_entropy(pred, target)
-    return loss
+    preds = [out.maps[f"component/{name}"].clamp(1e-6, 1 - 1e-6) for name in CAGFACE_IDS]
+    targets = cagface_component_targets(batch["parsing"], preds[0].shape[-2:])
+    return sum(F.binary_cross_entropy(pred, targets[:, i:i + 1]) for i, pred in enumerate(preds))
 
 
 def _wnet_parsing(out: SROutput, batch: dict) -> Tensor | None:

@@ -50,15 +50,10 @@ def test_manifest_puts_the_best_x8_model_first(tmp_path):
     assert psnrs == sorted(psnrs, reverse=True)
 
 
-def test_bundle_measures_cagface_components_on_parsing_labels(tmp_path):
-    dev, parsing = tmp_path / "dev", tmp_path / "parsing"
-    dev.mkdir(), parsing.mkdir()
-    rng = np.random.default_rng(0)
-    for i in range(2):
-        Image.fromarray(rng.integers(0, 255, (128, 128, 3), dtype=np.uint8)).save(dev / f"{i}.png")
-        lab = np.ones((128, 128), np.uint8)
-        lab[:32] = 13
-        Image.fromarray(lab).save(parsing / f"{i}.png")
+def test_bundle_measures_cagface_components_on_parsing_labels(tmp_path, labelled_faces):
+    lab = np.ones((128, 128), np.uint8)   # skin, hair on the top quarter
+    lab[:32] = 13
+    dev, parsing = labelled_faces(2, lab)
     net = create_net("cagface", **get_info("cagface").tiny_cfg, lr_size=32)
     card = bundle_model(save_checkpoint(tmp_path / "c.safetensors", net), "cag", tmp_path / "models", dev,
                         {"steps": 1}, parsing_dev=parsing)

@@ -4,11 +4,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 from torch import nn
 
 from facesr_gui.nets import create_net, get_info
+from facesr_gui.nets.cagface import COMPONENTS
 from facesr_gui.train.evaluate import evaluate_components
+from facesr_gui.train.recipes import CAGFACE_IDS
 
 
 def _labels(size: int) -> np.ndarray:
@@ -38,14 +39,12 @@ class _FixedParser(nn.Module):
 
 
 @pytest.fixture()
-def faces(tmp_path):
-    img, parsing = tmp_path / "img", tmp_path / "parsing"
-    img.mkdir(), parsing.mkdir()
-    rng = np.random.default_rng(0)
-    for i in range(3):
-        Image.fromarray(rng.integers(0, 255, (128, 128, 3), dtype=np.uint8)).save(img / f"{i}.png")
-        Image.fromarray(_labels(256)).save(parsing / f"{i}.png")   # labels at another resolution
-    return img, parsing
+def faces(labelled_faces):
+    return labelled_faces(3, _labels(256))   # labels at another resolution than the 128 px faces
+
+
+def test_component_targets_follow_the_nets_component_order():
+    assert tuple(CAGFACE_IDS) == COMPONENTS
 
 
 def test_exact_components_give_iou_one(faces):
