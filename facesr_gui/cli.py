@@ -99,7 +99,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
                       seed=args.seed, workers=args.workers, parsing_dir=args.parsing, init=args.init,
                       crop=args.crop, gan=not args.no_gan, schedule=args.schedule, warmup=args.warmup,
                       save_every=args.save_every, amp=not args.fp32,
-                      gan_weight=args.gan_weight)
+                      gan_weight=args.gan_weight, rotate=args.rotate)
     quiet = int(os.environ.get("RANK", "0")) != 0   # under torchrun only rank 0 reports
     bar = _Progress()
     last = None
@@ -333,6 +333,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="learning-rate schedule (cosine: warm-up, then decay to 1%% of --lr)")
     t.add_argument("--warmup", type=int, default=0, help="warm-up steps of the cosine schedule")
     t.add_argument("--save-every", type=int, default=500, help="write state and weights every N steps")
+    t.add_argument("--rotate", action="store_true",
+                   help="also augment with 90/180/270-degree turns (EIPNet/JEANet); default flips only, "
+                        "since the pipeline hands the nets upright aligned faces")
     t.add_argument("--crop", default="celeba", choices=["celeba", "center", "none"],
                    help="how faces are cut from the images (celeba: centre 178x178 of aligned CelebA)")
     t.set_defaults(func=_cmd_train)

@@ -51,6 +51,10 @@ case "${1:-}" in
     # W-Net x8 at 16 channels, a one-level W path (up to 256x256 and back), a 2-level SCAB U-Net with one SCAB per
     # level; batch 8 (a step at batch 16 takes ~4 s on one CPU thread: more, smaller steps in the same time)
     wnet_c16) run wnet_c16 wnet 4400 4e-4 '{"channels": 16, "w_depth": 1, "unet_depth": 2, "n_scab": 1}' --parsing "$PARSING" --batch 8 ;;
+    # second cycles from the bundled (fp16) weights, faces kept upright (flips only, no quarter turns: the pipeline
+    # hands the nets upright aligned faces; 600 steps of eipnet_w128 gave +0.07 dB upright vs +0.00 with turns)
+    priorsr_c32_up) run priorsr_c32_up priorsr 3000 3e-4 '{}' --parsing "$PARSING" --init models/priorsr_c32.safetensors ;;
+    jeanet_s_up) run jeanet_s_up jeanet 2500 3e-4 '{}' --init models/jeanet_s.safetensors ;;
     bundle)   # RUN: run folder when it differs from the id; PRIOR_STEPS: steps of the run it was --init from
         id=$2; wall=$3; hardware=${4:-}; run_id=${RUN:-$id}
         [[ -d "$RUNS/parsing_dev" ]] && PARSING_DEV="$RUNS/parsing_dev"

@@ -71,6 +71,17 @@ def test_train_then_eval_checkpoint(dev_faces, tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["images"] == 4
 
 
+@pytest.mark.parametrize("flag, rotate", [([], False), (["--rotate"], True)])
+def test_train_keeps_faces_upright_unless_asked(dev_faces, tmp_path, flag, rotate):
+    import torch
+
+    args = ["train", "--model", "eipnet", "--data", str(dev_faces), "--steps", "1", "--batch", "1",
+            "--out", str(tmp_path), "--net-cfg", '{"width": 8}', *flag]
+    assert main(args) == 0
+    state = torch.load(tmp_path / "state.pt", weights_only=True)
+    assert json.loads(state["config"])["rotate"] is rotate
+
+
 def test_models_lists_registry(capsys):
     assert main(["models"]) == 0
     out = capsys.readouterr().out

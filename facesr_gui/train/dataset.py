@@ -15,8 +15,8 @@ Preprocessing follows EIPNet 4.2: ``crop="celeba"`` takes the centred 178x178 sq
 aligned CelebA image (178x218); ``"center"`` the centred square of the shorter side;
 ``"none"`` resizes the whole image (aspect ratio is not kept). The crop is resized to
 ``hr_size`` with PIL's (antialiased) bicubic on uint8 pixels. Augmentation: horizontal flip
-(p=0.5), rotation by 0/90/180/270 degrees (EIPNet 4.2, JEANet) and, if ``rescale`` is given,
-a random zoom in ``[lo, hi]`` (JEANet uses 1.0-1.3). Randomness comes from a generator
+(p=0.5), rotation by 0/90/180/270 degrees (EIPNet 4.2, JEANet; ``rotate=False`` keeps faces
+upright) and, if ``rescale`` is given, a random zoom in ``[lo, hi]`` (JEANet uses 1.0-1.3). Randomness comes from a generator
 seeded with ``(seed, epoch, index)`` so an item is the same whichever worker loads it.
 """
 from __future__ import annotations
@@ -163,6 +163,7 @@ class FaceFolder(Dataset):
         root: folder searched recursively for jpg/jpeg/png/bmp/webp files.
         hr_size, scale: HR side ``S`` and the LR factor (``S`` divisible by ``scale``).
         augment: flip/rotate (and ``rescale``) with the per-item generator; off for validation.
+        rotate: include the quarter turns in the augmentation (the papers'); False: flips only.
         crop: ``"celeba"`` | ``"center"`` | ``"none"`` (module docstring).
         edge_scales, with_edges, canny_thresholds: which ``edge/x{r}`` targets, and Canny's
             ``(low, high)`` (None: adaptive per image, ``losses.adaptive_canny_thresholds``).
@@ -189,6 +190,7 @@ class FaceFolder(Dataset):
         rescale: tuple[float, float] | None = None,
         seed: int = 0,
         validate: bool = True,
+        rotate: bool = True,
     ):
         if crop not in ("celeba", "center", "none"):
             raise ValueError(f"crop must be 'celeba', 'center' or 'none', got {crop!r}")
@@ -218,7 +220,7 @@ class FaceFolder(Dataset):
             if not self.paths:
                 raise ValueError(f"no parsing maps in {self.parsing_dir} for the images under {self.root}")
         self.parsing_key, self.parsing_classes = parsing_key, parsing_classes
-        self.rescale, self.seed = rescale, seed
+        self.rescale, self.seed, self.rotate = rescale, seed, rotate
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -235,6 +237,7 @@ class FaceFolder(Dataset):
             return FULL, False, 0
         rng = np.random.default_rng([self.seed, self.epoch, index])
         flip, turns = bool(rng.random() < 0.5), int(rng.integers(4))
+        turns = turns if self.rotate else 0   # drawn either way: the zoom draw stays the same
         frac = FULL
         if self.rescale is not None:
             side = 1.0 / rng.uniform(*self.rescale)

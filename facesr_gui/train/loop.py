@@ -67,6 +67,8 @@ class TrainConfig:
     gan_weight: float | None = None         # adversarial weight; None: the recipe's (papers' or SRGAN's 1e-3)
     schedule: str = "constant"              # "constant" or "cosine" (warm-up, then cosine decay to 1% of lr)
     warmup: int = 0                         # linear warm-up steps of the cosine schedule
+    rotate: bool = False                    # quarter-turn augmentation (EIPNet 4.2, JEANet); off: the
+                                            # nets only ever see upright aligned faces (see README)
 
 
 @dataclass
@@ -279,7 +281,8 @@ def train(cfg: TrainConfig, should_stop: Callable[[], bool] | None = None) -> It
     edge_scales = tuple(int(k.split("x")[1]) for k in getattr(net, "MAP_DOCS", {}) if k.startswith("edge/x"))
     parsing_dir = cfg.parsing_dir if recipe.needs_parsing else None
     train_ds = FaceFolder(cfg.data, hr_size=hr_size, scale=scale, augment=True, crop=cfg.crop,
-                          edge_scales=edge_scales, with_edges=bool(edge_scales), parsing_dir=parsing_dir, seed=cfg.seed)
+                          edge_scales=edge_scales, with_edges=bool(edge_scales), parsing_dir=parsing_dir, seed=cfg.seed,
+                          rotate=cfg.rotate)
     val_items: list[dict] = []
     if cfg.val and rank == 0:
         val_ds = FaceFolder(cfg.val, hr_size=hr_size, scale=scale, augment=False, crop=cfg.crop, with_edges=False)

@@ -62,6 +62,22 @@ def test_edge_blocks_pool_kernels(paper_net):
     assert paper_net.config["pool_kernels"] == [5, 7, 10]
 
 
+@pytest.mark.parametrize("kernel", [5, 7, 10])
+def test_edge_block_high_pass_is_x_minus_square_average(kernel):
+    """The separable pooling equals Fig. 3's s x s "same" average (replicate-padded)."""
+    from facesr_gui.nets._blocks import EdgeBlock
+
+    torch.manual_seed(0)
+    x = torch.rand(2, 4, 20, 24)
+    block = EdgeBlock(4, kernel)
+    feats, edge = block(x)
+    lo, hi = kernel // 2 - (1 - kernel % 2), kernel // 2
+    padded = torch.nn.functional.pad(x, (lo, hi, lo, hi), mode="replicate")
+    high = x - torch.nn.functional.avg_pool2d(padded, kernel, stride=1)
+    assert torch.allclose(feats, torch.cat([x, high], dim=1), atol=1e-6)
+    assert torch.allclose(edge, block.to_edge(high), atol=1e-6)
+
+
 def test_paper_forward_shapes(paper_net):
     with torch.no_grad():
         out = paper_net(torch.rand(1, 3, 16, 16))

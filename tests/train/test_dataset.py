@@ -107,6 +107,21 @@ def test_augmentation_is_a_dihedral_transform_and_reproducible(tmp_path):
     assert torch.equal(again[2]["hr"], aug[2]["hr"])
 
 
+def test_rotate_false_keeps_faces_upright(tmp_path):
+    root = _folder(tmp_path)
+    plain = FaceFolder(root, augment=False, with_edges=False)
+    upright = FaceFolder(root, augment=True, with_edges=False, seed=7, rotate=False)
+    flips = set()
+    for epoch in range(6):
+        upright.set_epoch(epoch)
+        for i in range(len(upright)):
+            hr, ref = upright[i]["hr"], plain[i]["hr"]
+            flipped = torch.equal(hr, ref.flip(-1))
+            assert flipped or torch.equal(hr, ref), "rotate=False produced a turned face"
+            flips.add(flipped)
+    assert flips == {False, True}
+
+
 def test_random_rescale_zooms_in(tmp_path):
     root = _folder(tmp_path, 1)
     ds = FaceFolder(root, augment=True, rescale=(1.3, 1.3), with_edges=False)
