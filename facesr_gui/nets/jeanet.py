@@ -135,11 +135,7 @@ class JEAEdgeBlock(EdgeBlock):
         self.act = nn.PReLU(ch)
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        s = self.pool_kernel
-        # "same" average pooling for odd and even kernels, as in _blocks.EdgeBlock
-        pad = (s // 2 - (1 - s % 2), s // 2, s // 2 - (1 - s % 2), s // 2)
-        smooth = F.avg_pool2d(F.pad(x, pad, mode="replicate"), s, stride=1)
-        high = self.act(x - smooth)
+        high = self.act(x - self.smooth(x))
         return torch.cat([x, high], dim=1), self.to_edge(high)
 
 
