@@ -99,9 +99,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
                       seed=args.seed, workers=args.workers, parsing_dir=args.parsing, init=args.init,
                       crop=args.crop, gan=not args.no_gan, schedule=args.schedule, warmup=args.warmup,
                       save_every=args.save_every, amp=not args.fp32,
-                      gan_weight=args.gan_weight, rotate=args.rotate)
+                      gan_weight=args.gan_weight, rotate=args.rotate, preload=args.preload)
     quiet = int(os.environ.get("RANK", "0")) != 0   # under torchrun only rank 0 reports
     bar = _Progress()
+    if cfg.preload and not quiet:
+        sys.stderr.write("decoding the training faces into memory (--preload) ...\n")
     last = None
     for event in train(cfg):
         last = event
@@ -333,6 +335,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="learning-rate schedule (cosine: warm-up, then decay to 1%% of --lr)")
     t.add_argument("--warmup", type=int, default=0, help="warm-up steps of the cosine schedule")
     t.add_argument("--save-every", type=int, default=500, help="write state and weights every N steps")
+    t.add_argument("--preload", action="store_true",
+                   help="decode every training face once and keep it in memory (about 90 KB per face and "
+                        "augmented form; not with zoom augmentation): faster steps, on a GPU much faster")
     t.add_argument("--rotate", action="store_true",
                    help="also augment with 90/180/270-degree turns (EIPNet/JEANet); default flips only, "
                         "since the pipeline hands the nets upright aligned faces")

@@ -71,7 +71,7 @@ def test_train_then_eval_checkpoint(dev_faces, tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["images"] == 4
 
 
-@pytest.mark.parametrize("flag, rotate", [([], False), (["--rotate"], True)])
+@pytest.mark.parametrize("flag, rotate", [([], False), (["--rotate"], True), (["--preload"], False)])
 def test_train_keeps_faces_upright_unless_asked(dev_faces, tmp_path, flag, rotate):
     import torch
 
@@ -79,7 +79,8 @@ def test_train_keeps_faces_upright_unless_asked(dev_faces, tmp_path, flag, rotat
             "--out", str(tmp_path), "--net-cfg", '{"width": 8}', *flag]
     assert main(args) == 0
     state = torch.load(tmp_path / "state.pt", weights_only=True)
-    assert json.loads(state["config"])["rotate"] is rotate
+    config = json.loads(state["config"])
+    assert config["rotate"] is rotate and config["preload"] is ("--preload" in flag)
 
 
 def test_models_lists_registry(capsys):

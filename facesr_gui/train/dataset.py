@@ -260,10 +260,22 @@ class FaceFolder(Dataset):
         maps = edge_targets(hr[None], self.edge_scales, self.hr_size // self.scale, low, high)
         return {k: v[0] for k, v in maps.items()}
 
+    def variants(self) -> list[tuple[bool, int]] | None:
+        """Every ``(flip, turns)`` an augmented item can take, or None when the draw is continuous
+        (``rescale``); :class:`facesr_gui.train.cache.PreloadedFaces` keeps each one in memory."""
+        if self.rescale is not None:
+            return None
+        if not self.augment:
+            return [(False, 0)]
+        return [(f, k) for f in (False, True) for k in (range(4) if self.rotate else (0,))]
+
     def __getitem__(self, index: int) -> dict:
+        return self.item(index, *self._draw(index))
+
+    def item(self, index: int, frac: Box = FULL, flip: bool = False, turns: int = 0) -> dict:
+        """Item ``index`` with the given zoom box, flip and quarter turns (``__getitem__`` draws them)."""
         path = self.paths[index]
         img = load_rgb(path)
-        frac, flip, turns = self._draw(index)
         try:
             box = _sub_box(_crop_box(*img.size, self.crop), frac)
         except ValueError as e:

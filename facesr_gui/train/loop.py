@@ -33,6 +33,7 @@ from ..metrics import psnr, ssim
 from ..nets import create_discriminator, create_net, get_info
 from ..nets.outputs import SROutput
 from . import losses as L
+from .cache import PreloadedFaces
 from .dataset import FaceFolder
 from .degrade import upscale_bicubic
 from .recipes import Recipe, recipe_for
@@ -67,6 +68,7 @@ class TrainConfig:
     gan_weight: float | None = None         # adversarial weight; None: the recipe's (papers' or SRGAN's 1e-3)
     schedule: str = "constant"              # "constant" or "cosine" (warm-up, then cosine decay to 1% of lr)
     warmup: int = 0                         # linear warm-up steps of the cosine schedule
+    preload: bool = False                   # decode every training face once and keep it in memory (cache.py)
     rotate: bool = False                    # quarter-turn augmentation (EIPNet 4.2, JEANet); off: the
                                             # nets only ever see upright aligned faces (see README)
 
@@ -98,7 +100,7 @@ class TrainEvent:
 class _Stream(Dataset):
     """Maps a global sample number to (epoch, item) with a per-epoch seeded permutation."""
 
-    def __init__(self, ds: FaceFolder, seed: int):
+    def __init__(self, ds: FaceFolder | PreloadedFaces, seed: int):
         self.ds, self.seed, self.n = ds, seed, len(ds)
         self._perm_cache: dict[int, np.ndarray] = {}
 
@@ -283,6 +285,8 @@ def train(cfg: TrainConfig, should_stop: Callable[[], bool] | None = None) -> It
     train_ds = FaceFolder(cfg.data, hr_size=hr_size, scale=scale, augment=True, crop=cfg.crop,
                           edge_scales=edge_scales, with_edges=bool(edge_scales), parsing_dir=parsing_dir, seed=cfg.seed,
                           rotate=cfg.rotate)
+    if cfg.preload:
+        train_ds = PreloadedFaces(train_ds)
     val_items: list[dict] = []
     if cfg.val and rank == 0:
         val_ds = FaceFolder(cfg.val, hr_size=hr_size, scale=scale, augment=False, crop=cfg.crop, with_edges=False)

@@ -89,6 +89,17 @@ def test_resume_continues_exactly(faces, tmp_path):
         assert torch.allclose(va, vb, atol=1e-6), k
 
 
+@pytest.mark.parametrize("name", ["eipnet", "priorsr"])   # edge targets / parsing maps
+def test_preloaded_faces_train_the_same_as_the_folder(name, faces, tmp_path):
+    plain = list(train(_cfg(name, faces, tmp_path / "a", steps=3)))
+    preloaded = list(train(_cfg(name, faces, tmp_path / "b", steps=3, preload=True)))
+    assert [e.losses for e in preloaded] == [e.losses for e in plain]
+    a, _ = load_checkpoint(plain[-1].checkpoint)
+    b, _ = load_checkpoint(preloaded[-1].checkpoint)
+    for (k, va), vb in zip(a.state_dict().items(), b.state_dict().values()):
+        assert torch.equal(va, vb), k
+
+
 def test_cosine_schedule_warms_up_then_decays():
     lrs = [lr_factor(s, 100, "cosine", warmup=10) for s in range(100)]
     assert lrs[0] == pytest.approx(0.1) and lrs[9] == pytest.approx(1.0)
