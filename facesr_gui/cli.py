@@ -99,7 +99,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
                       seed=args.seed, workers=args.workers, parsing_dir=args.parsing, init=args.init,
                       crop=args.crop, gan=not args.no_gan, schedule=args.schedule, warmup=args.warmup,
                       save_every=args.save_every, amp=not args.fp32,
-                      gan_weight=args.gan_weight, rotate=args.rotate, preload=args.preload)
+                      gan_weight=args.gan_weight, rotate=args.rotate, preload=args.preload,
+                      time_budget_s=args.time_budget * 60 if args.time_budget else None)
     quiet = int(os.environ.get("RANK", "0")) != 0   # under torchrun only rank 0 reports
     bar = _Progress()
     if cfg.preload and not quiet:
@@ -335,6 +336,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="learning-rate schedule (cosine: warm-up, then decay to 1%% of --lr)")
     t.add_argument("--warmup", type=int, default=0, help="warm-up steps of the cosine schedule")
     t.add_argument("--save-every", type=int, default=500, help="write state and weights every N steps")
+    t.add_argument("--time-budget", type=float, default=None, metavar="MIN",
+                   help="fit the run into MIN minutes: --steps becomes the most the pace measured over the "
+                        "warm-up allows (the schedule then follows that length)")
     t.add_argument("--preload", action="store_true",
                    help="decode every training face once and keep it in memory (about 90 KB per face and "
                         "augmented form; not with zoom augmentation): faster steps, on a GPU much faster")

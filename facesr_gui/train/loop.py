@@ -68,6 +68,7 @@ class TrainConfig:
     gan_weight: float | None = None         # adversarial weight; None: the recipe's (papers' or SRGAN's 1e-3)
     schedule: str = "constant"              # "constant" or "cosine" (warm-up, then cosine decay to 1% of lr)
     warmup: int = 0                         # linear warm-up steps of the cosine schedule
+    time_budget_s: float | None = None      # fit the run into this many seconds (see fit_steps)
     preload: bool = False                   # decode every training face once and keep it in memory (cache.py)
     rotate: bool = False                    # quarter-turn augmentation (EIPNet 4.2, JEANet); off: the
                                             # nets only ever see upright aligned faces (see README)
@@ -215,6 +216,16 @@ def lr_factor(step: int, total: int, schedule: str = "constant", warmup: int = 0
     return 0.01 + 0.99 * 0.5 * (1.0 + math.cos(math.pi * t))
 
 
+def fit_steps(step: int, total: int, pace_s: float, left_s: float, margin: float = 0.92) -> int:
+    """The run's new length once its pace is known: the steps ``margin * left_s`` seconds hold at
+    ``pace_s`` per step after ``step``, never more than ``total`` nor fewer than ``step``.
+
+    With ``time_budget_s`` the loop measures its pace over the first ``max(warmup, 12)`` steps, whose
+    learning rate does not depend on the length yet, then fixes the length once; the state records it,
+    so the schedule stays a pure function of the step and a resumed run follows it exactly."""
+    return max(step, min(total, step + int(margin * max(left_s, 0.0) / max(pace_s, 1e-9))))
+
+
 def cpu_has_bf16() -> bool:
     """Whether oneDNN runs bf16 natively here (AVX512-BF16 or AMX); elsewhere bf16 is emulated and slow."""
     try:
@@ -328,6 +339,9 @@ def train(cfg: TrainConfig, should_stop: Callable[[], bool] | None = None) -> It
     gan_from = int(recipe.gan_start * cfg.steps)
     t0 = time.monotonic()
     step = start
+    n_steps = cfg.steps
+    fit_at = start + max(cfg.warmup, 12) if cfg.time_budget_s else None
+    paced_from = None
     state_path = out_dir / "state.pt"
     saved_at = start
     meta = {"net": cfg.net, "data": str(cfg.data), "recipe": recipe.notes}
@@ -336,7 +350,7 @@ def train(cfg: TrainConfig, should_stop: Callable[[], bool] | None = None) -> It
             batch = _to(batch, device)
             batch["lr"] = batch["lr"].contiguous(memory_format=memory_format)
             for group in opt.param_groups:
-                group["lr"] = lr * lr_factor(step, cfg.steps, cfg.schedule, cfg.warmup)
+                group["lr"] = lr * lr_factor(step, n_steps, cfg.schedule, cfg.warmup)
             net.train()
             gan_on = disc is not None and step >= gan_from
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
@@ -358,10 +372,20 @@ def train(cfg: TrainConfig, should_stop: Callable[[], bool] | None = None) -> It
             step += 1
             _ema_update(ema, _unwrap(net), min(cfg.ema_decay, (1 + step) / (10 + step)))
             elapsed = time.monotonic() - t0
-            eta = elapsed / (step - start) * (cfg.steps - step)
-            event = TrainEvent(step, cfg.steps, log, opt.param_groups[0]["lr"], elapsed, eta,
+            if step == start + 2:
+                paced_from = elapsed    # the first two steps pay for warm-up (allocations, autotuning)
+            if step == fit_at:
+                n_steps = fit_steps(step, n_steps, (elapsed - paced_from) / (step - start - 2), cfg.time_budget_s - elapsed)
+                if world > 1:           # every rank stops at the same step
+                    agreed = torch.tensor([n_steps], device=device)
+                    dist.all_reduce(agreed, op=dist.ReduceOp.MIN)
+                    n_steps = int(agreed)
+                cfg = replace(cfg, steps=n_steps)     # the state records the length the schedule follows
+                gan_from = int(recipe.gan_start * n_steps)
+            eta = elapsed / (step - start) * (n_steps - step)
+            event = TrainEvent(step, n_steps, log, opt.param_groups[0]["lr"], elapsed, eta,
                                phase="gan" if gan_on else "pixel", skipped_terms=tuple(skipped))
-            last = step == cfg.steps
+            last = step == n_steps
             if rank == 0:
                 if val_items and (step % cfg.val_every == 0 or last):
                     event.val, event.preview = validate(ema, val_items, device, cfg.preview_count)
@@ -372,7 +396,7 @@ def train(cfg: TrainConfig, should_stop: Callable[[], bool] | None = None) -> It
                                                            meta={**meta, "steps": step, "val": event.val}))
             event.finished = last
             yield event
-            if should_stop is not None and should_stop():
+            if last or should_stop is not None and should_stop():
                 break
     finally:
         # cancelled or crashed mid-run: keep what was learned (atomic writes, never a torn file)

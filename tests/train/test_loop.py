@@ -1,6 +1,7 @@
 """Training loop: every net learns on real faces, resume is exact, cancel keeps the state."""
 from __future__ import annotations
 
+import json
 import shutil
 
 import numpy as np
@@ -10,7 +11,7 @@ import torch
 from facesr_gui.checkpoints import load_checkpoint
 from facesr_gui.nets import get_info
 from facesr_gui.train.dataset import FaceFolder, list_images
-from facesr_gui.train.loop import TrainConfig, lr_factor, train, validate
+from facesr_gui.train.loop import TrainConfig, fit_steps, lr_factor, train, validate
 from facesr_gui.train.recipes import recipe_for
 
 TRAINABLE = ["jeanet", "eipnet", "cagface", "wnet", "priorsr", "priorsr_gan"]
@@ -98,6 +99,23 @@ def test_preloaded_faces_train_the_same_as_the_folder(name, faces, tmp_path):
     b, _ = load_checkpoint(preloaded[-1].checkpoint)
     for (k, va), vb in zip(a.state_dict().items(), b.state_dict().values()):
         assert torch.equal(va, vb), k
+
+
+def test_fit_steps_fills_the_time_left():
+    assert fit_steps(12, 10_000, pace_s=0.5, left_s=100.0, margin=1.0) == 212
+    assert fit_steps(12, 100, pace_s=0.5, left_s=100.0) == 100        # never longer than asked
+    assert fit_steps(12, 10_000, pace_s=0.5, left_s=-3.0) == 12       # over budget: stop now
+
+
+def test_time_budget_shortens_the_run_and_its_schedule(faces, tmp_path):
+    cfg = _cfg("eipnet", faces, tmp_path, steps=100_000, schedule="cosine", warmup=12, time_budget_s=4.0)
+    events = list(train(cfg))
+    total = events[-1].step
+    assert 12 <= total < 100_000 and events[-1].finished and events[-1].total == total
+    assert all(e.total == total for e in events[11:])
+    assert events[-1].lr == pytest.approx(cfg.lr * lr_factor(total - 1, total, "cosine", 12))
+    state = torch.load(tmp_path / "eipnet" / "state.pt", weights_only=True)
+    assert json.loads(state["config"])["steps"] == total
 
 
 def test_cosine_schedule_warms_up_then_decays():
