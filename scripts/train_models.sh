@@ -17,15 +17,18 @@ cd "$(dirname "$0")/.."
 DATA="${DATA:-../shared/data}"
 DEVICE="${DEVICE:-cpu}"
 RUNS="${RUNS:-runs}"
-PARSING="$RUNS/parsing_train"
+PARSING="${PARSING:-$RUNS/parsing_train}"
+FACESR="${FACESR:-facesr}"   # scripts/device_train.py runs the source tree: python3 -m facesr_gui.cli
+BUDGET="${BUDGET:-}"         # minutes: train --time-budget (the run fits its length to them)
 
 run() {   # run ID NET STEPS LR NET_CFG [extra train args...]
     local id=$1 net=$2 steps=$3 lr=$4 cfg=$5; shift 5
-    local resume=()
-    [[ "${RESUME:-0}" == 1 && -f "$RUNS/$id/state.pt" ]] && resume=(--resume "$RUNS/$id/state.pt")
-    facesr train --model "$net" --data "$DATA/celeba_train" --val "$DATA/celeba_dev" --device "$DEVICE" \
+    local opts=()
+    [[ "${RESUME:-0}" == 1 && -f "$RUNS/$id/state.pt" ]] && opts=(--resume "$RUNS/$id/state.pt")
+    [[ -n "$BUDGET" ]] && opts+=(--time-budget "$BUDGET")
+    $FACESR train --model "$net" --data "$DATA/celeba_train" --val "$DATA/celeba_dev" --device "$DEVICE" \
         --steps "$steps" --batch 16 --lr "$lr" --schedule cosine --warmup 200 --net-cfg "$cfg" \
-        --val-every 400 --save-every 200 --out "$RUNS/$id" "${resume[@]}" "$@"
+        --val-every 400 --save-every 200 --out "$RUNS/$id" "${opts[@]}" "$@"
 }
 
 case "${1:-}" in
@@ -55,6 +58,15 @@ case "${1:-}" in
     # hands the nets upright aligned faces; 600 steps of eipnet_w128 gave +0.07 dB upright vs +0.00 with turns)
     priorsr_c32_up) run priorsr_c32_up priorsr 3000 3e-4 '{}' --parsing "$PARSING" --init models/priorsr_c32.safetensors ;;
     jeanet_s_up) run jeanet_s_up jeanet 2500 3e-4 '{}' --init models/jeanet_s.safetensors ;;
+    # GPU runs (scripts/device_train.py run --minutes M ID...): the papers' configurations, time-budgeted
+    # (--steps is only a cap), faces preloaded; W-Net with a one-level W path (the paper's three levels
+    # reach 1024x1024 for a 128 px face)
+    eipnet_paper) run eipnet_paper eipnet 200000 2e-4 '{}' --no-gan --batch 32 --preload --val-every 2000 ;;
+    jeanet_paper) run jeanet_paper jeanet 200000 2e-4 '{}' --batch 32 --preload --val-every 2000 ;;
+    priorsr_paper) run priorsr_paper priorsr 200000 2e-4 '{"residual": true}' --parsing "$PARSING" --batch 32 --preload --val-every 2000 ;;
+    wnet_w1) run wnet_w1 wnet 200000 2e-4 '{"w_depth": 1}' --parsing "$PARSING" --batch 32 --preload --val-every 2000 ;;
+    # a seconds-long stand-in for the device workflow's tests (tiny EIPNet)
+    device_smoke) run device_smoke eipnet 100000 4e-4 '{"width": 16}' --no-gan --preload --warmup 12 --val-every 100000 ;;
     bundle)   # RUN: run folder when it differs from the id; PRIOR_STEPS: steps of the run it was --init from
         id=$2; wall=$3; hardware=${4:-}; run_id=${RUN:-$id}
         [[ -d "$RUNS/parsing_dev" ]] && PARSING_DEV="$RUNS/parsing_dev"

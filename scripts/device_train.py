@@ -1,0 +1,158 @@
+"""Train bundled-model recipes on a lent GPU (the device tool) inside one call, then bundle them here.
+
+A device call carries the working tree and at most 64 MiB, runs at most 10 minutes and brings back at
+most 8 files of 16 MiB from ``$OUT``; the machine has PyTorch, NumPy, OpenCV, Pillow and safetensors but
+not this package's other dependencies and no ``../shared``. So::
+
+    python scripts/device_train.py pack                    # here: .devdata/ (training faces, 64 dev faces,
+                                                           # the parsing labels as PNG), ~50 MB, git-ignored
+    # device run with carry [".devdata"], e.g. timeout_s 600:
+    python3 scripts/device_train.py run --minutes 8 eipnet_paper priorsr_paper
+    python scripts/device_train.py unpack /work/.device/... # here: runs/<id>/<net>.safetensors (+ logs)
+    bash scripts/train_models.sh bundle <id> <wall s> "NVIDIA H200, ..."
+
+``run`` starts every recipe id of ``scripts/train_models.sh`` at once with ``BUDGET`` minutes
+(``train --time-budget``: each run fixes its length from the pace it measures), ``--preload`` and
+``DEVICE=cuda``, then writes each run's EMA weights to ``$OUT`` in fp16, split into parts below the
+file limit, with the logs. States (optimiser included) are too large to bring back: a later session
+continues from the weights with ``--init``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+PART_BYTES = 15 * 2**20            # below the device tool's 16 MiB per returned file
+DEV_FACES = 64
+
+
+def _pack(args: argparse.Namespace) -> int:
+    import numpy as np
+    from PIL import Image
+
+    data, out = Path(args.data), Path(args.out)
+    parsing = Path(args.parsing)
+    if not parsing.is_dir():
+        sys.exit(f"no parsing cache at {parsing}: run `bash scripts/train_models.sh labels` first")
+    if out.exists():
+        shutil.rmtree(out)
+    shutil.copytree(data / "celeba_train", out / "celeba_train")
+    (out / "celeba_dev").mkdir(parents=True)
+    for p in sorted((data / "celeba_dev").iterdir())[:DEV_FACES]:
+        shutil.copy(p, out / "celeba_dev" / p.name)
+    (out / "parsing_train").mkdir()
+    for f in sorted(parsing.glob("*.npz")):     # the label map alone, lossless: the loader reads PNG maps too
+        with np.load(f) as z:
+            Image.fromarray(z["parsing"]).save(out / "parsing_train" / f"{f.stem}.png", optimize=True)
+    size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
+    print(f"{out}: {size / 2**20:.1f} MiB (the device call carries 64 MiB with the repository)")
+    return 0
+
+
+def _split(path: Path, dest: Path) -> list[Path]:
+    blob = path.read_bytes()
+    parts = []
+    for k in range(0, max(len(blob), 1), PART_BYTES):
+        part = dest / f"{path.name}.part{k // PART_BYTES:02d}"
+        part.write_bytes(blob[k:k + PART_BYTES])
+        parts.append(part)
+    return parts
+
+
+def _to_fp16(src: Path, dst: Path) -> None:
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    with safe_open(str(src), "pt") as f:
+        meta = f.metadata()
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    tensors = {k: v.half() if v.is_floating_point() else v for k, v in tensors.items()}
+    save_file({k: v.contiguous() for k, v in tensors.items()}, str(dst), metadata=meta)
+
+
+def _run(args: argparse.Namespace) -> int:
+    out = Path(os.environ.get("OUT", args.out))
+    runs = Path(args.runs)
+    runs.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, DATA=args.data, DEVICE=args.device, RUNS=str(runs), PARSING=f"{args.data}/parsing_train",
+               BUDGET=str(args.minutes), FACESR=f"{sys.executable} -m facesr_gui.cli",
+               PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
+    t0 = time.monotonic()
+    procs = {}
+    for rid in args.ids:
+        log = open(runs / f"{rid}.log", "w")
+        procs[rid] = (subprocess.Popen(["bash", str(REPO / "scripts" / "train_models.sh"), rid], env=env,
+                                       stdout=log, stderr=subprocess.STDOUT, cwd=REPO), log)
+    summary = {}
+    for rid, (proc, log) in procs.items():
+        summary[rid] = {"returncode": proc.wait()}
+        log.close()
+    wall = time.monotonic() - t0
+    out.mkdir(parents=True, exist_ok=True)
+    for rid in args.ids:
+        weights = sorted((runs / rid).glob("*.safetensors"))
+        summary[rid]["wall_s"] = round(wall, 1)
+        if weights:
+            half = runs / rid / f"{rid}__{weights[0].stem}.fp16.safetensors"
+            _to_fp16(weights[0], half)
+            summary[rid]["parts"] = [p.name for p in _split(half, out)]
+        print(rid, json.dumps(summary[rid]), flush=True)
+    (runs / "summary.json").write_text(json.dumps(summary, indent=1))
+    with tarfile.open(out / "logs.tar.gz", "w:gz") as tar:
+        for p in [runs / "summary.json", *sorted(runs.glob("*.log"))]:
+            tar.add(p, arcname=p.name)
+    return 0 if all(s["returncode"] == 0 for s in summary.values()) else 1
+
+
+def _unpack(args: argparse.Namespace) -> int:
+    src, runs = Path(args.files_at), Path(args.runs)
+    groups: dict[str, list[Path]] = {}
+    for part in sorted(src.glob("*.part[0-9][0-9]")):
+        groups.setdefault(part.name.rsplit(".part", 1)[0], []).append(part)
+    for name, parts in groups.items():
+        rid, rest = name.split("__", 1)          # <id>__<net>.fp16.safetensors
+        dest = runs / rid / rest.replace(".fp16", "")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_bytes(b"".join(p.read_bytes() for p in parts))
+        print(dest)
+    if (src / "logs.tar.gz").is_file():
+        with tarfile.open(src / "logs.tar.gz") as tar:
+            tar.extractall(runs / "device_logs", filter="data")
+        print(runs / "device_logs")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("pack", help="here: .devdata/ for the device call")
+    p.add_argument("--data", default=str(REPO.parent / "shared" / "data"))
+    p.add_argument("--parsing", default=str(REPO / "runs" / "parsing_train"))
+    p.add_argument("--out", default=str(REPO / ".devdata"))
+    p.set_defaults(func=_pack)
+    r = sub.add_parser("run", help="on the device: train recipe ids in parallel, weights to $OUT")
+    r.add_argument("ids", nargs="+", help="recipe ids of scripts/train_models.sh")
+    r.add_argument("--minutes", type=float, required=True, help="training time of every run")
+    r.add_argument("--data", default=".devdata")
+    r.add_argument("--device", default="cuda")
+    r.add_argument("--runs", default="/tmp/device_runs")
+    r.add_argument("--out", default="device_out", help="where $OUT is unset (a dry run here)")
+    r.set_defaults(func=_run)
+    u = sub.add_parser("unpack", help="here: returned parts -> runs/<id>/<net>.safetensors")
+    u.add_argument("files_at")
+    u.add_argument("--runs", default=str(REPO / "runs"))
+    u.set_defaults(func=_unpack)
+    args = ap.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
