@@ -58,6 +58,10 @@ case "${1:-}" in
     # hands the nets upright aligned faces; 600 steps of eipnet_w128 gave +0.07 dB upright vs +0.00 with turns)
     priorsr_c32_up) run priorsr_c32_up priorsr 3000 3e-4 '{}' --parsing "$PARSING" --init models/priorsr_c32.safetensors ;;
     jeanet_s_up) run jeanet_s_up jeanet 2500 3e-4 '{}' --init models/jeanet_s.safetensors ;;
+    eipnet_w128_up) run eipnet_w128_up eipnet 5000 2e-4 '{}' --no-gan --init models/eipnet_w128.safetensors --preload ;;
+    wnet_c16_up) run wnet_c16_up wnet 3000 3e-4 '{}' --parsing "$PARSING" --init models/wnet_c16.safetensors --batch 8 --preload ;;
+    # method 2 again, from the upright priorsr_c32 run
+    priorsr_gan_c32_up) run priorsr_gan_c32_up priorsr_gan 300 1e-4 '{}' --parsing "$PARSING" --init "$RUNS/priorsr_c32_up/priorsr.safetensors" --warmup 25 --gan-weight 1e-4 --preload ;;
     # GPU runs (scripts/device_train.py run --minutes M ID...): the papers' configurations, time-budgeted
     # (--steps is only a cap), faces preloaded; W-Net with a one-level W path (the paper's three levels
     # reach 1024x1024 for a 128 px face)
