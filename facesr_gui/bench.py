@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from .nets import create_net, get_info, list_nets
+from .precision import cpu_has_bf16
 
 
 @dataclass
@@ -26,7 +27,8 @@ class BenchRow:
     fps_b1: float                # faces per second at batch 1
     fps_b16: float               # faces per second at batch 16
     device: str
-    fp16_fps_b16: float | None = None
+    half_fps_b16: float | None = None   # batch 16 with fp16 autocast on CUDA, bf16 on CPUs with native bf16
+    half: str = ""                      # "fp16", "bf16" or "" (not measured)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -98,12 +100,13 @@ def bench_net(name: str, device: str = "cpu", cfg: dict | None = None, repeats: 
     t1 = time_forward(net, x1, repeats)
     xb = torch.rand(batch, 3, size, size, device=dev)
     tb = time_forward(net, xb, repeats)
-    fp16 = None
-    if dev.type == "cuda":
-        with torch.autocast("cuda", dtype=torch.float16):
-            fp16 = batch / time_forward(net, xb, repeats)
+    half_fps, half = None, {"cuda": "fp16", "cpu": "bf16" if cpu_has_bf16() else ""}.get(dev.type, "")
+    if half:
+        with torch.autocast(dev.type, dtype=torch.float16 if half == "fp16" else torch.bfloat16):
+            half_fps = batch / time_forward(net, xb, repeats)
     return BenchRow(net=name, params_m=count_params(net) / 1e6, gmacs=macs / 1e9, lr_size=size,
-                    latency_ms=t1 * 1e3, fps_b1=1.0 / t1, fps_b16=batch / tb, device=str(dev), fp16_fps_b16=fp16)
+                    latency_ms=t1 * 1e3, fps_b1=1.0 / t1, fps_b16=batch / tb, device=str(dev),
+                    half_fps_b16=half_fps, half=half)
 
 
 def run_bench(names: Iterable[str] | None = None, device: str = "cpu", tiny: bool = False, repeats: int = 3,
@@ -121,10 +124,10 @@ def run_bench(names: Iterable[str] | None = None, device: str = "cpu", tiny: boo
 
 
 def format_table(rows: list[BenchRow]) -> str:
-    head = f"{'net':<12} {'params(M)':>9} {'GMACs':>8} {'LR':>4} {'ms/face':>9} {'fps@1':>8} {'fps@16':>8} {'fp16@16':>8}  device"
+    head = f"{'net':<12} {'params(M)':>9} {'GMACs':>8} {'LR':>4} {'ms/face':>9} {'fps@1':>8} {'fps@16':>8} {'half@16':>8}  device"
     lines = [head, "-" * len(head)]
     for r in rows:
-        fp16 = f"{r.fp16_fps_b16:8.1f}" if r.fp16_fps_b16 is not None else f"{'-':>8}"
+        half = f"{r.half_fps_b16:8.1f}" if r.half_fps_b16 is not None else f"{'-':>8}"
         lines.append(f"{r.net:<12} {r.params_m:9.2f} {r.gmacs:8.2f} {r.lr_size:4d} {r.latency_ms:9.1f} "
-                     f"{r.fps_b1:8.1f} {r.fps_b16:8.1f} {fp16}  {r.device}")
+                     f"{r.fps_b1:8.1f} {r.fps_b16:8.1f} {half}  {r.device}{' ' + r.half if r.half else ''}")
     return "\n".join(lines)

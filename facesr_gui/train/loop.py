@@ -32,6 +32,7 @@ from ..checkpoints import load_state_strict, read_state, save_checkpoint
 from ..metrics import psnr, ssim
 from ..nets import create_discriminator, create_net, get_info
 from ..nets.outputs import SROutput
+from ..precision import use_bf16
 from . import losses as L
 from .cache import PreloadedFaces
 from .dataset import FaceFolder
@@ -224,20 +225,6 @@ def fit_steps(step: int, total: int, pace_s: float, left_s: float, margin: float
     learning rate does not depend on the length yet, then fixes the length once; the state records it,
     so the schedule stays a pure function of the step and a resumed run follows it exactly."""
     return max(step, min(total, step + int(margin * max(left_s, 0.0) / max(pace_s, 1e-9))))
-
-
-def cpu_has_bf16() -> bool:
-    """Whether oneDNN runs bf16 natively here (AVX512-BF16 or AMX); elsewhere bf16 is emulated and slow."""
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
-
-
-def use_bf16(amp: bool, device: torch.device) -> bool:
-    """bf16 autocast for the forward pass: on CUDA, and on CPUs with native bf16 (on AVX512-BF16 about
-    1.4x per step on top of channels-last's 1.4x; weights, optimiser state and loss sums stay fp32)."""
-    return amp and (device.type == "cuda" or (device.type == "cpu" and cpu_has_bf16()))
 
 
 def _unwrap(m: nn.Module) -> nn.Module:

@@ -152,23 +152,12 @@ def test_torchrun_ddp_on_cpu(faces, tmp_path):
     assert state["step"] == 2
 
 
-def test_bf16_autocast_only_where_the_cpu_runs_it_natively(monkeypatch):
-    from facesr_gui.train import loop
-
-    monkeypatch.setattr(loop, "cpu_has_bf16", lambda: False)
-    assert not loop.use_bf16(True, torch.device("cpu"))      # emulated bf16 would be slower
-    assert loop.use_bf16(True, torch.device("cuda"))
-    monkeypatch.setattr(loop, "cpu_has_bf16", lambda: True)
-    assert loop.use_bf16(True, torch.device("cpu"))
-    assert not loop.use_bf16(False, torch.device("cpu"))     # --fp32
-
-
 def test_bf16_channels_last_steps_track_fp32(monkeypatch, faces, tmp_path):
     """The fast path (NHWC + bf16 forward) computes the same losses as plain fp32 to bf16 precision,
     and its checkpoint is an ordinary contiguous one."""
-    from facesr_gui.train import loop
+    from facesr_gui import precision
 
-    monkeypatch.setattr(loop, "cpu_has_bf16", lambda: True)
+    monkeypatch.setattr(precision, "cpu_has_bf16", lambda: True)
     fast = [e.losses["total"] for e in train(_cfg("eipnet", faces, tmp_path / "fast", steps=3))]
     plain = [e.losses["total"] for e in train(_cfg("eipnet", faces, tmp_path / "plain", steps=3,
                                                    amp=False, channels_last=False))]
