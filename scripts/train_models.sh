@@ -60,8 +60,10 @@ case "${1:-}" in
     jeanet_s_up) run jeanet_s_up jeanet 2500 3e-4 '{}' --init models/jeanet_s.safetensors ;;
     eipnet_w128_up) run eipnet_w128_up eipnet 5000 2e-4 '{}' --no-gan --init models/eipnet_w128.safetensors --preload ;;
     wnet_c16_up) run wnet_c16_up wnet 3000 3e-4 '{}' --parsing "$PARSING" --init models/wnet_c16.safetensors --batch 8 --preload ;;
-    # method 2 again, from the upright priorsr_c32 run
-    priorsr_gan_c32_up) run priorsr_gan_c32_up priorsr_gan 300 1e-4 '{}' --parsing "$PARSING" --init "$RUNS/priorsr_c32_up/priorsr.safetensors" --warmup 25 --gan-weight 1e-4 --preload ;;
+    # a third cycle of priorsr_c32, from the second one's (fp32) weights
+    priorsr_c32_up2) run priorsr_c32_up2 priorsr 4000 2e-4 '{}' --parsing "$PARSING" --init "$RUNS/priorsr_c32_up/priorsr.safetensors" --preload ;;
+    # method 2 again, from the upright priorsr_c32 runs
+    priorsr_gan_c32_up) run priorsr_gan_c32_up priorsr_gan 300 1e-4 '{}' --parsing "$PARSING" --init "$RUNS/priorsr_c32_up2/priorsr.safetensors" --warmup 25 --gan-weight 1e-4 --preload ;;
     # GPU runs (scripts/device_train.py run --minutes M ID...): the papers' configurations, time-budgeted
     # (--steps is only a cap), faces preloaded; W-Net with a one-level W path (the paper's three levels
     # reach 1024x1024 for a 128 px face)
