@@ -60,6 +60,7 @@ case "${1:-}" in
     jeanet_s_up) run jeanet_s_up jeanet 2500 3e-4 '{}' --init models/jeanet_s.safetensors ;;
     eipnet_w128_up) run eipnet_w128_up eipnet 5000 2e-4 '{}' --no-gan --init models/eipnet_w128.safetensors --preload ;;
     wnet_c16_up) run wnet_c16_up wnet 3000 3e-4 '{}' --parsing "$PARSING" --init models/wnet_c16.safetensors --batch 8 --preload ;;
+    jeanet_s_up2) run jeanet_s_up2 jeanet 2500 2e-4 '{}' --init "$RUNS/jeanet_s_up/jeanet.safetensors" --preload ;;
     # a third cycle of priorsr_c32, from the second one's (fp32) weights
     priorsr_c32_up2) run priorsr_c32_up2 priorsr 4000 2e-4 '{}' --parsing "$PARSING" --init "$RUNS/priorsr_c32_up/priorsr.safetensors" --preload ;;
     # method 2 again, from the upright priorsr_c32 runs
