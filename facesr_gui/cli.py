@@ -81,8 +81,10 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
     net, label = load_model(args.model, scale=args.scale, device=args.device)
     result = evaluate_folder(net, args.hr, hr_size=args.hr_size, limit=args.limit, batch_size=args.batch,
-                             face_region=args.face, progress=None if args.json else _Progress())
-    summary = {"model": label, "scale": net.scale, "images": len(result.per_image), **result.mean}
+                             face_region=args.face, progress=None if args.json else _Progress(),
+                             flip_ensemble=args.flip_ensemble)
+    summary = {"model": label, "scale": net.scale, "images": len(result.per_image),
+               **({"flip_ensemble": True} if args.flip_ensemble else {}), **result.mean}
     if args.json:
         print(json.dumps({**summary, "per_image": result.per_image if args.per_image else None}, indent=2))
     else:
@@ -192,7 +194,7 @@ def _make_restorer(args: argparse.Namespace):
 
     if str(args.device).startswith("cuda") and not torch.cuda.is_available():
         raise ValueError(f"--device {args.device}: CUDA is not available on this machine (use --device cpu)")
-    kwargs = {"mask": args.mask, "bf16": False if args.fp32 else None}
+    kwargs = {"mask": args.mask, "bf16": False if args.fp32 else None, "flip_ensemble": args.flip_ensemble}
     if args.min_face is not None:
         from .pipeline.detect import FaceDetector
 
@@ -306,6 +308,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--hr-size", type=int, default=128, help="HR side the faces are resized to (default 128)")
     e.add_argument("--face", action="store_true",
                    help="also FR-PSNR/FR-SSIM on the detected face region and dlib identity similarity SR vs HR")
+    e.add_argument("--flip-ensemble", action="store_true",
+                   help="measure the net's mean over each face and its mirror image (2x the compute)")
     e.add_argument("--json", action="store_true")
     e.add_argument("--per-image", action="store_true", help="include per-image values in --json output")
     e.set_defaults(func=_cmd_eval)
@@ -370,6 +374,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="output scale of the whole frame: 'auto' (faces reach the net's SR size, long side "
                          "<= 4096 px images / 1920 px videos) or an integer")
     en.add_argument("--mask", default="ellipse", choices=["ellipse", "parsing"], help="paste-back mask")
+    en.add_argument("--flip-ensemble", action="store_true",
+                    help="average the net over each face and its mirror image: +0.06-0.09 dB on held-out faces, "
+                         "twice the SR time")
     en.add_argument("--min-face", type=int, default=None, help="smallest face the detector looks for, px (default 12)")
     en.add_argument("--detect-every", type=int, default=1, help="videos: detect every N-th frame, track between")
     en.add_argument("--max-megapixels", type=float, default=None,

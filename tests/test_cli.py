@@ -48,6 +48,19 @@ def test_eval_by_bundled_id_and_by_network(dev_faces, capsys):
     assert f"x{card.scale} model" in capsys.readouterr().err
 
 
+def test_eval_flip_ensemble(dev_faces, capsys):
+    from facesr_gui.checkpoints import read_manifest
+    from facesr_gui.paths import models_dir
+
+    card = read_manifest(models_dir() / "manifest.json")[0]
+    runs = {}
+    for extra in ([], ["--flip-ensemble"]):
+        assert main(["eval", "--model", card.id, "--hr", str(dev_faces), "--limit", "8", "--json", *extra]) == 0
+        runs[bool(extra)] = json.loads(capsys.readouterr().out)
+    assert runs[True]["flip_ensemble"] is True and "flip_ensemble" not in runs[False]
+    assert runs[True]["psnr"] != runs[False]["psnr"] and abs(runs[True]["psnr"] - runs[False]["psnr"]) < 0.5
+
+
 def test_eval_unbundled_model_says_so(dev_faces, capsys, tmp_path, monkeypatch):
     monkeypatch.setenv("FACESR_MODELS_DIR", str(tmp_path))
     assert main(["eval", "--model", "jeanet", "--hr", str(dev_faces)]) == 2

@@ -120,6 +120,10 @@ def test_demo_with_the_first_bundled_model(tmp_path, capsys):
         pytest.skip("no bundled model in models/manifest.json")
     assert main(["enhance", "--demo", "--model", cards[0].id, "--out", str(tmp_path), "--json"]) == 0
     assert _json(capsys)["faces"] == 1 and (tmp_path / "demo_faces.png").is_file()
+    plain = np.asarray(Image.open(tmp_path / "demo_enhanced.png"))
+    assert main(["enhance", "--demo", "--model", cards[0].id, "--out", str(tmp_path), "--json", "--flip-ensemble"]) == 0
+    assert _json(capsys)["faces"] == 1
+    assert not np.array_equal(np.asarray(Image.open(tmp_path / "demo_enhanced.png")), plain)
 
 
 def test_usage_errors(tmp_path, capsys):

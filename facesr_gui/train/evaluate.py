@@ -71,12 +71,18 @@ def _crop_mode(root: str | Path) -> str:
 @torch.no_grad()
 def evaluate_folder(net: nn.Module, hr_dir: str | Path, hr_size: int = 128, limit: int | None = None,
                     batch_size: int = 16, crop: str = "auto", face_region: bool = False,
-                    progress: Callable[[float, str], None] | None = None) -> EvalResult:
+                    progress: Callable[[float, str], None] | None = None,
+                    flip_ensemble: bool = False) -> EvalResult:
     """Per-image and mean Y-PSNR/SSIM of ``net`` (x``net.scale``) on the HR faces in ``hr_dir``.
+
+    With ``flip_ensemble``, the net's mean over each face and its mirror image is measured
+    (:mod:`facesr_gui.nets.ensemble`).
 
     With ``face_region``, also FR-PSNR/FR-SSIM on the face box dlib detects in the HR image
     (EIPNet 4.3; images without a detected face are left out of those means) and the dlib
     identity similarity (cosine of 128-D embeddings) between SR and HR."""
+    from ..nets.ensemble import flip_ensemble as ensemble
+
     scale = net.scale
     ds = FaceFolder(hr_dir, hr_size=hr_size, scale=scale, augment=False,
                     crop=_crop_mode(hr_dir) if crop == "auto" else crop, with_edges=False)
@@ -94,7 +100,7 @@ def evaluate_folder(net: nn.Module, hr_dir: str | Path, hr_size: int = 128, limi
         items = [ds[i] for i in range(start, min(n, start + batch_size))]
         hr = torch.stack([it["hr"] for it in items]).to(device)
         lr = torch.stack([it["lr"] for it in items]).to(device)
-        sr = net(lr).clamped().float()
+        sr = (ensemble(net, lr) if flip_ensemble else net(lr)).clamped().float()
         for it, p, s, p_rgb in zip(items, psnr(sr, hr).tolist(), ssim(sr, hr).tolist(),
                                    psnr(sr, hr, y_channel=False).tolist()):
             result.per_image.append({"name": it["name"], "psnr": p, "ssim": s, "psnr_rgb": p_rgb})

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ..nets.ensemble import SUMMARY as ENSEMBLE_TIP
 from ..pipeline.imageio import ImageError, load_image
 from .export import Exporter, comparison_image
 from .qimage import rgb_to_qimage
@@ -97,6 +98,8 @@ class PhotosTab(QWidget):
                                                "still fit the network's output (up to its scale)")
         self.mask_combo = _combo(_MASKS, "Blend mask: feathered ellipse, or the face parsing the network "
                                          "predicts (where it has one)")
+        self.ensemble_check = QCheckBox("Flip ensemble")
+        self.ensemble_check.setToolTip(ENSEMBLE_TIP)
         self.identity_check = QCheckBox("Identity")
         self.identity_check.setToolTip("Measure identity similarity (dlib embeddings) of each face, LR vs SR")
         self.truth_button = QPushButton(icon("mdi6.scale-balance"), "Ground truth...")
@@ -125,6 +128,7 @@ class PhotosTab(QWidget):
         top.addWidget(self.upscale_combo)
         top.addWidget(QLabel("Mask:"))
         top.addWidget(self.mask_combo)
+        top.addWidget(self.ensemble_check)
         top.addWidget(self.identity_check)
         top.addWidget(self.truth_button)
         top.addWidget(self.enhance_button)
@@ -282,7 +286,8 @@ class PhotosTab(QWidget):
             manual_boxes=np.array(manual, np.float32).reshape(-1, 4) if manual else None,
             selected=None if dets_pending else tuple(self.faces_list.checked()),
             upscale=self.upscale(), mask=self.mask_combo.currentData(),
-            identity=self.identity_check.isChecked(), ground_truth=self.ground_truth)
+            identity=self.identity_check.isChecked(), ground_truth=self.ground_truth,
+            flip_ensemble=self.ensemble_check.isChecked())
         self._set_pending("enhance", True)
         self.message.hide()
 
@@ -294,7 +299,8 @@ class PhotosTab(QWidget):
         manual = [f.box for f in self.faces if f.manual]
         self._ids["grid"] = self.worker.run_grid(
             self.image, model_ids, row, detections=self.detections,
-            manual_boxes=np.array(manual, np.float32).reshape(-1, 4) if manual else None)
+            manual_boxes=np.array(manual, np.float32).reshape(-1, 4) if manual else None,
+            flip_ensemble=self.ensemble_check.isChecked())
         self._settings.set_list("grid_models", model_ids)
         self.grid.clear(f"Running {len(model_ids)} models on face #{row + 1}...")
         self._grid_refs = False
@@ -348,6 +354,7 @@ class PhotosTab(QWidget):
         s.set("upscale", int(self.upscale_combo.currentData()))
         s.set("mask", self.mask_combo.currentData())
         s.set("identity", self.identity_check.isChecked())
+        s.set("flip_ensemble", self.ensemble_check.isChecked())
         s.set("splitter", self.splitter.saveState())
 
     def stop(self, timeout_ms: int = 10000) -> bool:
@@ -588,6 +595,7 @@ class PhotosTab(QWidget):
         self.upscale_combo.setCurrentIndex(max(0, self.upscale_combo.findData(s.get("upscale", 0))))
         self.mask_combo.setCurrentIndex(max(0, self.mask_combo.findData(s.get("mask", "ellipse"))))
         self.identity_check.setChecked(s.get("identity", True))
+        self.ensemble_check.setChecked(bool(s.get("flip_ensemble", False)))
         self.splitter.restoreState(s.get("splitter", self.splitter.saveState()))
         self.view_combo.setCurrentIndex(max(0, self.view_combo.findData(s.get("view", "whole"))))
         self._update_nav()

@@ -14,10 +14,11 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QRectF, QStandardPaths, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QPainter, QPen
-from PySide6.QtWidgets import (QComboBox, QFileDialog, QGroupBox, QHBoxLayout, QLabel,
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QGroupBox, QHBoxLayout, QLabel,
                                QLineEdit, QMessageBox, QProgressBar, QPushButton, QSlider, QSpinBox,
                                QVBoxLayout, QWidget)
 
+from ..nets.ensemble import SUMMARY as ENSEMBLE_TIP
 from ..workers.video import (VIDEO_SUFFIXES, DecodedFrame, PreviewFrame, VideoInfo, VideoJob, VideoReport,
                              VideoWorker, default_output, probe_video)
 from .qimage import rgb_to_qimage
@@ -128,6 +129,8 @@ class VideoTab(QWidget):
         self.mask_combo = QComboBox()
         for label, key in MASKS:
             self.mask_combo.addItem(label, key)
+        self.ensemble_check = QCheckBox("Flip ensemble")
+        self.ensemble_check.setToolTip(ENSEMBLE_TIP)
         self.output_edit = QLineEdit()
         self.output_edit.setPlaceholderText("output video (.mkv or .mp4)")
         self.output_button = QPushButton("Save as...")
@@ -157,6 +160,7 @@ class VideoTab(QWidget):
             row.addWidget(QLabel(label))
             row.addWidget(widget)
             row.addSpacing(16)
+        row.addWidget(self.ensemble_check)
         row.addStretch(1)
         out_row = QHBoxLayout()
         out_row.addWidget(QLabel("Output"))
@@ -286,7 +290,8 @@ class VideoTab(QWidget):
                 self, "Overwrite?", f"{dst.name} exists. Replace it?") != QMessageBox.StandardButton.Yes:
             return False
         job = VideoJob(self.path, dst, self.model_id, self.upscale_spin.value(), self.detect_every_spin.value(),
-                       self.mask_combo.currentData(), self.device, self.half)
+                       self.mask_combo.currentData(), self.device, self.half,
+                       flip_ensemble=self.ensemble_check.isChecked())
         self.report = None
         self._reset_progress()
         self.progress_bar.setRange(0, max(self.info.frames, 1))
@@ -306,6 +311,7 @@ class VideoTab(QWidget):
         s.set("upscale", self.upscale_spin.value())
         s.set("detect_every", self.detect_every_spin.value())
         s.set("mask", self.mask_combo.currentData())
+        s.set("flip_ensemble", self.ensemble_check.isChecked())
         s.sync()
 
     def stop(self, timeout_ms: int = 10000) -> bool:
@@ -319,6 +325,7 @@ class VideoTab(QWidget):
         self.upscale_spin.setValue(s.get("upscale", 1))
         self.detect_every_spin.setValue(s.get("detect_every", 1))
         self.mask_combo.setCurrentIndex(max(0, self.mask_combo.findData(s.get("mask", "ellipse"))))
+        self.ensemble_check.setChecked(bool(s.get("flip_ensemble", False)))
 
     def _default_output(self) -> Path:
         suffix = self._settings.get("output_suffix", ".mkv")
@@ -348,7 +355,7 @@ class VideoTab(QWidget):
         loaded, busy = self.path is not None, self._busy
         for w in (self.slider, self.detect_button, self.process_button):
             w.setEnabled(loaded and not busy)
-        for w in (self.open_button, self.upscale_spin, self.detect_every_spin, self.mask_combo,
+        for w in (self.open_button, self.upscale_spin, self.detect_every_spin, self.mask_combo, self.ensemble_check,
                   self.output_edit, self.output_button):
             w.setEnabled(not busy)
         self.cancel_button.setEnabled(busy)

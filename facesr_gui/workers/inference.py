@@ -227,6 +227,7 @@ class EnhanceRequest:
     mask: str = "ellipse"
     identity: bool = True
     ground_truth: np.ndarray | None = None
+    flip_ensemble: bool = False
 
 
 @dataclass(frozen=True, eq=False)
@@ -238,6 +239,7 @@ class GridRequest:
     face_id: int
     detections: Detections | None = None
     manual_boxes: np.ndarray | None = None
+    flip_ensemble: bool = False
 
 
 @dataclass(eq=False)
@@ -612,6 +614,7 @@ class InferenceWorker(QObject):
 
     def _enhance(self, request_id: int, req: EnhanceRequest, device: torch.device, half: bool) -> None:
         restorer = self._restorer(req.model_id, device, half, req.mask)
+        restorer.flip_ensemble = req.flip_ensemble
         t0 = time.perf_counter()
         faces = combine_faces(req.detections, req.manual_boxes)
         detect_s = 0.0
@@ -657,6 +660,7 @@ class InferenceWorker(QObject):
             self.progressed.emit(i / len(req.model_ids), f"model grid: {model_id}")
             try:
                 restorer = self._restorer(model_id, device, half)
+                restorer.flip_ensemble = req.flip_ensemble
                 face = restorer.enhance(req.image, one, should_stop=self._stopper(GridRequest))
                 tile = GridTile(request_id, req.face_id, model_id, face.faces[0].sr, face.timings["sr"],
                                 face.faces[0].lr, face.faces[0].bicubic)

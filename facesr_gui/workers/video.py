@@ -138,7 +138,7 @@ class VideoJob:
 
     ``upscale``: whole-frame output scale (1-4); ``detect_every``: run MTCNN every N-th
     frame and track in between; ``mask``: ``"ellipse"`` or ``"parsing"``; ``max_frames``:
-    only the first frames (None: all).
+    only the first frames (None: all); ``flip_ensemble``: see :class:`FaceRestorer`.
     """
 
     src: Path
@@ -150,6 +150,7 @@ class VideoJob:
     device: str = "cpu"
     half: bool = False
     max_frames: int | None = None
+    flip_ensemble: bool = False
 
 
 def shrink(rgb: np.ndarray, max_side: int = PREVIEW_MAX_SIDE) -> np.ndarray:
@@ -301,6 +302,7 @@ class VideoWorker(QObject):
             self._restorer = self._loader(job.model_id, job.device, job.half, detector=self._detector(job.device))
             self._restorer_key = key
         self._restorer.mask = job.mask
+        self._restorer.flip_ensemble = job.flip_ensemble
         return self._restorer
 
     def _run_job(self, job: VideoJob) -> tuple[SignalInstance, object]:

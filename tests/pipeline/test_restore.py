@@ -154,3 +154,32 @@ def test_bf16_on_the_cpu_only_where_native_and_close_to_fp32(monkeypatch):
     sr_plain, _, _ = plain._forward(lr)
     diff = np.abs(sr_fast.astype(int) - sr_plain.astype(int))
     assert diff.mean() < 0.6 and diff.max() <= 4, (diff.mean(), diff.max())   # measured: 0.32, 2
+
+
+def test_flip_ensemble_averages_the_mirrored_pass(tiny_eipnet):
+    calls = []
+
+    class _Counting(torch.nn.Module):
+        scale, LR_SIZE = 8, 16
+
+        def forward(self, lr):
+            calls.append(lr.shape[0])
+            return tiny_eipnet(lr)
+
+    img = _frame(seed=3)
+    dets = from_boxes([[20, 20, 40, 44], [90, 30, 108, 52]])
+    tiny_eipnet.eval()
+    plain = FaceRestorer(_Counting(), batch_size=8, bf16=False, colour_match=False, native_detail=False)
+    a = plain.enhance(img, detections=dets)
+    assert calls == [2]
+    plain.flip_ensemble = True                       # switchable between calls (the workers do)
+    b = plain.enhance(img, detections=dets)
+    assert calls == [2, 2, 2]
+    with torch.no_grad():
+        lr = torch.from_numpy(np.stack([f.lr for f in b.faces])).permute(0, 3, 1, 2).float() / 255
+        want = ((tiny_eipnet(lr).image + tiny_eipnet(lr.flip(-1)).image.flip(-1)) / 2).clamp(0, 1)
+    want = (want * 255).round().byte().permute(0, 2, 3, 1).numpy()
+    got = np.stack([f.sr for f in b.faces])
+    assert np.abs(got.astype(int) - want.astype(int)).max() <= 1
+    assert not np.array_equal(got, np.stack([f.sr for f in a.faces]))
+    assert FaceRestorer(tiny_eipnet, flip_ensemble=True).flip_ensemble

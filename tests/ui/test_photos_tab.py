@@ -202,3 +202,17 @@ def test_errors_are_shown_and_busy_is_reset(tab, qtbot, make_photo):
         tab.enhance()
     assert not tab.is_busy() and tab.enhance_button.text() == "Enhance"
     assert "no trained weights" in tab.message.text() and not tab.message.isHidden()
+
+
+def test_flip_ensemble_option_reaches_the_worker_and_is_remembered(tab, qtbot, make_photo):
+    _load(tab, qtbot, make_photo)
+    tab.ensemble_check.setChecked(True)
+    _enhance(tab, qtbot)
+    (restorer,) = tab.worker._restorers.values()
+    assert restorer.flip_ensemble
+    tab.save_state()
+    again = PhotosTab(tab.worker)
+    qtbot.addWidget(again)
+    assert again.ensemble_check.isChecked()
+    again.ensemble_check.setChecked(False)
+    again.save_state()

@@ -177,6 +177,7 @@ def test_settings_persist(qtbot, short_clip, tmp_path, monkeypatch):
     tab.upscale_spin.setValue(3)
     tab.detect_every_spin.setValue(5)
     tab.mask_combo.setCurrentIndex(tab.mask_combo.findData("parsing"))
+    tab.ensemble_check.setChecked(True)
     tab.open_video(short_clip)
     out_dir = tmp_path / "exports"
     out_dir.mkdir()
@@ -188,7 +189,7 @@ def test_settings_persist(qtbot, short_clip, tmp_path, monkeypatch):
     again = _make_tab(qtbot)
     try:
         assert (again.upscale_spin.value(), again.detect_every_spin.value()) == (3, 5)
-        assert again.mask_combo.currentData() == "parsing"
+        assert again.mask_combo.currentData() == "parsing" and again.ensemble_check.isChecked()
         again.open_video(short_clip)
         assert again.output_edit.text() == str(out_dir / "head-pose-face-detection-female_facesr.mp4")
     finally:

@@ -163,6 +163,12 @@ def test_enhance_selected_and_manual_faces(qtbot, worker):
     with qtbot.waitSignal(worker.enhanced, timeout=10000):
         worker.enhance(img, "fake", detections=dets, identity=False)
     assert worker._restorers[("fake", "cpu", False, "ellipse")] is restorer     # cached
+    with qtbot.waitSignal(worker.enhanced, timeout=10000):
+        worker.enhance(img, "fake", detections=dets, identity=False, flip_ensemble=True)
+    assert restorer.flip_ensemble                                               # per request
+    with qtbot.waitSignal(worker.enhanced, timeout=10000):
+        worker.enhance(img, "fake", detections=dets, identity=False)
+    assert not restorer.flip_ensemble
 
 
 def test_enhance_without_faces_detects_first(qtbot, worker):

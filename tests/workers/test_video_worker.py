@@ -104,8 +104,9 @@ def test_bicubic_run_end_to_end(worker, short_clip, tmp_path, qtbot):
     worker.frame_previewed.connect(previews.append)
     worker.progressed.connect(lambda f, m: messages.append((f, m)))
     with qtbot.waitSignal(worker.finished, timeout=30_000) as blocker:
-        worker.process(VideoJob(short_clip, dst, "bicubic", upscale=2, detect_every=3))
+        worker.process(VideoJob(short_clip, dst, "bicubic", upscale=2, detect_every=3, flip_ensemble=True))
     report = blocker.args[0]
+    assert worker._restorer.flip_ensemble
     assert not report.cancelled and report.frames_in == report.frames_out == 23
     assert report.output == dst and dst.is_file() and not partial_path(dst).exists()
     info = probe_video(dst)
