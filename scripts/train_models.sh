@@ -31,6 +31,7 @@ run() {   # run ID NET STEPS LR NET_CFG [extra train args...]
         --val-every 400 --save-every 200 --out "$RUNS/$id" "${opts[@]}" "$@"
 }
 
+main() {   # the whole script is parsed before it runs: editing it mid-run is safe
 case "${1:-}" in
     labels) facesr labels --data "$DATA/celeba_train" --out "$PARSING" ;;
     # the same for the held-out faces: bundling measures CAGFace's component net on them
@@ -60,6 +61,8 @@ case "${1:-}" in
     jeanet_s_up) run jeanet_s_up jeanet 2500 3e-4 '{}' --init models/jeanet_s.safetensors ;;
     eipnet_w128_up) run eipnet_w128_up eipnet 5000 2e-4 '{}' --no-gan --init models/eipnet_w128.safetensors --preload ;;
     wnet_c16_up) run wnet_c16_up wnet 3000 3e-4 '{}' --parsing "$PARSING" --init models/wnet_c16.safetensors --batch 8 --preload ;;
+    # a third cycle of eipnet_w128 from the second one's (fp32) weights, at a lower peak rate
+    eipnet_w128_up2) run eipnet_w128_up2 eipnet 6000 1.5e-4 '{}' --no-gan --init "$RUNS/eipnet_w128_up/eipnet.safetensors" --preload ;;
     jeanet_s_up2) run jeanet_s_up2 jeanet 2500 2e-4 '{}' --init "$RUNS/jeanet_s_up/jeanet.safetensors" --preload ;;
     # a third cycle of priorsr_c32, from the second one's (fp32) weights
     priorsr_c32_up2) run priorsr_c32_up2 priorsr 4000 2e-4 '{}' --parsing "$PARSING" --init "$RUNS/priorsr_c32_up/priorsr.safetensors" --preload ;;
@@ -88,3 +91,5 @@ print(s['step'], json.loads(s['config'])['batch_size'])" "$RUNS/$run_id/state.pt
         ;;
     *) sed -n '2,11p' "$0"; exit 2 ;;
 esac
+}
+main "$@"; exit $?
