@@ -375,7 +375,7 @@ def build_parser() -> argparse.ArgumentParser:
                          "<= 4096 px images / 1920 px videos) or an integer")
     en.add_argument("--mask", default="ellipse", choices=["ellipse", "parsing"], help="paste-back mask")
     en.add_argument("--flip-ensemble", action="store_true",
-                    help="average the net over each face and its mirror image: +0.06-0.09 dB on held-out faces, "
+                    help="average the net over each face and its mirror image: +0.05-0.09 dB on held-out faces, "
                          "twice the SR time")
     en.add_argument("--min-face", type=int, default=None, help="smallest face the detector looks for, px (default 12)")
     en.add_argument("--detect-every", type=int, default=1, help="videos: detect every N-th frame, track between")

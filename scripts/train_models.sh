@@ -64,6 +64,10 @@ case "${1:-}" in
     # a third cycle of eipnet_w128 from the second one's (fp32) weights, at a lower peak rate
     eipnet_w128_up2) run eipnet_w128_up2 eipnet 6000 1.5e-4 '{}' --no-gan --init "$RUNS/eipnet_w128_up/eipnet.safetensors" --preload ;;
     jeanet_s_up2) run jeanet_s_up2 jeanet 2500 2e-4 '{}' --init "$RUNS/jeanet_s_up/jeanet.safetensors" --preload ;;
+    # fourth JEANet and third W-Net cycles from the previous runs' fp32 weights, fitted into 45 minutes each
+    # (BUDGET=45: --time-budget; the steps are a cap)
+    jeanet_s_up3) run jeanet_s_up3 jeanet 2500 1.5e-4 '{}' --init "$RUNS/jeanet_s_up2/jeanet.safetensors" --preload ;;
+    wnet_c16_up2) run wnet_c16_up2 wnet 3000 2e-4 '{}' --parsing "$PARSING" --init "$RUNS/wnet_c16_up/wnet.safetensors" --batch 8 --preload ;;
     # a third cycle of priorsr_c32, from the second one's (fp32) weights
     priorsr_c32_up2) run priorsr_c32_up2 priorsr 4000 2e-4 '{}' --parsing "$PARSING" --init "$RUNS/priorsr_c32_up/priorsr.safetensors" --preload ;;
     # method 2 again, from the upright priorsr_c32 runs

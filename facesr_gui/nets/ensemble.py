@@ -1,8 +1,9 @@
 """Flip self-ensemble (the "+" of EDSR+): the network's mean over a face and its mirror image.
 
 Faces are close to left-right symmetric and every bundled net was trained with horizontal flips, so
-the mirrored pass is a second, slightly different estimate at no training cost. On 128 celeba_dev
-faces (x8, Y-PSNR) it adds +0.06 dB (eipnet_w128) and +0.09 dB (jeanet_s) for twice the compute.
+the mirrored pass is a second, slightly different estimate at no training cost. On the 534
+celeba_dev faces (Y-PSNR) it adds 0.05-0.09 dB to the bundled PSNR models (x8 and CAGFace x4) and
+0.18 dB to the GAN model, whose artefacts the average partly cancels, for twice the compute.
 Only the horizontal flip: the nets are trained on upright faces, so vertical flips and quarter
 turns would ask them about faces they never saw. The internal maps come from the plain pass.
 """
@@ -14,7 +15,7 @@ from torch import Tensor, nn
 from .outputs import SROutput
 
 #: one line for option help texts and tooltips
-SUMMARY = ("Average the network over each face and its mirror image: +0.06-0.09 dB on held-out faces, "
+SUMMARY = ("Average the network over each face and its mirror image: +0.05-0.09 dB on held-out faces, "
            "twice the SR time")
 
 

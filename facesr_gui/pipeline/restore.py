@@ -168,7 +168,7 @@ class FaceRestorer:
             frame's own detail and add only the SR detail above it (:func:`keep_native_detail`).
         keep_maps: return the internal maps (costs memory on many-face frames).
         flip_ensemble: average the net over each face and its mirror image (twice the SR time,
-            +0.06-0.09 dB on held-out faces; :mod:`facesr_gui.nets.ensemble`). May be changed
+            +0.05-0.09 dB on held-out faces; :mod:`facesr_gui.nets.ensemble`). May be changed
             between calls.
     """
 
