@@ -14,10 +14,6 @@ from torch import Tensor, nn
 
 from .outputs import SROutput
 
-#: one line for option help texts and tooltips
-SUMMARY = ("Average the network over each face and its mirror image: +0.05-0.09 dB on held-out faces, "
-           "twice the SR time")
-
 
 def flip_ensemble(net: nn.Module, lr: Tensor) -> SROutput:
     """``net(lr)`` with its image replaced by the mean of the plain and the mirrored pass."""

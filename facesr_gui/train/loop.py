@@ -231,11 +231,13 @@ def _unwrap(m: nn.Module) -> nn.Module:
     return m.module if hasattr(m, "module") else m
 
 
-def _dist_info() -> tuple[int, int]:
+def _dist_info() -> tuple[int, int, bool]:
+    """``(rank, world size, whether this call started the process group)``."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world > 1 and not dist.is_initialized():
+    started = world > 1 and not dist.is_initialized()
+    if started:
         dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-    return (dist.get_rank(), world) if world > 1 else (0, 1)
+    return (dist.get_rank(), world, started) if world > 1 else (0, 1, False)
 
 
 def _init_config(cfg: TrainConfig, header: dict) -> dict:
@@ -254,7 +256,7 @@ def _init_config(cfg: TrainConfig, header: dict) -> dict:
 
 def train(cfg: TrainConfig, should_stop: Callable[[], bool] | None = None) -> Iterator[TrainEvent]:
     """Train ``cfg.net`` and yield a :class:`TrainEvent` after every step (see module docstring)."""
-    rank, world = _dist_info()
+    rank, world, own_group = _dist_info()
     device = torch.device(cfg.device if cfg.device != "cuda" or world == 1 else f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}")
     info = get_info(cfg.net)
     recipe = recipe_for(cfg.net)
@@ -332,6 +334,7 @@ def train(cfg: TrainConfig, should_stop: Callable[[], bool] | None = None) -> It
     state_path = out_dir / "state.pt"
     saved_at = start
     meta = {"net": cfg.net, "data": str(cfg.data), "recipe": recipe.notes}
+    ended = False   # the loop ran out or stopped on request (not an exception, not a closed generator)
     try:
         for batch in loader:
             batch = _to(batch, device)
@@ -385,9 +388,17 @@ def train(cfg: TrainConfig, should_stop: Callable[[], bool] | None = None) -> It
             yield event
             if last or should_stop is not None and should_stop():
                 break
+        ended = True
     finally:
         # cancelled or crashed mid-run: keep what was learned (atomic writes, never a torn file)
         if rank == 0 and step > saved_at:
             _save_state(state_path, step, cfg, net, ema, opt, disc, d_opt)
             save_checkpoint(out_dir / f"{cfg.net}.safetensors", ema, meta={**meta, "steps": step})
+        if own_group and ended and dist.is_initialized():
+            # a rank that exits while another still holds the gloo group can abort at interpreter
+            # exit ("terminate called without an active exception"), failing a finished run: wait
+            # for every rank (rank 0 saves last), then close the group. Not after an error, where
+            # the other ranks may never reach the barrier (torchrun stops them).
+            dist.barrier()
+            dist.destroy_process_group()
 

@@ -25,11 +25,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..nets.ensemble import SUMMARY as ENSEMBLE_TIP
 from ..pipeline.imageio import ImageError, load_image
 from .export import Exporter, comparison_image
 from .qimage import rgb_to_qimage
 from .settings import Settings
+from .tips import ENSEMBLE_TIP
 from .widgets.compare_view import CompareView, FaceMark
 from .widgets.face_list import FaceList
 from .widgets.face_panel import FacePanel

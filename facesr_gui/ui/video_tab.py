@@ -18,11 +18,11 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QGroupBox, QHB
                                QLineEdit, QMessageBox, QProgressBar, QPushButton, QSlider, QSpinBox,
                                QVBoxLayout, QWidget)
 
-from ..nets.ensemble import SUMMARY as ENSEMBLE_TIP
 from ..workers.video import (VIDEO_SUFFIXES, DecodedFrame, PreviewFrame, VideoInfo, VideoJob, VideoReport,
                              VideoWorker, default_output, probe_video)
 from .qimage import rgb_to_qimage
 from .settings import Settings
+from .tips import ENSEMBLE_TIP
 
 MASKS = [("Ellipse (feathered)", "ellipse"), ("Face parsing (where the net predicts it)", "parsing")]
 OUTPUT_FILTERS = {".mkv": "Matroska video (*.mkv)", ".mp4": "MP4 video (*.mp4)"}
