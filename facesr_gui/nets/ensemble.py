@@ -22,17 +22,3 @@ def flip_ensemble(net: nn.Module, lr: Tensor) -> SROutput:
     image = (plain.image + torch.flip(mirrored.image, dims=(-1,))) * 0.5
     return SROutput(image, plain.maps)
 
-
-class FlipEnsemble(nn.Module):
-    """``net`` wrapped so that ``forward`` is :func:`flip_ensemble` (for evaluation loops that
-    take a module). ``scale`` and ``LR_SIZE`` are the wrapped net's."""
-
-    def __init__(self, net: nn.Module) -> None:
-        super().__init__()
-        self.net = net
-        self.scale = int(getattr(net, "scale", 8))
-        if getattr(net, "LR_SIZE", None) is not None:
-            self.LR_SIZE = net.LR_SIZE
-
-    def forward(self, lr: Tensor) -> SROutput:
-        return flip_ensemble(self.net, lr)

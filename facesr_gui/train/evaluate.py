@@ -15,7 +15,7 @@ from torch import nn
 
 from ..checkpoints import CheckpointError, find_card, load_checkpoint, read_manifest, verify_card
 from ..metrics import psnr, ssim
-from ..nets import create_net, get_info, list_nets
+from ..nets import create_net, ensemble, get_info, list_nets
 from ..paths import models_dir
 from .dataset import FaceFolder, list_images
 
@@ -76,13 +76,11 @@ def evaluate_folder(net: nn.Module, hr_dir: str | Path, hr_size: int = 128, limi
     """Per-image and mean Y-PSNR/SSIM of ``net`` (x``net.scale``) on the HR faces in ``hr_dir``.
 
     With ``flip_ensemble``, the net's mean over each face and its mirror image is measured
-    (:mod:`facesr_gui.nets.ensemble`).
+    (:func:`facesr_gui.nets.ensemble.flip_ensemble`).
 
     With ``face_region``, also FR-PSNR/FR-SSIM on the face box dlib detects in the HR image
     (EIPNet 4.3; images without a detected face are left out of those means) and the dlib
     identity similarity (cosine of 128-D embeddings) between SR and HR."""
-    from ..nets.ensemble import flip_ensemble as ensemble
-
     scale = net.scale
     ds = FaceFolder(hr_dir, hr_size=hr_size, scale=scale, augment=False,
                     crop=_crop_mode(hr_dir) if crop == "auto" else crop, with_edges=False)
@@ -100,7 +98,7 @@ def evaluate_folder(net: nn.Module, hr_dir: str | Path, hr_size: int = 128, limi
         items = [ds[i] for i in range(start, min(n, start + batch_size))]
         hr = torch.stack([it["hr"] for it in items]).to(device)
         lr = torch.stack([it["lr"] for it in items]).to(device)
-        sr = (ensemble(net, lr) if flip_ensemble else net(lr)).clamped().float()
+        sr = (ensemble.flip_ensemble(net, lr) if flip_ensemble else net(lr)).clamped().float()
         for it, p, s, p_rgb in zip(items, psnr(sr, hr).tolist(), ssim(sr, hr).tolist(),
                                    psnr(sr, hr, y_channel=False).tolist()):
             result.per_image.append({"name": it["name"], "psnr": p, "ssim": s, "psnr_rgb": p_rgb})

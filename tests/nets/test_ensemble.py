@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from facesr_gui.nets import FlipEnsemble, create_net, flip_ensemble, get_info
+from facesr_gui.nets import create_net, flip_ensemble, get_info
 
 
 def _lr(seed=0):
@@ -27,11 +27,3 @@ def test_a_mirror_symmetric_net_is_unchanged():
     bicubic = create_net("bicubic")
     lr = _lr(1)
     assert torch.allclose(flip_ensemble(bicubic, lr).image, bicubic(lr).image, atol=1e-5)
-
-
-def test_wrapper_keeps_scale_and_lr_size():
-    cag = create_net("cagface", **{**get_info("cagface").tiny_cfg, "lr_size": 32})
-    wrapped = FlipEnsemble(cag)
-    assert wrapped.scale == cag.scale == 4 and wrapped.LR_SIZE == 32
-    with torch.no_grad():
-        assert wrapped(torch.rand(1, 3, 32, 32)).image.shape == (1, 3, 128, 128)
