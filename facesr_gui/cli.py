@@ -102,6 +102,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
                       crop=args.crop, gan=not args.no_gan, schedule=args.schedule, warmup=args.warmup,
                       save_every=args.save_every, amp=not args.fp32,
                       gan_weight=args.gan_weight, rotate=args.rotate, preload=args.preload,
+                      degradation=args.degradation, jitter=args.jitter,
                       time_budget_s=args.time_budget * 60 if args.time_budget else None)
     quiet = int(os.environ.get("RANK", "0")) != 0   # under torchrun only rank 0 reports
     bar = _Progress()
@@ -282,6 +283,26 @@ def _run_demo(args: argparse.Namespace, restorer) -> int:
     return 0
 
 
+def _jitter_arg(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 0.25], got {text!r}") from None
+    if not 0.0 <= value <= 0.25:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 0.25], got {text!r}")
+    return value
+
+
+def _add_degradation_args(parser: argparse.ArgumentParser, help_text: str) -> None:
+    from .train.degradations import DEGRADATIONS
+
+    parser.add_argument("--degradation", default="bicubic", choices=list(DEGRADATIONS),
+                        help=help_text + ": " + "; ".join(f"{d.name}: {d.summary}" for d in DEGRADATIONS.values()))
+    parser.add_argument("--jitter", type=_jitter_arg, default=0.0, metavar="J",
+                        help="framing jitter: zoom the face crop by 1-J..1+J and shift it by up to J of its side "
+                             "(faces aligned by other tools are framed differently; 0.05 is a few px)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="facesr", description="FaceSR Studio command line")
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -351,6 +372,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "since the pipeline hands the nets upright aligned faces")
     t.add_argument("--crop", default="celeba", choices=["celeba", "center", "none"],
                    help="how faces are cut from the images (celeba: centre 178x178 of aligned CelebA)")
+    _add_degradation_args(t, "how LR training faces are made from the HR ones (validation uses the same); "
+                             "realistic/surveillance: camera blur, noise, JPEG/H.264 (train/degradations.py)")
     t.set_defaults(func=_cmd_train)
 
     lb = sub.add_parser("labels", help="build the pseudo parsing-label cache (mediapipe face mesh) for a face folder")

@@ -72,6 +72,11 @@ case "${1:-}" in
     priorsr_c32_up2) run priorsr_c32_up2 priorsr 4000 2e-4 '{}' --parsing "$PARSING" --init "$RUNS/priorsr_c32_up/priorsr.safetensors" --preload ;;
     # method 2 again, from the upright priorsr_c32 runs
     priorsr_gan_c32_up) run priorsr_gan_c32_up priorsr_gan 300 1e-4 '{}' --parsing "$PARSING" --init "$RUNS/priorsr_c32_up2/priorsr.safetensors" --warmup 25 --gan-weight 1e-4 --preload ;;
+    # real-camera variants (issue "Faces from real cameras"): fine-tuned from the bundled clean weights on LR faces made
+    # by the degradation pipelines (train/degradations.py: blur, random scaler, noise, JPEG; surveillance adds H.264),
+    # with framing jitter (zoom/shift up to 4%, so no --preload); 12% of the samples stay clean bicubic
+    eipnet_w128_real) run eipnet_w128_real eipnet 20000 2e-4 '{}' --no-gan --init models/eipnet_w128.safetensors --degradation realistic --jitter 0.04 ;;
+    jeanet_s_cctv) run jeanet_s_cctv jeanet 20000 2e-4 '{}' --init models/jeanet_s.safetensors --degradation surveillance --jitter 0.04 ;;
     # GPU runs (scripts/device_train.py run --minutes M ID...): the papers' configurations, time-budgeted
     # (--steps is only a cap), faces preloaded; W-Net with a one-level W path (the paper's three levels
     # reach 1024x1024 for a 128 px face)

@@ -41,7 +41,8 @@ class PreloadedFaces(Dataset):
     def __init__(self, ds: FaceFolder, progress: Callable[[int, int], None] | None = None):
         variants = ds.variants()
         if variants is None:
-            raise ValueError("zoom augmentation (rescale) draws every item anew: there is nothing to preload")
+            raise ValueError("zoom augmentation and framing jitter draw every face anew: there is nothing to "
+                             "preload (drop --preload or --jitter)")
         self.ds = ds
         self._slot = {v: j for j, v in enumerate(variants)}
         n, total = len(ds), len(ds) * len(variants)
@@ -88,8 +89,10 @@ class PreloadedFaces(Dataset):
     def __getitem__(self, index: int) -> dict:
         _, flip, turns = self.ds._draw(index)
         j = self._slot[(flip, turns)]
-        item: dict = {"name": self.names[index], "hr": self._store["hr"][index, j].float().div_(255.0),
-                      "lr": self._store["lr"][index, j].clone(), "edges": {}}
+        hr = self._store["hr"][index, j].float().div_(255.0)
+        # a random degradation draws anew every epoch: only the clean LR is worth keeping
+        lr = self._store["lr"][index, j].clone() if self.ds.degradation == "bicubic" else self.ds.make_lr(hr, index)
+        item: dict = {"name": self.names[index], "hr": hr, "lr": lr, "edges": {}}
         for key, value in self._store.items():
             if key.startswith("edges/"):
                 item["edges"][key[len("edges/"):]] = value[index, j].float()

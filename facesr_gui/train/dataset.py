@@ -3,7 +3,8 @@
 Each item is a dict (tensors are float, images RGB in ``[0, 1]``):
 
 * ``hr``: ``(3, S, S)`` with ``S = hr_size``;
-* ``lr``: ``(3, S/scale, S/scale)`` made from ``hr`` by :func:`degrade.downscale`;
+* ``lr``: ``(3, S/scale, S/scale)`` made from ``hr`` by the ``degradation`` pipeline
+  (:mod:`facesr_gui.train.degradations`; default ``bicubic``, :func:`degrade.downscale`);
 * ``edges``: ``{"edge/x{r}": (1, S*r/scale, S*r/scale)}`` binary ``{0, 1}`` Canny maps of
   ``hr`` at ``r`` times the LR size, the targets of the networks' ``edge/x{r}`` maps, made by
   :func:`facesr_gui.train.losses.edge_targets` (default thresholds 100/255, EIPNet 3.1;
@@ -18,6 +19,13 @@ aligned CelebA image (178x218); ``"center"`` the centred square of the shorter s
 (p=0.5), rotation by 0/90/180/270 degrees (EIPNet 4.2, JEANet; ``rotate=False`` keeps faces
 upright) and, if ``rescale`` is given, a random zoom in ``[lo, hi]`` (JEANet uses 1.0-1.3). Randomness comes from a generator
 seeded with ``(seed, epoch, index)`` so an item is the same whichever worker loads it.
+
+Framing jitter (``jitter=j``): faces aligned by other tools are framed differently, so the crop is
+zoomed by a factor in ``[1 - j, 1 + j]`` and shifted by up to ``j`` of its side in x and y (the image
+is edge-extended where the box leaves it). Training draws it per ``(seed, epoch, index)``; without
+augmentation (evaluation) it is drawn once per file name, so every run sees the same framing.
+The degradation draw is keyed the same way: per ``(seed, epoch, index)`` in training, per
+``(seed, file name)`` otherwise (``facesr eval --degradation realistic --seed 0`` is reproducible).
 """
 from __future__ import annotations
 
@@ -30,6 +38,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from .degrade import downscale
+from .degradations import degrade, get_degradation, sample_rng
 from .losses import EIPNET_CANNY_THRESHOLDS, edge_targets
 
 __all__ = ["FaceFolder", "IMAGE_EXTENSIONS", "list_images", "load_rgb", "load_parsing"]
@@ -119,7 +128,8 @@ def _resample(channel: np.ndarray, size: int, frac: Box, nearest: bool) -> np.nd
         return channel.astype(np.float32)
     box = _sub_box((0.0, 0.0, float(w), float(h)), frac)
     mode = Image.Resampling.NEAREST if nearest else Image.Resampling.BILINEAR
-    return np.asarray(Image.fromarray(channel.astype(np.float32)).resize((size, size), mode, box=box))
+    img, box = _extend(Image.fromarray(channel.astype(np.float32)), box)
+    return np.asarray(img.resize((size, size), mode, box=box))
 
 
 def load_parsing(path: Path, size: int, frac: Box = FULL, key: str = "parsing",
@@ -170,6 +180,8 @@ class FaceFolder(Dataset):
         parsing_dir, parsing_key, parsing_classes: cached parsing maps, see :func:`load_parsing`;
             images without a parsing file are left out (listed in ``without_parsing``).
         rescale: ``(lo, hi)`` random zoom range, or None.
+        degradation: name of the LR pipeline (:func:`facesr_gui.train.degradations.list_degradations`).
+        jitter: framing jitter ``j`` (module docstring), 0 for none; at most 0.25.
         seed: base seed; the draw of item ``i`` in epoch ``e`` depends on ``(seed, e, i)`` only.
         validate: check every file's header at construction and list all unreadable ones.
     """
@@ -191,7 +203,12 @@ class FaceFolder(Dataset):
         seed: int = 0,
         validate: bool = True,
         rotate: bool = True,
+        degradation: str = "bicubic",
+        jitter: float = 0.0,
     ):
+        get_degradation(degradation)   # an unknown name fails here, before any file is read
+        if not 0.0 <= jitter <= 0.25:
+            raise ValueError(f"jitter must be in [0, 0.25], got {jitter}")
         if crop not in ("celeba", "center", "none"):
             raise ValueError(f"crop must be 'celeba', 'center' or 'none', got {crop!r}")
         if hr_size % scale:
@@ -221,6 +238,7 @@ class FaceFolder(Dataset):
                 raise ValueError(f"no parsing maps in {self.parsing_dir} for the images under {self.root}")
         self.parsing_key, self.parsing_classes = parsing_key, parsing_classes
         self.rescale, self.seed, self.rotate = rescale, seed, rotate
+        self.degradation, self.jitter = degradation, float(jitter)
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -234,7 +252,7 @@ class FaceFolder(Dataset):
     def _draw(self, index: int) -> tuple[Box, bool, int]:
         """Random zoom sub-box (fractions), horizontal flip, and quarter turns for an item."""
         if not self.augment:
-            return FULL, False, 0
+            return self._jitter_box(FULL, sample_rng(self.seed, self.paths[index].stem, "jitter")), False, 0
         rng = np.random.default_rng([self.seed, self.epoch, index])
         flip, turns = bool(rng.random() < 0.5), int(rng.integers(4))
         turns = turns if self.rotate else 0   # drawn either way: the zoom draw stays the same
@@ -243,7 +261,30 @@ class FaceFolder(Dataset):
             side = 1.0 / rng.uniform(*self.rescale)
             u, v = rng.uniform(0.0, 1.0 - side, size=2)
             frac = (u, v, u + side, v + side)
-        return frac, flip, turns
+        return self._jitter_box(frac, rng), flip, turns
+
+    def _jitter_box(self, frac: Box, rng: np.random.Generator) -> Box:
+        """``frac`` zoomed by ``[1 - j, 1 + j]`` about its centre and shifted by up to ``j`` of its side."""
+        if not self.jitter:
+            return frac
+        zoom = rng.uniform(1.0 - self.jitter, 1.0 + self.jitter)
+        dx, dy = rng.uniform(-self.jitter, self.jitter, size=2)
+        side_x, side_y = (frac[2] - frac[0]) / zoom, (frac[3] - frac[1]) / zoom
+        cx = (frac[0] + frac[2]) / 2 + dx * (frac[2] - frac[0])
+        cy = (frac[1] + frac[3]) / 2 + dy * (frac[3] - frac[1])
+        return (cx - side_x / 2, cy - side_y / 2, cx + side_x / 2, cy + side_y / 2)
+
+    def make_lr(self, hr: Tensor, index: int) -> Tensor:
+        """LR ``(3, S/scale, S/scale)`` of item ``index``'s (augmented) ``hr`` ``(3, S, S)`` through the
+        degradation pipeline, with the draw keyed as the module docstring says."""
+        if self.degradation == "bicubic":
+            return downscale(hr[None], self.scale)[0]
+        if self.augment:
+            rng = sample_rng(self.seed, self.epoch, index, "lr")
+        else:
+            rng = sample_rng(self.seed, self.paths[index].stem, "lr")
+        pixels = hr.mul(255.0).round_().clamp_(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()
+        return torch.from_numpy(degrade(pixels, self.scale, self.degradation, rng)).permute(2, 0, 1).contiguous()
 
     def _parsing_path(self, stem: str) -> Path:
         for ext in (".npz", ".png"):
@@ -263,7 +304,7 @@ class FaceFolder(Dataset):
     def variants(self) -> list[tuple[bool, int]] | None:
         """Every ``(flip, turns)`` an augmented item can take, or None when the draw is continuous
         (``rescale``); :class:`facesr_gui.train.cache.PreloadedFaces` keeps each one in memory."""
-        if self.rescale is not None:
+        if self.rescale is not None or self.jitter:
             return None
         if not self.augment:
             return [(False, 0)]
@@ -280,6 +321,7 @@ class FaceFolder(Dataset):
             box = _sub_box(_crop_box(*img.size, self.crop), frac)
         except ValueError as e:
             raise ValueError(f"{path}: {e}") from e
+        img, box = _extend(img, box)
         size = (self.hr_size, self.hr_size)
         pixels = np.asarray(img.resize(size, Image.Resampling.BICUBIC, box=box))
         hr = torch.from_numpy(pixels.copy()).permute(2, 0, 1).float().div_(255.0)
@@ -290,9 +332,20 @@ class FaceFolder(Dataset):
             if flip and parsing.shape[0] == 19:
                 parsing = parsing[list(_MIRROR_IDS)]  # a mirrored left eye is a right eye
             item["parsing"] = _flip_rotate(parsing, flip, turns)
-        item["lr"] = downscale(item["hr"][None], self.scale)[0]
+        item["lr"] = self.make_lr(item["hr"], index)
         item["edges"] = self._edges(item["hr"])
         return item
+
+
+def _extend(img: Image.Image, box: Box) -> tuple[Image.Image, Box]:
+    """Edge-extend ``img`` so that ``box`` (pixels) lies inside it; returns the image and the moved box."""
+    w, h = img.size
+    pad = int(np.ceil(max(0.0, -box[0], -box[1], box[2] - w, box[3] - h)))
+    if pad == 0:
+        return img, box
+    arr = np.asarray(img)
+    arr = np.pad(arr, ((pad, pad), (pad, pad)) + ((0, 0),) * (arr.ndim - 2), mode="edge")
+    return Image.fromarray(arr), (box[0] + pad, box[1] + pad, box[2] + pad, box[3] + pad)
 
 
 #: CelebAMask-HQ ids after a horizontal flip: l/r eye (4, 5), brow (6, 7) and ear (8, 9) swap

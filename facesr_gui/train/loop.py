@@ -73,6 +73,8 @@ class TrainConfig:
     preload: bool = False                   # decode every training face once and keep it in memory (cache.py)
     rotate: bool = False                    # quarter-turn augmentation (EIPNet 4.2, JEANet); off: the
                                             # nets only ever see upright aligned faces (see README)
+    degradation: str = "bicubic"            # LR pipeline (train/degradations.py); validation uses it too
+    jitter: float = 0.0                     # framing jitter (dataset.py): zoom and shift up to this share
 
 
 @dataclass
@@ -284,12 +286,13 @@ def train(cfg: TrainConfig, should_stop: Callable[[], bool] | None = None) -> It
     parsing_dir = cfg.parsing_dir if recipe.needs_parsing else None
     train_ds = FaceFolder(cfg.data, hr_size=hr_size, scale=scale, augment=True, crop=cfg.crop,
                           edge_scales=edge_scales, with_edges=bool(edge_scales), parsing_dir=parsing_dir, seed=cfg.seed,
-                          rotate=cfg.rotate)
+                          rotate=cfg.rotate, degradation=cfg.degradation, jitter=cfg.jitter)
     if cfg.preload:
         train_ds = PreloadedFaces(train_ds)
     val_items: list[dict] = []
     if cfg.val and rank == 0:
-        val_ds = FaceFolder(cfg.val, hr_size=hr_size, scale=scale, augment=False, crop=cfg.crop, with_edges=False)
+        val_ds = FaceFolder(cfg.val, hr_size=hr_size, scale=scale, augment=False, crop=cfg.crop, with_edges=False,
+                            degradation=cfg.degradation, seed=cfg.seed)
         val_items = [val_ds[i] for i in range(min(cfg.val_limit, len(val_ds)))]
 
     lr = cfg.lr or recipe.lr
@@ -333,7 +336,7 @@ def train(cfg: TrainConfig, should_stop: Callable[[], bool] | None = None) -> It
     paced_from = None
     state_path = out_dir / "state.pt"
     saved_at = start
-    meta = {"net": cfg.net, "data": str(cfg.data), "recipe": recipe.notes}
+    meta = {"net": cfg.net, "data": str(cfg.data), "recipe": recipe.notes, "degradation": cfg.degradation}
     ended = False   # the loop ran out or stopped on request (not an exception, not a closed generator)
     try:
         for batch in loader:
