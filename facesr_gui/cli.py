@@ -79,11 +79,14 @@ def _cmd_models(args: argparse.Namespace) -> int:
 def _cmd_eval(args: argparse.Namespace) -> int:
     from .train.evaluate import evaluate_folder, load_model
 
+    if args.lr and (args.degradation != "bicubic" or args.jitter):
+        raise ValueError("--lr uses the paired LR faces as they are: drop --degradation/--jitter")
     net, label = load_model(args.model, scale=args.scale, device=args.device)
     result = evaluate_folder(net, args.hr, hr_size=args.hr_size, limit=args.limit, batch_size=args.batch,
                              face_region=args.face, progress=None if args.json else _Progress(),
-                             flip_ensemble=args.flip_ensemble)
-    summary = {"model": label, "scale": net.scale, "images": len(result.per_image),
+                             flip_ensemble=args.flip_ensemble, degradation=args.degradation, seed=args.seed,
+                             jitter=args.jitter, lr_dir=args.lr)
+    summary = {"model": label, "scale": net.scale, "images": len(result.per_image), **result.setup,
                **({"flip_ensemble": True} if args.flip_ensemble else {}), **result.mean}
     if args.json:
         print(json.dumps({**summary, "per_image": result.per_image if args.per_image else None}, indent=2))
@@ -327,8 +330,15 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--limit", type=int, default=None, help="evaluate only the first N images")
     e.add_argument("--batch", type=int, default=16)
     e.add_argument("--hr-size", type=int, default=128, help="HR side the faces are resized to (default 128)")
+    e.add_argument("--lr", metavar="DIR",
+                   help="folder of paired LR faces (matched to --hr by file stem, any image extension) used instead "
+                        "of LR inputs made from the HR faces")
+    _add_degradation_args(e, "how the LR inputs are made from the HR faces")
+    e.add_argument("--seed", type=int, default=0,
+                   help="seed of the degradation and jitter draws (per file name: the same inputs every run)")
     e.add_argument("--face", action="store_true",
-                   help="also FR-PSNR/FR-SSIM on the detected face region and dlib identity similarity SR vs HR")
+                   help="also FR-PSNR/FR-SSIM on the face region dlib detects in the HR face, and dlib identity "
+                        "similarity (cosine of 128-D embeddings) of SR vs HR and bicubic vs HR")
     e.add_argument("--flip-ensemble", action="store_true",
                    help="measure the net's mean over each face and its mirror image (2x the compute)")
     e.add_argument("--json", action="store_true")

@@ -43,7 +43,8 @@ def face_region(hr_uint8: np.ndarray) -> Box | None:
     return None
 
 
-def fr_metrics(sr: Tensor, hr: Tensor, identity: DlibIdentity | bool = True) -> list[dict | None]:
+def fr_metrics(sr: Tensor, hr: Tensor, identity: DlibIdentity | bool = True,
+               boxes: list[Box | None] | None = None) -> list[dict | None]:
     """Per-image face-region metrics of ``sr`` against ``hr``.
 
     ``sr``, ``hr``: ``(N, 3, H, W)`` RGB ``[0, 1]`` of equal shape. Returns one entry per
@@ -52,7 +53,8 @@ def fr_metrics(sr: Tensor, hr: Tensor, identity: DlibIdentity | bool = True) -> 
     Y-channel PSNR (dB, ``inf`` for identical crops) and SSIM over the HR face box, and the
     cosine similarity of the SR and HR dlib embeddings over that box (1 = same embedding).
     ``identity=False`` skips the embeddings (``"identity"`` is then ``None``); an instance
-    may be passed to reuse it."""
+    may be passed to reuse it. ``boxes`` (one per image, as returned in an earlier call's
+    entries) skips the HR detection, e.g. to score bicubic on the very same boxes."""
     if sr.shape != hr.shape or sr.dim() != 4 or sr.shape[1] != 3:
         raise ValueError(f"expected two (N, 3, H, W) tensors of equal shape, "
                          f"got {tuple(sr.shape)} and {tuple(hr.shape)}")
@@ -62,9 +64,11 @@ def fr_metrics(sr: Tensor, hr: Tensor, identity: DlibIdentity | bool = True) -> 
     elif identity:
         ident = DlibIdentity()
     out: list[dict | None] = []
-    for sr_i, hr_i in zip(sr, hr):
+    if boxes is not None and len(boxes) != len(sr):
+        raise ValueError(f"{len(boxes)} boxes for {len(sr)} images")
+    for i, (sr_i, hr_i) in enumerate(zip(sr, hr)):
         hr_np = to_uint8_hwc(hr_i)
-        box = face_region(hr_np)
+        box = face_region(hr_np) if boxes is None else boxes[i]
         if box is None:
             out.append(None)
             continue
