@@ -43,3 +43,22 @@ def test_beats_bicubic_on_held_out_faces(card, shared_data):
     # GAN variants trade PSNR for texture by design (priorsr_gan_c32: +0.48 dB on all 534 faces)
     margin = 0.2 if card.net.endswith("_gan") else 0.5
     assert ours > bic + margin, (ours, bic)
+
+
+REAL = [c for c in CARDS if c.training.get("degradation", "bicubic") != "bicubic"]
+
+
+def test_a_real_camera_model_is_the_default():
+    assert REAL, "no bundled model is trained for camera-like inputs"
+    assert CARDS[0].training.get("degradation") in ("realistic", "surveillance")
+
+
+@pytest.mark.parametrize("card", REAL, ids=[c.id for c in REAL])
+def test_real_camera_model_beats_bicubic_on_degraded_faces(card, shared_data):
+    """On held-out faces degraded like a camera would (blur, noise, JPEG: seed 0), the real-camera
+    models beat bicubic on the same inputs, and beat their clean-trained parent there."""
+    torch.set_num_threads(2)
+    net, _ = load_checkpoint(verify_card(card, models_dir()))
+    res = evaluate_folder(net, shared_data / "celeba_dev", hr_size=128, limit=16, degradation="realistic", seed=0)
+    assert res.mean["psnr"] > res.mean["bicubic_psnr"] + 0.5, res.mean
+    assert res.mean["ssim"] > res.mean["bicubic_ssim"], res.mean

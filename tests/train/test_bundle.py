@@ -5,9 +5,11 @@ import numpy as np
 import torch
 from PIL import Image
 
-from facesr_gui.checkpoints import load_checkpoint, read_manifest, save_checkpoint, verify_card
+import pytest
+
+from facesr_gui.checkpoints import load_checkpoint, read_manifest, save_checkpoint, verify_card, write_manifest
 from facesr_gui.nets import create_net, get_info
-from facesr_gui.train.bundle import bundle_model
+from facesr_gui.train.bundle import bundle_model, measure_realistic
 
 
 def test_bundle_writes_a_verified_card(tmp_path):
@@ -46,8 +48,31 @@ def test_manifest_puts_the_best_x8_model_first(tmp_path):
         bundle_model(save_checkpoint(tmp_path / f"{model_id}.safetensors", net), model_id, models, dev, {"steps": 1})
     cards = read_manifest(models / "manifest.json")
     assert cards[-1].id == "cag"
-    psnrs = [c.metrics["dev"]["psnr"] for c in cards[:2]]
+    psnrs = [c.metrics["dev_realistic"]["psnr"] for c in cards[:2]]   # what serves camera-like inputs best
     assert psnrs == sorted(psnrs, reverse=True)
+
+
+def test_cards_record_degradation_and_the_camera_like_set(tmp_path):
+    dev = tmp_path / "dev"
+    dev.mkdir()
+    y, x = np.mgrid[0:128, 0:128]
+    for i in range(2):
+        Image.fromarray(np.stack([x * 2, y * 2, (x + y) // (i + 1)], -1).astype(np.uint8)).save(dev / f"{i}.png")
+    models = tmp_path / "models"
+    net = create_net("eipnet", **get_info("eipnet").tiny_cfg)
+    ckpt = save_checkpoint(tmp_path / "r.safetensors", net, meta={"degradation": "realistic"})
+    card = bundle_model(ckpt, "real", models, dev, {"steps": 1})
+    assert card.training["degradation"] == "realistic"
+    real = card.metrics["dev_realistic"]
+    assert real["images"] == 2 and "bicubic_psnr" in real and "realistic" in real["protocol"]
+    # measure_realistic renews that set of a bundled card without touching its weights
+    before = read_manifest(models / "manifest.json")[0]
+    del before.metrics["dev_realistic"]
+    write_manifest(models / "manifest.json", [before])
+    again = measure_realistic("real", models, dev)
+    assert again.sha256 == card.sha256 and again.metrics["dev_realistic"]["psnr"] == real["psnr"]
+    with pytest.raises(ValueError, match="no model 'nope'"):
+        measure_realistic("nope", models, dev)
 
 
 def test_bundle_measures_cagface_components_on_parsing_labels(tmp_path, labelled_faces):
