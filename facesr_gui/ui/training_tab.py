@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog
                                QPushButton, QSpinBox, QSplitter, QVBoxLayout, QWidget)
 
 from ..workers.training import (TrainConfig, TrainEvent, TrainingWorker, TrainSummary, checkpoint_config,
+                                degradation_choices, degraded_samples,
                                 default_run_dir, describe_state, known_checkpoints, register_model, sanitize_model_id,
                                 trainable_nets, training_devices, user_models_dir)
 from .qimage import rgb_to_qimage
@@ -91,6 +92,25 @@ class TrainingTab(QWidget):
         self.lr_spin.setRange(0.0, 1.0)
         self.lr_spin.setSingleStep(1e-5)
         self.lr_spin.setSpecialValueText("paper default")
+        self.degradation_combo = QComboBox()
+        for name, summary in degradation_choices():
+            self.degradation_combo.addItem(name, name)
+            self.degradation_combo.setItemData(self.degradation_combo.count() - 1, summary, Qt.ItemDataRole.ToolTipRole)
+        self.degradation_combo.setToolTip(
+            "How the LR training faces are made from the HR ones (validation uses the same).\n"
+            "bicubic: the papers' clean downscale. realistic: camera blur, random scaler, noise, JPEG.\n"
+            "surveillance: as realistic, with H.264 video compression. Models trained on bicubic only\n"
+            "can be worse than bicubic on real camera faces.")
+        self.jitter_spin = QDoubleSpinBox()
+        self.jitter_spin.setRange(0.0, 0.25)
+        self.jitter_spin.setSingleStep(0.01)
+        self.jitter_spin.setDecimals(2)
+        self.jitter_spin.setSpecialValueText("none")
+        self.jitter_spin.setToolTip("Framing jitter: zoom each face crop by 1-J..1+J and shift it by up to J of its\n"
+                                    "side, so faces aligned by other tools (framed differently) are served too.\n"
+                                    "0.04 is a few pixels. Not combined with preloading.")
+        self.samples_button = QPushButton("Preview inputs")
+        self.samples_button.setToolTip("Show the first training faces and the LR inputs this degradation makes of them")
         self.device_combo = QComboBox()
         self.device_combo.addItems(training_devices())
         self.gan_check = QCheckBox("GAN phase (paper recipe)")
@@ -140,6 +160,11 @@ class TrainingTab(QWidget):
         f.addRow("Training faces:", self._path_row(self.data_edit, "Folder of training faces"))
         f.addRow("Validation faces:", self._path_row(self.val_edit, "Folder of validation faces"))
         f.addRow("Parsing labels:", self._path_row(self.parsing_edit, "Parsing-label cache"))
+        degradation_row = QHBoxLayout()
+        degradation_row.addWidget(self.degradation_combo, 1)
+        degradation_row.addWidget(self.samples_button)
+        f.addRow("LR degradation:", degradation_row)
+        f.addRow("Framing jitter:", self.jitter_spin)
         run_box = QGroupBox("Run")
         f = QFormLayout(run_box)
         f.addRow("Steps:", self.steps_spin)
@@ -202,6 +227,7 @@ class TrainingTab(QWidget):
         self.resume_button.clicked.connect(self.resume)
         self.cancel_button.clicked.connect(self.cancel)
         self.register_button.clicked.connect(lambda: self.register_model())
+        self.samples_button.clicked.connect(self.preview_inputs)
         self.worker.progressed.connect(self._on_progressed)
         self.worker.finished.connect(self._on_finished)
         self.worker.errored.connect(self._on_errored)
@@ -224,6 +250,8 @@ class TrainingTab(QWidget):
         self.val_every_spin.setValue(s.get("val_every", 200))
         self.device_combo.setCurrentIndex(max(0, self.device_combo.findText(s.get("device", "cpu"))))
         self.gan_check.setChecked(s.get("gan", True))
+        self.degradation_combo.setCurrentIndex(max(0, self.degradation_combo.findData(s.get("degradation", "bicubic"))))
+        self.jitter_spin.setValue(s.get("jitter", 0.0))
         self.start_mode_combo.setCurrentIndex(max(0, self.start_mode_combo.findData(s.get("start_mode", "scratch"))))
         self._on_start_mode_changed()
         self.start_path_combo.setEditText(s.get("start_path", ""))
@@ -236,6 +264,7 @@ class TrainingTab(QWidget):
                            ("batch_size", self.batch_spin.value()), ("lr", self.lr_spin.value()),
                            ("val_every", self.val_every_spin.value()), ("device", self.device_combo.currentText()),
                            ("gan", self.gan_check.isChecked()), ("start_mode", self.start_mode()),
+                           ("degradation", self.degradation_combo.currentData()), ("jitter", self.jitter_spin.value()),
                            ("start_path", self.start_path_combo.currentText())):
             s.set(key, value)
         s.sync()
@@ -363,7 +392,22 @@ class TrainingTab(QWidget):
                            lr=self.lr_spin.value() or None, out=str(out), resume=resume, init=init,
                            device=self.device_combo.currentText(), val_every=self.val_every_spin.value(),
                            net_cfg=net_cfg, parsing_dir=parsing if self.parsing_edit.isEnabled() else None,
-                           gan=self.gan_check.isChecked())
+                           gan=self.gan_check.isChecked(), degradation=self.degradation_combo.currentData(),
+                           jitter=self.jitter_spin.value())
+
+    def preview_inputs(self) -> bool:
+        """Show the first training faces over the LR inputs the chosen degradation makes of them."""
+        data = self.data_edit.text().strip()
+        degradation = self.degradation_combo.currentData()
+        try:
+            if not data or not Path(data).is_dir():
+                raise ValueError("choose a folder of training faces first")
+            grid = degraded_samples(data, self.current_net(), degradation, self.jitter_spin.value())
+        except ValueError as exc:
+            self._log(f"Cannot preview: {exc}")
+            return False
+        self.show_preview(grid, f"Training faces (top) and their LR inputs, {degradation} (bottom, pixel-repeated)")
+        return True
 
     # --- run control --------------------------------------------------------------------------------------
     def start(self) -> bool:

@@ -35,7 +35,7 @@ from ..train.recipes import recipe_for
 from ._thread import LoopThread
 
 __all__ = ["TrainConfig", "TrainEvent", "TrainSummary", "TrainableNet", "TrainingWorker", "RunState",
-           "default_run_dir", "describe_state", "known_checkpoints", "register_model", "sanitize_model_id",
+           "default_run_dir", "degradation_choices", "degraded_samples", "describe_state", "known_checkpoints", "register_model", "sanitize_model_id",
            "trainable_nets", "training_devices", "user_models_dir"]
 
 TrainFn = Callable[..., Iterator[TrainEvent]]
@@ -74,6 +74,38 @@ def trainable_nets() -> list[TrainableNet]:
                                 paper_config(name), recipe.lr, recipe.needs_parsing,
                                 recipe.gan_weight > 0 and info.discriminator is not None))
     return out
+
+
+def degradation_choices() -> list[tuple[str, str]]:
+    """``(name, one-line summary)`` of every LR pipeline (:mod:`facesr_gui.train.degradations`)."""
+    from ..train.degradations import DEGRADATIONS
+
+    return [(d.name, d.summary) for d in DEGRADATIONS.values()]
+
+
+def degraded_samples(folder: str | Path, net: str, degradation: str, jitter: float = 0.0, count: int = 6,
+                     seed: int = 0, tile: int = 96) -> "np.ndarray":
+    """Preview of what a run will train on: ``(2 * tile, count * tile, 3)`` uint8 RGB, the HR faces of
+    ``folder`` (top row) over the LR inputs ``degradation`` makes of them (bottom row, pixel-repeated),
+    drawn as the first faces of epoch 0 of a run with ``seed``. Raises ``ValueError`` for an unusable
+    folder (no faces, CelebA crop on small images)."""
+    import numpy as np
+    from PIL import Image
+
+    from ..train.dataset import FaceFolder
+
+    scale = get_info(net).scale
+    ds = FaceFolder(folder, hr_size=128, scale=scale, augment=True, with_edges=False, degradation=degradation,
+                    jitter=jitter, seed=seed, validate=False)
+    tiles = []
+    for i in range(min(count, len(ds))):
+        item = ds[i]
+        pair = []
+        for key, resample in (("hr", Image.Resampling.BICUBIC), ("lr", Image.Resampling.NEAREST)):
+            rgb = (item[key].clamp(0, 1).permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
+            pair.append(np.asarray(Image.fromarray(rgb).resize((tile, tile), resample)))
+        tiles.append(np.vstack(pair))
+    return np.hstack(tiles)
 
 
 def training_devices() -> list[str]:

@@ -186,3 +186,23 @@ def test_finetune_shows_the_weights_config(qtbot, tab, tmp_path):
     tab.data_edit.setText(str(tmp_path))
     cfg = tab.build_config()
     assert cfg.init == str(weights) and cfg.net_cfg["width"] == 16
+
+
+def test_degradation_choice_previews_and_reaches_the_run(qtbot, tab, faces):
+    _setup(tab, faces, steps=10)
+    names = [tab.degradation_combo.itemData(i) for i in range(tab.degradation_combo.count())]
+    assert names[:3] == ["bicubic", "realistic", "surveillance"]
+    tab.degradation_combo.setCurrentIndex(names.index("realistic"))
+    tab.jitter_spin.setValue(0.04)
+    assert tab.preview_inputs()
+    grid = qimage_to_rgb(tab.preview_image)
+    assert grid.shape[0] == 2 * 96 and grid.shape[1] == 4 * 96     # 4 faces: HR over LR
+    assert "realistic" in tab.preview_caption.text()
+    cfg = tab.build_config()
+    assert cfg.degradation == "realistic" and cfg.jitter == pytest.approx(0.04)
+    tab.save_state()
+    again = TrainingTab()
+    qtbot.addWidget(again)
+    assert again.degradation_combo.currentData() == "realistic" and again.jitter_spin.value() == pytest.approx(0.04)
+    tab.data_edit.setText("")
+    assert not tab.preview_inputs() and "Cannot preview" in tab.log_list.item(tab.log_list.count() - 1).text()
