@@ -97,7 +97,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     cfg = TrainConfig(net=args.model, data=args.data, val=args.val, steps=args.steps, batch_size=args.batch,
                       lr=args.lr, out=args.out, resume=args.resume, device=args.device, val_every=args.val_every,
-                      val_limit=args.val_limit, net_cfg=json.loads(args.net_cfg) if args.net_cfg else {},
+                      val_limit=args.val_limit, net_cfg=args.net_cfg or {},
                       seed=args.seed, workers=args.workers, parsing_dir=args.parsing, init=args.init,
                       crop=args.crop, gan=not args.no_gan, schedule=args.schedule, warmup=args.warmup,
                       save_every=args.save_every, amp=not args.fp32,
@@ -160,6 +160,48 @@ class _StopOnSigint:
 
     def __call__(self) -> bool:
         return self.requested
+
+
+def _number_arg(kind: type, low: float | None = None, high: float | None = None, *, above: bool = False,
+                what: str = ""):
+    """An argparse type: ``kind`` (int or float) in ``[low, high]`` (``(low, high]`` with ``above``)."""
+    bound = " and ".join(b for b in ((f"> {low:g}" if above else f">= {low:g}") if low is not None else "",
+                                     f"<= {high:g}" if high is not None else "") if b)
+    expected = f"{'an integer' if kind is int else 'a number'}{' ' + bound if bound else ''}{what}"
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+        if value != value or (low is not None and (value <= low if above else value < low)) or (
+                high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+        return value
+
+    parse.__name__ = kind.__name__   # argparse names the type in its messages
+    return parse
+
+
+_POSITIVE = _number_arg(int, 1)
+_NON_NEGATIVE = _number_arg(int, 0)
+
+
+def _min_face_arg(text: str) -> int:
+    from .pipeline.detect import MIN_FACE_FLOOR
+
+    return _number_arg(int, MIN_FACE_FLOOR, 4096, what=f" (px; below {MIN_FACE_FLOOR} MTCNN's image pyramid "
+                                                      "grows past the image's own size many times over)")(text)
+
+
+def _json_object_arg(text: str) -> dict:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"not valid JSON ({exc.msg} at column {exc.colno}): {text!r}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"expected a JSON object like '{{\"width\": 64}}', got {text!r}")
+    return value
 
 
 def _upscale_arg(text: str) -> str | int:
@@ -304,15 +346,15 @@ def _add_degradation_args(parser: argparse.ArgumentParser, help_text: str) -> No
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="facesr", description="FaceSR Studio command line")
+    p = _Parser(prog="facesr", description="FaceSR Studio command line")
     sub = p.add_subparsers(dest="cmd", required=True)
 
     b = sub.add_parser("bench", help="parameter count, GMACs, latency and throughput per network")
     b.add_argument("--nets", help="comma-separated network names (default: all)")
     b.add_argument("--device", default="cpu")
     b.add_argument("--tiny", action="store_true", help="benchmark the tiny test variants")
-    b.add_argument("--repeats", type=int, default=3)
-    b.add_argument("--batch", type=int, default=16)
+    b.add_argument("--repeats", type=_POSITIVE, default=3)
+    b.add_argument("--batch", type=_POSITIVE, default=16)
     b.add_argument("--json", action="store_true")
     b.set_defaults(func=_cmd_bench)
 
@@ -322,11 +364,11 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("eval", help="PSNR/SSIM (Y channel) of a model on a folder of HR faces")
     e.add_argument("--model", required=True, help="network name (bundled weights) or a checkpoint file")
     e.add_argument("--hr", required=True, help="folder of HR face images")
-    e.add_argument("--scale", type=int, default=None)
+    e.add_argument("--scale", type=_number_arg(int, 1, 16), default=None)
     e.add_argument("--device", default="cpu")
-    e.add_argument("--limit", type=int, default=None, help="evaluate only the first N images")
-    e.add_argument("--batch", type=int, default=16)
-    e.add_argument("--hr-size", type=int, default=128, help="HR side the faces are resized to (default 128)")
+    e.add_argument("--limit", type=_POSITIVE, default=None, help="evaluate only the first N images")
+    e.add_argument("--batch", type=_POSITIVE, default=16)
+    e.add_argument("--hr-size", type=_number_arg(int, 8, 4096), default=128, help="HR side the faces are resized to (default 128)")
     e.add_argument("--face", action="store_true",
                    help="also FR-PSNR/FR-SSIM on the detected face region and dlib identity similarity SR vs HR")
     e.add_argument("--flip-ensemble", action="store_true",
@@ -339,29 +381,29 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--model", required=True, help="network name")
     t.add_argument("--data", required=True, help="folder of training face images")
     t.add_argument("--val", help="folder of validation face images")
-    t.add_argument("--steps", type=int, default=1000)
-    t.add_argument("--batch", type=int, default=16)
-    t.add_argument("--lr", type=float, default=None, help="learning rate (default: the paper's)")
+    t.add_argument("--steps", type=_POSITIVE, default=1000)
+    t.add_argument("--batch", type=_POSITIVE, default=16)
+    t.add_argument("--lr", type=_number_arg(float, 0, 1, above=True), default=None, help="learning rate (default: the paper's)")
     t.add_argument("--out", default="runs", help="output folder for checkpoints")
     t.add_argument("--resume", help="resume from a training state (.pt) written by a previous run")
     t.add_argument("--device", default="cpu")
-    t.add_argument("--val-every", type=int, default=200)
-    t.add_argument("--val-limit", type=int, default=64)
-    t.add_argument("--net-cfg", help='JSON network config, e.g. \'{"width": 64}\'')
+    t.add_argument("--val-every", type=_POSITIVE, default=200)
+    t.add_argument("--val-limit", type=_POSITIVE, default=64)
+    t.add_argument("--net-cfg", type=_json_object_arg, help='JSON network config, e.g. \'{"width": 64}\'')
     t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--workers", type=int, default=0)
+    t.add_argument("--workers", type=_NON_NEGATIVE, default=0)
     t.add_argument("--parsing", help="parsing-label cache made by `facesr labels` (W-Net, CAGFace, priorsr)")
     t.add_argument("--no-gan", action="store_true", help="skip the paper's GAN phase (PSNR-oriented training)")
     t.add_argument("--init", help="weights (.safetensors) to fine-tune from")
-    t.add_argument("--gan-weight", type=float, default=None,
+    t.add_argument("--gan-weight", type=_number_arg(float, 0), default=None,
                    help="adversarial loss weight of the GAN phase (default: the recipe's, 1e-3 where the paper gives none)")
     t.add_argument("--fp32", action="store_true",
                    help="no bf16 autocast (default: bf16 forward pass on CUDA and on CPUs with native bf16)")
     t.add_argument("--schedule", default="constant", choices=["constant", "cosine"],
                    help="learning-rate schedule (cosine: warm-up, then decay to 1%% of --lr)")
-    t.add_argument("--warmup", type=int, default=0, help="warm-up steps of the cosine schedule")
-    t.add_argument("--save-every", type=int, default=500, help="write state and weights every N steps")
-    t.add_argument("--time-budget", type=float, default=None, metavar="MIN",
+    t.add_argument("--warmup", type=_NON_NEGATIVE, default=0, help="warm-up steps of the cosine schedule")
+    t.add_argument("--save-every", type=_POSITIVE, default=500, help="write state and weights every N steps")
+    t.add_argument("--time-budget", type=_number_arg(float, 0, above=True), default=None, metavar="MIN",
                    help="fit the run into MIN minutes: --steps becomes the most the pace measured over the "
                         "warm-up allows (the schedule then follows that length)")
     t.add_argument("--preload", action="store_true",
@@ -379,7 +421,7 @@ def build_parser() -> argparse.ArgumentParser:
     lb = sub.add_parser("labels", help="build the pseudo parsing-label cache (mediapipe face mesh) for a face folder")
     lb.add_argument("--data", required=True, help="folder of face images")
     lb.add_argument("--out", required=True, help="cache folder (one .npz per image)")
-    lb.add_argument("--hr-size", type=int, default=128)
+    lb.add_argument("--hr-size", type=_number_arg(int, 8, 4096), default=128)
     lb.add_argument("--crop", default="celeba", choices=["celeba", "center", "none"])
     lb.set_defaults(func=_cmd_labels)
 
@@ -400,9 +442,10 @@ def build_parser() -> argparse.ArgumentParser:
     en.add_argument("--flip-ensemble", action="store_true",
                     help="average the net over each face and its mirror image: +0.05-0.09 dB on held-out faces, "
                          "twice the SR time")
-    en.add_argument("--min-face", type=int, default=None, help="smallest face the detector looks for, px (default 12)")
-    en.add_argument("--detect-every", type=int, default=1, help="videos: detect every N-th frame, track between")
-    en.add_argument("--max-megapixels", type=float, default=None,
+    en.add_argument("--min-face", type=_min_face_arg, default=None,
+                    help="smallest face the detector looks for, px (default 12, at least 8)")
+    en.add_argument("--detect-every", type=_POSITIVE, default=1, help="videos: detect every N-th frame, track between")
+    en.add_argument("--max-megapixels", type=_number_arg(float, 0), default=None,
                     help="refuse larger images (default 50, or $FACESR_MAX_MEGAPIXELS; 0 = no limit)")
     en.add_argument("--demo", action="store_true", help="enhance a degraded copy of the bundled sample portrait")
     en.add_argument("--json", action="store_true", help="print a JSON report instead of text lines")
@@ -410,16 +453,39 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line, ``error: facesr train: argument --batch: ...`` (exit code 2)."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def report_error(exc: BaseException) -> int:
+    """The CLI's one place for errors: one line ``error: ...`` on stderr, no traceback (unless
+    ``FACESR_DEBUG=1``); exit code 2 for bad input (:mod:`facesr_gui.errors`), 1 for a bug."""
+    from .errors import debug, describe, is_user_error
+
+    if debug():
+        import traceback
+
+        traceback.print_exception(exc)
+    sys.stderr.write(f"error: {describe(exc)}\n")
+    return 2 if is_user_error(exc) else 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Run one command; returns the exit code (2: bad arguments or input, 130: interrupted)."""
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:   # a usage error (one line already printed) or --help
+        return exc.code if isinstance(exc.code, int) else 2
     try:
         return args.func(args)
     except KeyboardInterrupt:
         sys.stderr.write("\ninterrupted\n")
         return 130
-    except (FileNotFoundError, ValueError, KeyError, RuntimeError) as exc:
-        sys.stderr.write(f"error: {exc}\n")
-        return 2
+    except Exception as exc:  # noqa: BLE001 - every error ends as one line (report_error)
+        return report_error(exc)
 
 
 if __name__ == "__main__":
