@@ -261,9 +261,13 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
         return _run_demo(args, _make_restorer(args))
     if not args.inputs:
         raise ValueError("give at least one INPUT file or folder (or --demo)")
-    inputs = collect_inputs(args.inputs)
+    skipped: list[tuple[Path, str]] = []
+    inputs = collect_inputs(args.inputs, skipped)
+    for path, reason in skipped:
+        sys.stderr.write(f"skipped   {path}: {reason}\n")
     if not inputs:
-        raise ValueError(f"no images or videos found in {', '.join(args.inputs)}")
+        raise ValueError(f"no images or videos found in {', '.join(args.inputs)}"
+                         + (f" ({len(skipped)} skipped, see above)" if skipped else ""))
     args.model = args.model or _default_model()
     restorer = _make_restorer(args)
     bar = None if args.json else _Progress(sys.stderr)
@@ -279,7 +283,8 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
                                on_item=on_item, detect_every=args.detect_every, max_pixels=max_pixels)
     code = 130 if report.cancelled else (0 if report.ok else 1)
     if args.json:
-        print(json.dumps({"model": args.model, "device": str(args.device), **report.as_dict(), "exit_code": code},
+        print(json.dumps({"model": args.model, "device": str(args.device), **report.as_dict(),
+                          "skipped": [{"path": str(p), "reason": r} for p, r in skipped], "exit_code": code},
                          indent=2))
     else:
         counts = ", ".join(f"{report.count(s)} {s}" for s in ("ok", "no-face", "error", "cancelled") if report.count(s))
