@@ -109,17 +109,39 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if cfg.preload and not quiet:
         sys.stderr.write("decoding the training faces into memory (--preload) ...\n")
     last = None
-    for event in train(cfg):
-        last = event
-        if quiet:
-            continue
+    # under torchrun every rank gets the signal and may stop at another step than the others: not caught
+    with _StopOnSignal("the current step, saving the training state", enabled=int(os.environ.get("WORLD_SIZE", "1")) == 1
+                       ) as stop:
+        events = train(cfg, should_stop=stop)
+        try:
+            for event in events:
+                last = _report_event(event, quiet, bar)
+        except KeyboardInterrupt:
+            events.close()   # the loop saves the state of the last finished step
+            if not quiet:
+                step = last.step if last is not None else 0
+                sys.stderr.write(f"\nstopped at once after step {step}: training state in "
+                                 f"{Path(cfg.out) / 'state.pt'} (continue with --resume)\n")
+            return 130
+    if not quiet and last is not None and last.checkpoint:
+        print(f"checkpoint: {last.checkpoint}")
+    if stop.requested:
+        if not quiet:
+            step = last.step if last is not None else 0
+            print(f"stopped after step {step}: training state in {Path(cfg.out) / 'state.pt'} "
+                  "(continue with --resume)")
+        return 130
+    return 0
+
+
+def _report_event(event, quiet: bool, bar: _Progress):
+    """Print one TrainEvent (rank 0 only); returns it as the new ``last``."""
+    if not quiet:
         msg = " ".join(f"{k}={v:.4f}" for k, v in event.losses.items())
         if event.val:
             sys.stderr.write("\n" + " ".join(f"val_{k}={v:.4f}" for k, v in event.val.items()) + "\n")
         bar(event.step / event.total, f"step {event.step} {msg}")
-    if not quiet and last is not None and last.checkpoint:
-        print(f"checkpoint: {last.checkpoint}")
-    return 0
+    return event
 
 
 def _cmd_labels(args: argparse.Namespace) -> int:
@@ -131,35 +153,48 @@ def _cmd_labels(args: argparse.Namespace) -> int:
     return 0
 
 
-class _StopOnSigint:
-    """Ctrl-C once: stop at the next check (the current input is reported cancelled, a
-    video keeps its playable ``.partial`` file); twice: ``KeyboardInterrupt`` at once."""
+class _StopOnSignal:
+    """SIGINT (Ctrl-C) or SIGTERM (``timeout``, systemd, the OS) once: stop at the next check (the
+    current frame or step is finished, a video's container is closed so its ``.partial`` file
+    plays, and the caller says where it is); a second signal: ``KeyboardInterrupt`` at once
+    (the callers still say what was left)."""
 
-    def __init__(self) -> None:
-        self.requested, self._old = False, None
+    SIGNALS = ("SIGINT", "SIGTERM")
 
-    def __enter__(self) -> _StopOnSigint:
+    def __init__(self, what: str = "the current frame", enabled: bool = True) -> None:
+        self.requested, self.what, self.enabled, self._old = False, what, enabled, {}
+
+    def __enter__(self) -> _StopOnSignal:
         import signal
         import threading
 
-        if threading.current_thread() is threading.main_thread():
-            self._old = signal.signal(signal.SIGINT, self._on_sigint)
+        if self.enabled and threading.current_thread() is threading.main_thread():
+            for name in self.SIGNALS:
+                if hasattr(signal, name):
+                    sig = getattr(signal, name)
+                    self._old[sig] = signal.signal(sig, self._on_signal)
         return self
 
     def __exit__(self, *exc) -> None:
         import signal
 
-        if self._old is not None:
-            signal.signal(signal.SIGINT, self._old)
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
 
-    def _on_sigint(self, signum, frame) -> None:
+    def _on_signal(self, signum, frame) -> None:
+        import signal
+
         if self.requested:
             raise KeyboardInterrupt
         self.requested = True
-        sys.stderr.write("\nstopping after the current step (Ctrl-C again to abort at once)\n")
+        name = signal.Signals(signum).name
+        sys.stderr.write(f"\n{name}: stopping after {self.what} (send it again to stop at once)\n")
 
     def __call__(self) -> bool:
         return self.requested
+
+
+_StopOnSigint = _StopOnSignal   # the old name
 
 
 def _number_arg(kind: type, low: float | None = None, high: float | None = None, *, above: bool = False,
@@ -278,9 +313,15 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
             print(_item_line(item), flush=True)
 
     max_pixels = None if args.max_megapixels is None else int(args.max_megapixels * 1_000_000)
-    with _StopOnSigint() as stop:
-        report = enhance_paths(inputs, args.out, restorer, upscale=args.upscale, progress=bar, should_stop=stop,
-                               on_item=on_item, detect_every=args.detect_every, max_pixels=max_pixels)
+    done: list = []
+    try:
+        with _StopOnSignal() as stop:
+            report = enhance_paths(inputs, args.out, restorer, upscale=args.upscale, progress=bar, should_stop=stop,
+                                   on_item=lambda item: (done.append(item), on_item(item)),
+                                   detect_every=args.detect_every, max_pixels=max_pixels)
+    except KeyboardInterrupt as exc:   # a second signal: say what was done and what was left
+        sys.stderr.write("\n" + _left_over(inputs, done, exc) + "\n")
+        return 130
     code = 130 if report.cancelled else (0 if report.ok else 1)
     if args.json:
         print(json.dumps({"model": args.model, "device": str(args.device), **report.as_dict(),
@@ -290,6 +331,17 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
         counts = ", ".join(f"{report.count(s)} {s}" for s in ("ok", "no-face", "error", "cancelled") if report.count(s))
         print(f"{len(report.items)} input(s): {counts}")
     return code
+
+
+def _left_over(inputs: list, done: list, exc: BaseException) -> str:
+    """One line after an abort: the input it was on, its partial output if any, and what was left."""
+    notes = "; ".join(getattr(exc, "__notes__", []))
+    current = inputs[len(done)] if len(done) < len(inputs) else None
+    text = f"stopped at once: {len(done)}/{len(inputs)} input(s) finished"
+    if current is not None:
+        text += f"; {current} aborted" + (f" ({notes})" if notes else " (nothing written for it)")
+    left = len(inputs) - len(done) - (current is not None)
+    return text + (f"; {left} not started" if left else "")
 
 
 def _run_demo(args: argparse.Namespace, restorer) -> int:

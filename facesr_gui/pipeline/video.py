@@ -165,7 +165,7 @@ def enhance_video(src: str | os.PathLike, dst: str | os.PathLike, restorer: Face
     Args:
         progress: ``progress(fraction, message)`` after every frame; the message has
             the frame count, speed and ETA.
-        should_stop: polled before every frame and between SR batches; True cancels.
+        should_stop: polled before every frame; True cancels after the current frame.
         max_frames: process only the first frames (previews, tests, benchmarks).
         tracker: default ``FaceTracker()`` keeping a missed face for ~0.25 s.
         scene_cut: :class:`SceneCutDetector` threshold; at a cut the tracks are dropped
@@ -247,11 +247,9 @@ def enhance_video(src: str | os.PathLike, dst: str | os.PathLike, restorer: Face
             else:
                 tracked = tracker.predict()
             report.timings["detect"] += time.perf_counter() - t0
-            try:
-                result = restorer.enhance(rgb, detections=tracked.detections, upscale=upscale, should_stop=stop)
-            except InterruptedError:
-                report.cancelled = True
-                break
+            # a frame once started is finished (a stop request ends the video after it): the output
+            # then holds every frame taken in
+            result = restorer.enhance(rgb, detections=tracked.detections, upscale=upscale)
             report.timings["sr"] += result.timings.get("sr", 0.0)
             report.timings["paste"] += result.timings.get("paste", 0.0)
             n = sum(f.skipped is None for f in result.faces)
