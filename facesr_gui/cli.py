@@ -69,9 +69,11 @@ def _cmd_models(args: argparse.Namespace) -> int:
     cards = read_manifest(models_dir() / "manifest.json")
     print(f"bundled checkpoints ({models_dir()}):" if cards else "bundled checkpoints: none")
     for i, card in enumerate(cards):
-        where, m = next(iter(card.metrics.items()), ("", {}))
-        measured = (f"{m['psnr']:.2f} dB / {m['ssim']:.3f} on {where} (bicubic {m['bicubic_psnr']:.2f} dB)"
-                    if "psnr" in m else "not measured")
+        where, m = next(((k, v) for k, v in card.metrics.items() if isinstance(v, dict)), ("", {}))
+        measured = "not measured"
+        if "psnr" in m:   # numbers: checked by read_manifest
+            measured = (f"{m['psnr']:.2f} dB" + (f" / {m['ssim']:.3f}" if "ssim" in m else "") + f" on {where}"
+                        + (f" (bicubic {m['bicubic_psnr']:.2f} dB)" if "bicubic_psnr" in m else ""))
         print(f"  {card.id:<16} {card.net:<12} x{card.scale}  {measured}{'  [default]' if i == 0 else ''}")
     return 0
 
@@ -503,7 +505,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="smallest face the detector looks for, px (default 12, at least 8)")
     en.add_argument("--detect-every", type=_POSITIVE, default=1, help="videos: detect every N-th frame, track between")
     en.add_argument("--max-megapixels", type=_number_arg(float, 0), default=None,
-                    help="refuse larger images (default 50, or $FACESR_MAX_MEGAPIXELS; 0 = no limit)")
+                    help="refuse larger images and video frames (default 50, or $FACESR_MAX_MEGAPIXELS; 0 = no limit)")
     en.add_argument("--demo", action="store_true", help="enhance a degraded copy of the bundled sample portrait")
     en.add_argument("--json", action="store_true", help="print a JSON report instead of text lines")
     en.set_defaults(func=_cmd_enhance)

@@ -247,12 +247,12 @@ def _image_message(img, res: EnhanceResult) -> str:
 
 def enhance_video_item(path: Path, output: Path, restorer: FaceRestorer, upscale: int | str = "auto",
                        progress: Progress | None = None, should_stop: Callable[[], bool] | None = None,
-                       detect_every: int = 1) -> ItemReport:
+                       detect_every: int = 1, max_pixels: int | None = None) -> ItemReport:
     """One video through :func:`.video.enhance_video` (errors propagate)."""
     from .video import VideoReader, enhance_video
 
     t0 = time.perf_counter()
-    with VideoReader(path, max_frames=1) as reader:   # raises VideoError when unreadable
+    with VideoReader(path, max_frames=1, max_pixels=max_pixels) as reader:   # VideoError: unreadable, too large
         info = reader.info
         first = next((rgb for _i, _t, rgb in reader), None)
     if upscale == "auto":
@@ -262,7 +262,7 @@ def enhance_video_item(path: Path, output: Path, restorer: FaceRestorer, upscale
         up = int(upscale)
     _check_output_size(info.height, info.width, up)
     rep = enhance_video(path, output, restorer, upscale=up, detect_every=detect_every, progress=progress,
-                        should_stop=should_stop)
+                        should_stop=should_stop, max_pixels=max_pixels)
     status = "cancelled" if rep.cancelled else ("ok" if rep.tracks else "no-face")
     out = rep.output if rep.output is not None else (None if rep.cancelled else output)
     return ItemReport(path, "video", status, out, rep.tracks, f"x{up}, " + rep.summary(),
@@ -316,7 +316,7 @@ def _run_one(path: Path, output: Path, kind: str | None, restorer: FaceRestorer,
         if kind == "image":
             return enhance_image(path, output, restorer, upscale, progress, stop, max_pixels, quality)
         if kind == "video":
-            return enhance_video_item(path, output, restorer, upscale, progress, stop, detect_every)
+            return enhance_video_item(path, output, restorer, upscale, progress, stop, detect_every, max_pixels)
         reason = "file not found" if not path.exists() else (
             f"unsupported file type {path.suffix or '(no extension)'!r}")
         return ItemReport(path, None, "error", message=f"{path}: {reason}")

@@ -153,7 +153,7 @@ def enhance_video(src: str | os.PathLike, dst: str | os.PathLike, restorer: Face
                   detect_every: int = 1, progress: Progress | None = None,
                   should_stop: Callable[[], bool] | None = None, max_queue: int = 8,
                   max_frames: int | None = None, tracker: FaceTracker | None = None,
-                  scene_cut: float | None = 20.0, **writer_options) -> VideoReport:
+                  scene_cut: float | None = 20.0, max_pixels: int | None = None, **writer_options) -> VideoReport:
     """Restore every face of ``src`` frame by frame and write ``dst``.
 
     Each frame is decoded, faces are detected every ``detect_every``-th frame and
@@ -170,6 +170,7 @@ def enhance_video(src: str | os.PathLike, dst: str | os.PathLike, restorer: Face
         tracker: default ``FaceTracker()`` keeping a missed face for ~0.25 s.
         scene_cut: :class:`SceneCutDetector` threshold; at a cut the tracks are dropped
             and the frame is detected. None: no cut detection.
+        max_pixels: refuse frames over this many pixels (see :class:`VideoReader`).
         writer_options: passed to :class:`VideoWriter` (``codec``, ``crf``, ``lossless``...).
     Raises:
         VideoError: ``src`` cannot be read or ``dst`` cannot be written.
@@ -181,7 +182,7 @@ def enhance_video(src: str | os.PathLike, dst: str | os.PathLike, restorer: Face
         raise ValueError(f"{dst}: the output must not overwrite the video being read")
     t_start = time.perf_counter()
     report = VideoReport()
-    reader = VideoReader(src, max_frames)
+    reader = VideoReader(src, max_frames, max_pixels)   # refuses oversized frames before decoding
     info = reader.info
     report.frames_expected, report.fps_video = info.frames, info.fps
     total = min(info.frames, max_frames) if max_frames is not None else info.frames
