@@ -117,7 +117,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         events = train(cfg, should_stop=stop)
         try:
             for event in events:
-                last = _report_event(event, quiet, bar)
+                last = event   # a finished step (its state is saved however the run ends)
+                _report_event(event, quiet, bar)
         except KeyboardInterrupt:
             events.close()   # the loop saves the state of the last finished step
             if not quiet:
@@ -136,14 +137,13 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _report_event(event, quiet: bool, bar: _Progress):
-    """Print one TrainEvent (rank 0 only); returns it as the new ``last``."""
+def _report_event(event, quiet: bool, bar: _Progress) -> None:
+    """Print one TrainEvent (rank 0 only)."""
     if not quiet:
         msg = " ".join(f"{k}={v:.4f}" for k, v in event.losses.items())
         if event.val:
             sys.stderr.write("\n" + " ".join(f"val_{k}={v:.4f}" for k, v in event.val.items()) + "\n")
         bar(event.step / event.total, f"step {event.step} {msg}")
-    return event
 
 
 def _cmd_labels(args: argparse.Namespace) -> int:

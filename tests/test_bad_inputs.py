@@ -430,3 +430,26 @@ def test_sigterm_in_a_subprocess(tmp_path):
     assert proc.returncode == 130, log.read_text()
     assert f"-> {partial}" in out and probe_video(partial).frames >= 3
     assert "SIGTERM: stopping after the current frame" in log.read_text()
+
+
+@pytest.mark.parametrize("signals", [(signal.SIGTERM,), (signal.SIGTERM, signal.SIGINT)], ids=["once", "twice"])
+def test_a_signal_during_training_saves_the_state_and_says_where(signals, tmp_path, capsys, monkeypatch):
+    from facesr_gui import cli
+
+    faces = _faces(tmp_path / "faces", n=4)
+    real = cli._report_event
+
+    def signalled_at_step_2(event, quiet, bar):
+        if event.step == 2:
+            for sig in signals:
+                signal.raise_signal(sig)
+        return real(event, quiet, bar)
+    monkeypatch.setattr(cli, "_report_event", signalled_at_step_2)
+    code, out, err = _run(capsys, ["train", "--model", "eipnet", "--net-cfg", '{"width": 16}', "--data", faces,
+                                   "--crop", "center", "--steps", "50", "--batch", "2", "--save-every", "100",
+                                   "--out", tmp_path / "run", "--fp32"])
+    state = tmp_path / "run" / "state.pt"
+    assert code == 130 and state.is_file()
+    assert torch.load(state, weights_only=True)["step"] == 2
+    said = out if len(signals) == 1 else err
+    assert f"after step 2: training state in {state}" in said and "--resume" in said
