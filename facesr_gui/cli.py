@@ -69,9 +69,11 @@ def _cmd_models(args: argparse.Namespace) -> int:
     cards = read_manifest(models_dir() / "manifest.json")
     print(f"bundled checkpoints ({models_dir()}):" if cards else "bundled checkpoints: none")
     for i, card in enumerate(cards):
-        where, m = next(iter(card.metrics.items()), ("", {}))
-        measured = (f"{m['psnr']:.2f} dB / {m['ssim']:.3f} on {where} (bicubic {m['bicubic_psnr']:.2f} dB)"
-                    if "psnr" in m else "not measured")
+        where, m = next(((k, v) for k, v in card.metrics.items() if isinstance(v, dict)), ("", {}))
+        measured = "not measured"
+        if "psnr" in m:   # numbers: checked by read_manifest
+            measured = (f"{m['psnr']:.2f} dB" + (f" / {m['ssim']:.3f}" if "ssim" in m else "") + f" on {where}"
+                        + (f" (bicubic {m['bicubic_psnr']:.2f} dB)" if "bicubic_psnr" in m else ""))
         print(f"  {card.id:<16} {card.net:<12} x{card.scale}  {measured}{'  [default]' if i == 0 else ''}")
     return 0
 
@@ -100,7 +102,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     cfg = TrainConfig(net=args.model, data=args.data, val=args.val, steps=args.steps, batch_size=args.batch,
                       lr=args.lr, out=args.out, resume=args.resume, device=args.device, val_every=args.val_every,
-                      val_limit=args.val_limit, net_cfg=json.loads(args.net_cfg) if args.net_cfg else {},
+                      val_limit=args.val_limit, net_cfg=args.net_cfg or {},
                       seed=args.seed, workers=args.workers, parsing_dir=args.parsing, init=args.init,
                       crop=args.crop, gan=not args.no_gan, schedule=args.schedule, warmup=args.warmup,
                       save_every=args.save_every, amp=not args.fp32,
@@ -112,17 +114,39 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if cfg.preload and not quiet:
         sys.stderr.write("decoding the training faces into memory (--preload) ...\n")
     last = None
-    for event in train(cfg):
-        last = event
-        if quiet:
-            continue
+    # under torchrun every rank gets the signal and may stop at another step than the others: not caught
+    with _StopOnSignal("the current step, saving the training state", enabled=int(os.environ.get("WORLD_SIZE", "1")) == 1
+                       ) as stop:
+        events = train(cfg, should_stop=stop)
+        try:
+            for event in events:
+                last = event   # a finished step (its state is saved however the run ends)
+                _report_event(event, quiet, bar)
+        except KeyboardInterrupt:
+            events.close()   # the loop saves the state of the last finished step
+            if not quiet:
+                step = last.step if last is not None else 0
+                sys.stderr.write(f"\nstopped at once after step {step}: training state in "
+                                 f"{Path(cfg.out) / 'state.pt'} (continue with --resume)\n")
+            return 130
+    if not quiet and last is not None and last.checkpoint:
+        print(f"checkpoint: {last.checkpoint}")
+    if stop.requested:
+        if not quiet:
+            step = last.step if last is not None else 0
+            print(f"stopped after step {step}: training state in {Path(cfg.out) / 'state.pt'} "
+                  "(continue with --resume)")
+        return 130
+    return 0
+
+
+def _report_event(event, quiet: bool, bar: _Progress) -> None:
+    """Print one TrainEvent (rank 0 only)."""
+    if not quiet:
         msg = " ".join(f"{k}={v:.4f}" for k, v in event.losses.items())
         if event.val:
             sys.stderr.write("\n" + " ".join(f"val_{k}={v:.4f}" for k, v in event.val.items()) + "\n")
         bar(event.step / event.total, f"step {event.step} {msg}")
-    if not quiet and last is not None and last.checkpoint:
-        print(f"checkpoint: {last.checkpoint}")
-    return 0
 
 
 def _cmd_labels(args: argparse.Namespace) -> int:
@@ -134,35 +158,90 @@ def _cmd_labels(args: argparse.Namespace) -> int:
     return 0
 
 
-class _StopOnSigint:
-    """Ctrl-C once: stop at the next check (the current input is reported cancelled, a
-    video keeps its playable ``.partial`` file); twice: ``KeyboardInterrupt`` at once."""
+class _StopOnSignal:
+    """SIGINT (Ctrl-C) or SIGTERM (``timeout``, systemd, the OS) once: stop at the next check (the
+    current frame or step is finished, a video's container is closed so its ``.partial`` file
+    plays, and the caller says where it is); a second signal: ``KeyboardInterrupt`` at once
+    (the callers still say what was left)."""
 
-    def __init__(self) -> None:
-        self.requested, self._old = False, None
+    SIGNALS = ("SIGINT", "SIGTERM")
 
-    def __enter__(self) -> _StopOnSigint:
+    def __init__(self, what: str = "the current frame", enabled: bool = True) -> None:
+        self.requested, self.what, self.enabled, self._old = False, what, enabled, {}
+
+    def __enter__(self) -> _StopOnSignal:
         import signal
         import threading
 
-        if threading.current_thread() is threading.main_thread():
-            self._old = signal.signal(signal.SIGINT, self._on_sigint)
+        if self.enabled and threading.current_thread() is threading.main_thread():
+            for name in self.SIGNALS:
+                if hasattr(signal, name):
+                    sig = getattr(signal, name)
+                    self._old[sig] = signal.signal(sig, self._on_signal)
         return self
 
     def __exit__(self, *exc) -> None:
         import signal
 
-        if self._old is not None:
-            signal.signal(signal.SIGINT, self._old)
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
 
-    def _on_sigint(self, signum, frame) -> None:
+    def _on_signal(self, signum, frame) -> None:
+        import signal
+
         if self.requested:
             raise KeyboardInterrupt
         self.requested = True
-        sys.stderr.write("\nstopping after the current step (Ctrl-C again to abort at once)\n")
+        name = signal.Signals(signum).name
+        sys.stderr.write(f"\n{name}: stopping after {self.what} (send it again to stop at once)\n")
 
     def __call__(self) -> bool:
         return self.requested
+
+
+_StopOnSigint = _StopOnSignal   # the old name
+
+
+def _number_arg(kind: type, low: float | None = None, high: float | None = None, *, above: bool = False,
+                what: str = ""):
+    """An argparse type: ``kind`` (int or float) in ``[low, high]`` (``(low, high]`` with ``above``)."""
+    bound = " and ".join(b for b in ((f"> {low:g}" if above else f">= {low:g}") if low is not None else "",
+                                     f"<= {high:g}" if high is not None else "") if b)
+    expected = f"{'an integer' if kind is int else 'a number'}{' ' + bound if bound else ''}{what}"
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+        if value != value or (low is not None and (value <= low if above else value < low)) or (
+                high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+        return value
+
+    parse.__name__ = kind.__name__   # argparse names the type in its messages
+    return parse
+
+
+_POSITIVE = _number_arg(int, 1)
+_NON_NEGATIVE = _number_arg(int, 0)
+
+
+def _min_face_arg(text: str) -> int:
+    from .pipeline.detect import MIN_FACE_FLOOR
+
+    return _number_arg(int, MIN_FACE_FLOOR, 4096, what=f" (px; below {MIN_FACE_FLOOR} MTCNN's image pyramid "
+                                                      "grows past the image's own size many times over)")(text)
+
+
+def _json_object_arg(text: str) -> dict:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"not valid JSON ({exc.msg} at column {exc.colno}): {text!r}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"expected a JSON object like '{{\"width\": 64}}', got {text!r}")
+    return value
 
 
 def _upscale_arg(text: str) -> str | int:
@@ -222,9 +301,13 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
         return _run_demo(args, _make_restorer(args))
     if not args.inputs:
         raise ValueError("give at least one INPUT file or folder (or --demo)")
-    inputs = collect_inputs(args.inputs)
+    skipped: list[tuple[Path, str]] = []
+    inputs = collect_inputs(args.inputs, skipped)
+    for path, reason in skipped:
+        sys.stderr.write(f"skipped   {path}: {reason}\n")
     if not inputs:
-        raise ValueError(f"no images or videos found in {', '.join(args.inputs)}")
+        raise ValueError(f"no images or videos found in {', '.join(args.inputs)}"
+                         + (f" ({len(skipped)} skipped, see above)" if skipped else ""))
     args.model = args.model or _default_model()
     restorer = _make_restorer(args)
     bar = None if args.json else _Progress(sys.stderr)
@@ -235,17 +318,35 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
             print(_item_line(item), flush=True)
 
     max_pixels = None if args.max_megapixels is None else int(args.max_megapixels * 1_000_000)
-    with _StopOnSigint() as stop:
-        report = enhance_paths(inputs, args.out, restorer, upscale=args.upscale, progress=bar, should_stop=stop,
-                               on_item=on_item, detect_every=args.detect_every, max_pixels=max_pixels)
+    done: list = []
+    try:
+        with _StopOnSignal() as stop:
+            report = enhance_paths(inputs, args.out, restorer, upscale=args.upscale, progress=bar, should_stop=stop,
+                                   on_item=lambda item: (done.append(item), on_item(item)),
+                                   detect_every=args.detect_every, max_pixels=max_pixels)
+    except KeyboardInterrupt as exc:   # a second signal: say what was done and what was left
+        sys.stderr.write("\n" + _left_over(inputs, done, exc) + "\n")
+        return 130
     code = 130 if report.cancelled else (0 if report.ok else 1)
     if args.json:
-        print(json.dumps({"model": args.model, "device": str(args.device), **report.as_dict(), "exit_code": code},
+        print(json.dumps({"model": args.model, "device": str(args.device), **report.as_dict(),
+                          "skipped": [{"path": str(p), "reason": r} for p, r in skipped], "exit_code": code},
                          indent=2))
     else:
         counts = ", ".join(f"{report.count(s)} {s}" for s in ("ok", "no-face", "error", "cancelled") if report.count(s))
         print(f"{len(report.items)} input(s): {counts}")
     return code
+
+
+def _left_over(inputs: list, done: list, exc: BaseException) -> str:
+    """One line after an abort: the input it was on, its partial output if any, and what was left."""
+    notes = "; ".join(getattr(exc, "__notes__", []))
+    current = inputs[len(done)] if len(done) < len(inputs) else None
+    text = f"stopped at once: {len(done)}/{len(inputs)} input(s) finished"
+    if current is not None:
+        text += f"; {current} aborted" + (f" ({notes})" if notes else " (nothing written for it)")
+    left = len(inputs) - len(done) - (current is not None)
+    return text + (f"; {left} not started" if left else "")
 
 
 def _run_demo(args: argparse.Namespace, restorer) -> int:
@@ -286,36 +387,26 @@ def _run_demo(args: argparse.Namespace, restorer) -> int:
     return 0
 
 
-def _jitter_arg(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 0.25], got {text!r}") from None
-    if not 0.0 <= value <= 0.25:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 0.25], got {text!r}")
-    return value
-
-
 def _add_degradation_args(parser: argparse.ArgumentParser, help_text: str) -> None:
     from .train.degradations import DEGRADATIONS
 
     parser.add_argument("--degradation", default="bicubic", choices=list(DEGRADATIONS),
                         help=help_text + ": " + "; ".join(f"{d.name}: {d.summary}" for d in DEGRADATIONS.values()))
-    parser.add_argument("--jitter", type=_jitter_arg, default=0.0, metavar="J",
+    parser.add_argument("--jitter", type=_number_arg(float, 0, 0.25), default=0.0, metavar="J",
                         help="framing jitter: zoom the face crop by 1-J..1+J and shift it by up to J of its side "
                              "(faces aligned by other tools are framed differently; 0.05 is a few px)")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="facesr", description="FaceSR Studio command line")
+    p = _Parser(prog="facesr", description="FaceSR Studio command line")
     sub = p.add_subparsers(dest="cmd", required=True)
 
     b = sub.add_parser("bench", help="parameter count, GMACs, latency and throughput per network")
     b.add_argument("--nets", help="comma-separated network names (default: all)")
     b.add_argument("--device", default="cpu")
     b.add_argument("--tiny", action="store_true", help="benchmark the tiny test variants")
-    b.add_argument("--repeats", type=int, default=3)
-    b.add_argument("--batch", type=int, default=16)
+    b.add_argument("--repeats", type=_POSITIVE, default=3)
+    b.add_argument("--batch", type=_POSITIVE, default=16)
     b.add_argument("--json", action="store_true")
     b.set_defaults(func=_cmd_bench)
 
@@ -325,11 +416,11 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("eval", help="PSNR/SSIM (Y channel) of a model on a folder of HR faces")
     e.add_argument("--model", required=True, help="network name (bundled weights) or a checkpoint file")
     e.add_argument("--hr", required=True, help="folder of HR face images")
-    e.add_argument("--scale", type=int, default=None)
+    e.add_argument("--scale", type=_number_arg(int, 1, 16), default=None)
     e.add_argument("--device", default="cpu")
-    e.add_argument("--limit", type=int, default=None, help="evaluate only the first N images")
-    e.add_argument("--batch", type=int, default=16)
-    e.add_argument("--hr-size", type=int, default=128, help="HR side the faces are resized to (default 128)")
+    e.add_argument("--limit", type=_POSITIVE, default=None, help="evaluate only the first N images")
+    e.add_argument("--batch", type=_POSITIVE, default=16)
+    e.add_argument("--hr-size", type=_number_arg(int, 8, 4096), default=128, help="HR side the faces are resized to (default 128)")
     e.add_argument("--lr", metavar="DIR",
                    help="folder of paired LR faces (matched to --hr by file stem, any image extension) used instead "
                         "of LR inputs made from the HR faces")
@@ -349,29 +440,29 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--model", required=True, help="network name")
     t.add_argument("--data", required=True, help="folder of training face images")
     t.add_argument("--val", help="folder of validation face images")
-    t.add_argument("--steps", type=int, default=1000)
-    t.add_argument("--batch", type=int, default=16)
-    t.add_argument("--lr", type=float, default=None, help="learning rate (default: the paper's)")
+    t.add_argument("--steps", type=_POSITIVE, default=1000)
+    t.add_argument("--batch", type=_POSITIVE, default=16)
+    t.add_argument("--lr", type=_number_arg(float, 0, 1, above=True), default=None, help="learning rate (default: the paper's)")
     t.add_argument("--out", default="runs", help="output folder for checkpoints")
     t.add_argument("--resume", help="resume from a training state (.pt) written by a previous run")
     t.add_argument("--device", default="cpu")
-    t.add_argument("--val-every", type=int, default=200)
-    t.add_argument("--val-limit", type=int, default=64)
-    t.add_argument("--net-cfg", help='JSON network config, e.g. \'{"width": 64}\'')
+    t.add_argument("--val-every", type=_POSITIVE, default=200)
+    t.add_argument("--val-limit", type=_POSITIVE, default=64)
+    t.add_argument("--net-cfg", type=_json_object_arg, help='JSON network config, e.g. \'{"width": 64}\'')
     t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--workers", type=int, default=0)
+    t.add_argument("--workers", type=_NON_NEGATIVE, default=0)
     t.add_argument("--parsing", help="parsing-label cache made by `facesr labels` (W-Net, CAGFace, priorsr)")
     t.add_argument("--no-gan", action="store_true", help="skip the paper's GAN phase (PSNR-oriented training)")
     t.add_argument("--init", help="weights (.safetensors) to fine-tune from")
-    t.add_argument("--gan-weight", type=float, default=None,
+    t.add_argument("--gan-weight", type=_number_arg(float, 0), default=None,
                    help="adversarial loss weight of the GAN phase (default: the recipe's, 1e-3 where the paper gives none)")
     t.add_argument("--fp32", action="store_true",
                    help="no bf16 autocast (default: bf16 forward pass on CUDA and on CPUs with native bf16)")
     t.add_argument("--schedule", default="constant", choices=["constant", "cosine"],
                    help="learning-rate schedule (cosine: warm-up, then decay to 1%% of --lr)")
-    t.add_argument("--warmup", type=int, default=0, help="warm-up steps of the cosine schedule")
-    t.add_argument("--save-every", type=int, default=500, help="write state and weights every N steps")
-    t.add_argument("--time-budget", type=float, default=None, metavar="MIN",
+    t.add_argument("--warmup", type=_NON_NEGATIVE, default=0, help="warm-up steps of the cosine schedule")
+    t.add_argument("--save-every", type=_POSITIVE, default=500, help="write state and weights every N steps")
+    t.add_argument("--time-budget", type=_number_arg(float, 0, above=True), default=None, metavar="MIN",
                    help="fit the run into MIN minutes: --steps becomes the most the pace measured over the "
                         "warm-up allows (the schedule then follows that length)")
     t.add_argument("--preload", action="store_true",
@@ -389,7 +480,7 @@ def build_parser() -> argparse.ArgumentParser:
     lb = sub.add_parser("labels", help="build the pseudo parsing-label cache (mediapipe face mesh) for a face folder")
     lb.add_argument("--data", required=True, help="folder of face images")
     lb.add_argument("--out", required=True, help="cache folder (one .npz per image)")
-    lb.add_argument("--hr-size", type=int, default=128)
+    lb.add_argument("--hr-size", type=_number_arg(int, 8, 4096), default=128)
     lb.add_argument("--crop", default="celeba", choices=["celeba", "center", "none"])
     lb.set_defaults(func=_cmd_labels)
 
@@ -410,26 +501,50 @@ def build_parser() -> argparse.ArgumentParser:
     en.add_argument("--flip-ensemble", action="store_true",
                     help="average the net over each face and its mirror image: +0.05-0.09 dB on held-out faces, "
                          "twice the SR time")
-    en.add_argument("--min-face", type=int, default=None, help="smallest face the detector looks for, px (default 12)")
-    en.add_argument("--detect-every", type=int, default=1, help="videos: detect every N-th frame, track between")
-    en.add_argument("--max-megapixels", type=float, default=None,
-                    help="refuse larger images (default 50, or $FACESR_MAX_MEGAPIXELS; 0 = no limit)")
+    en.add_argument("--min-face", type=_min_face_arg, default=None,
+                    help="smallest face the detector looks for, px (default 12, at least 8)")
+    en.add_argument("--detect-every", type=_POSITIVE, default=1, help="videos: detect every N-th frame, track between")
+    en.add_argument("--max-megapixels", type=_number_arg(float, 0), default=None,
+                    help="refuse larger images and video frames (default 50, or $FACESR_MAX_MEGAPIXELS; 0 = no limit)")
     en.add_argument("--demo", action="store_true", help="enhance a degraded copy of the bundled sample portrait")
     en.add_argument("--json", action="store_true", help="print a JSON report instead of text lines")
     en.set_defaults(func=_cmd_enhance)
     return p
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line, ``error: facesr train: argument --batch: ...`` (exit code 2)."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def report_error(exc: BaseException) -> int:
+    """The CLI's one place for errors: one line ``error: ...`` on stderr, no traceback (unless
+    ``FACESR_DEBUG=1``); exit code 2 for bad input (:mod:`facesr_gui.errors`), 1 for a bug."""
+    from .errors import debug, describe, is_user_error
+
+    if debug():
+        import traceback
+
+        traceback.print_exception(exc)
+    sys.stderr.write(f"error: {describe(exc)}\n")
+    return 2 if is_user_error(exc) else 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Run one command; returns the exit code (2: bad arguments or input, 130: interrupted)."""
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:   # a usage error (one line already printed) or --help
+        return exc.code if isinstance(exc.code, int) else 2
     try:
         return args.func(args)
     except KeyboardInterrupt:
         sys.stderr.write("\ninterrupted\n")
         return 130
-    except (FileNotFoundError, ValueError, KeyError, RuntimeError) as exc:
-        sys.stderr.write(f"error: {exc}\n")
-        return 2
+    except Exception as exc:  # noqa: BLE001 - every error ends as one line (report_error)
+        return report_error(exc)
 
 
 if __name__ == "__main__":

@@ -25,6 +25,10 @@ import torch
 
 from facesr_gui.pipeline._tv_shim import import_facenet_pytorch
 
+# Smallest ``min_face_size`` accepted: MTCNN's first pyramid level is the image times
+# 12 / min_face_size (times ``upscale``), so 1 px would run P-Net on a 12x (24x upscaled) image,
+# gigabytes for a small photo; 8 keeps it at 1.5x.
+MIN_FACE_FLOOR = 8
 # Auto upscale: frames whose long side is below this are detected at AUTO_FACTOR x.
 AUTO_LONG_SIDE = 1000
 AUTO_FACTOR = 2.0
@@ -138,6 +142,9 @@ class FaceDetector:
                  upscale: float | None = None) -> None:
         if upscale is not None and upscale <= 0:
             raise ValueError(f"upscale must be positive or None, got {upscale}")
+        if min_face_size < MIN_FACE_FLOOR:
+            raise ValueError(f"the smallest face size is {MIN_FACE_FLOOR} px, got {min_face_size} (MTCNN's image "
+                             "pyramid would be many times the image)")
         facenet_pytorch = import_facenet_pytorch()
         self.device = torch.device(device)
         self.min_face_size = min_face_size
@@ -169,6 +176,8 @@ class FaceDetector:
         if any(f.shape != frames[0].shape for f in frames):
             raise ValueError("detect_batch needs frames of one size; call detect() per frame")
         factor = self.factor_for(*frames[0].shape[:2])
+        if min(frames[0].shape[:2]) * factor < self.min_face_size:   # MTCNN's pyramid would be empty
+            return [Detections.empty() for _ in frames]
         out: list[Detections] = []
         for start in range(0, len(frames), batch_size):
             chunk = [_resize(f, factor) for f in frames[start:start + batch_size]]

@@ -10,8 +10,11 @@ Output names: ``<stem>_facesr<ext>`` (images keep their format, GIF becomes PNG;
 keep an MP4/MOV/M4V/MKV container, anything else becomes MKV, which holds H.264 and any
 audio). With ``out_dir`` None each output goes beside its input; otherwise under
 ``out_dir``, mirroring the inputs' sub-folders relative to their common parent. A name
-already taken in the batch, or equal to an input, gets ``_2``, ``_3``... so no input and
-no other output is ever overwritten.
+already taken in the batch, equal to an input, or of a file that exists already (the
+user's own ``x_facesr.jpg``, or an earlier run's output) gets ``_2``, ``_3``... and the
+item's message says so: the program never overwrites a file it did not write in this run.
+Files that look like earlier outputs (``*_facesr.*``) are not taken from folders; the
+``skipped`` list of :func:`collect_inputs` says which and why.
 
 Upscale ``"auto"`` (:func:`auto_upscale`): the integer output scale that brings the
 typical (median) face's aligned crop to the network's SR crop size, so the network's
@@ -91,21 +94,25 @@ class BatchReport:
         return {"items": [i.as_dict() for i in self.items], "counts": {s: self.count(s) for s in STATUSES}}
 
 
-def collect_inputs(paths: Iterable[str | os.PathLike]) -> list[Path]:
+def collect_inputs(paths: Iterable[str | os.PathLike], skipped: list[tuple[Path, str]] | None = None) -> list[Path]:
     """Expand ``paths`` into the files to process, in the order given.
 
     A folder contributes every image and video below it (recursive, sorted by path),
-    skipping hidden files and folders and earlier outputs (``*_facesr.*``). A file is
-    kept whatever its type, and a missing path is kept too, so that :func:`enhance_paths`
-    reports it. Duplicates are dropped.
+    skipping hidden files and folders and earlier outputs (``*_facesr.*``; each is added to
+    ``skipped`` as ``(path, reason)`` when a list is given). A file is kept whatever its type,
+    and a missing path is kept too, so that :func:`enhance_paths` reports it. Duplicates are dropped.
     """
     out: list[Path] = []
     seen: set[Path] = set()
     for p in map(Path, paths):
         if p.is_dir():
-            found = sorted(f for f in p.rglob("*") if f.is_file() and classify(f) is not None
-                           and not any(part.startswith(".") for part in f.relative_to(p).parts)
-                           and not f.stem.endswith(SUFFIX))
+            media = sorted(f for f in p.rglob("*") if f.is_file() and classify(f) is not None
+                           and not any(part.startswith(".") for part in f.relative_to(p).parts))
+            found = [f for f in media if not f.stem.endswith(SUFFIX)]
+            if skipped is not None:
+                skipped.extend((f, f"named like an output of an earlier run (*{SUFFIX}); not enhanced again and "
+                                   "never overwritten (name it on its own to enhance it)")
+                               for f in media if f.stem.endswith(SUFFIX))
         else:
             found = [p]
         for f in found:
@@ -126,8 +133,10 @@ def output_suffix(path: Path, kind: str) -> str:
     return ".png" if suffix == ".gif" else path.suffix
 
 
-def plan_outputs(inputs: Sequence[Path], out_dir: str | os.PathLike | None) -> list[Path]:
-    """Output path of each input (see the module docstring); never an input's path."""
+def plan_outputs(inputs: Sequence[Path], out_dir: str | os.PathLike | None,
+                 notes: dict[int, str] | None = None) -> list[Path]:
+    """Output path of each input (see the module docstring); never an input's path nor an existing
+    file. ``notes[i]`` (when a dict is given) says why input ``i``'s output got another name."""
     taken = {p.resolve() for p in inputs}
     root = None
     if out_dir is not None and inputs:
@@ -144,12 +153,18 @@ def plan_outputs(inputs: Sequence[Path], out_dir: str | os.PathLike | None) -> l
             folder = Path(out_dir) / (p.resolve().parent.relative_to(root) if root is not None else "")
         name, ext = f"{p.stem}{SUFFIX}", output_suffix(p, kind)
         target, n = folder / f"{name}{ext}", 1
-        while target.resolve() in taken:
+        while target.resolve() in taken or _exists(target):
+            if n == 1 and notes is not None and _exists(target) and target.resolve() not in taken:
+                notes[len(outputs)] = f"{target.name} exists already, not overwritten"
             n += 1
             target = folder / f"{name}_{n}{ext}"
         taken.add(target.resolve())
         outputs.append(target)
     return outputs
+
+
+def _exists(path: Path) -> bool:
+    return os.path.lexists(path)
 
 
 def crop_sides(detections: Detections) -> np.ndarray:
@@ -232,12 +247,12 @@ def _image_message(img, res: EnhanceResult) -> str:
 
 def enhance_video_item(path: Path, output: Path, restorer: FaceRestorer, upscale: int | str = "auto",
                        progress: Progress | None = None, should_stop: Callable[[], bool] | None = None,
-                       detect_every: int = 1) -> ItemReport:
+                       detect_every: int = 1, max_pixels: int | None = None) -> ItemReport:
     """One video through :func:`.video.enhance_video` (errors propagate)."""
     from .video import VideoReader, enhance_video
 
     t0 = time.perf_counter()
-    with VideoReader(path, max_frames=1) as reader:   # raises VideoError when unreadable
+    with VideoReader(path, max_frames=1, max_pixels=max_pixels) as reader:   # VideoError: unreadable, too large
         info = reader.info
         first = next((rgb for _i, _t, rgb in reader), None)
     if upscale == "auto":
@@ -247,7 +262,7 @@ def enhance_video_item(path: Path, output: Path, restorer: FaceRestorer, upscale
         up = int(upscale)
     _check_output_size(info.height, info.width, up)
     rep = enhance_video(path, output, restorer, upscale=up, detect_every=detect_every, progress=progress,
-                        should_stop=should_stop)
+                        should_stop=should_stop, max_pixels=max_pixels)
     status = "cancelled" if rep.cancelled else ("ok" if rep.tracks else "no-face")
     out = rep.output if rep.output is not None else (None if rep.cancelled else output)
     return ItemReport(path, "video", status, out, rep.tracks, f"x{up}, " + rep.summary(),
@@ -274,7 +289,8 @@ def enhance_paths(inputs: Iterable[str | os.PathLike], out_dir: str | os.PathLik
     if upscale != "auto" and (not str(upscale).isdigit() or int(upscale) < 1):
         raise ValueError(f"upscale must be 'auto' or a positive integer, got {upscale!r}")
     inputs = [Path(p) for p in inputs]
-    outputs = plan_outputs(inputs, out_dir)
+    renamed: dict[int, str] = {}
+    outputs = plan_outputs(inputs, out_dir, renamed)
     stop = should_stop or (lambda: False)
     batch = BatchReport()
     for i, (path, output) in enumerate(zip(inputs, outputs)):
@@ -286,6 +302,8 @@ def enhance_paths(inputs: Iterable[str | os.PathLike], out_dir: str | os.PathLik
             item = _run_one(path, output, kind, restorer, upscale, _item_progress(progress, i, len(inputs), path.name),
                             stop, detect_every, max_pixels, quality)
         item.seconds = time.perf_counter() - t0
+        if i in renamed and item.output is not None:
+            item.message = f"{item.message}; {renamed[i]}" if item.message else renamed[i]
         batch.items.append(item)
         if on_item is not None:
             on_item(item)
@@ -298,7 +316,7 @@ def _run_one(path: Path, output: Path, kind: str | None, restorer: FaceRestorer,
         if kind == "image":
             return enhance_image(path, output, restorer, upscale, progress, stop, max_pixels, quality)
         if kind == "video":
-            return enhance_video_item(path, output, restorer, upscale, progress, stop, detect_every)
+            return enhance_video_item(path, output, restorer, upscale, progress, stop, detect_every, max_pixels)
         reason = "file not found" if not path.exists() else (
             f"unsupported file type {path.suffix or '(no extension)'!r}")
         return ItemReport(path, None, "error", message=f"{path}: {reason}")

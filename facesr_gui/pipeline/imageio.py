@@ -94,12 +94,18 @@ def default_max_pixels() -> int:
     return DEFAULT_MAX_PIXELS
 
 
-def _too_large(path: Path, width: int, height: int, limit: int) -> ImageError:
+def too_large_reason(width: int, height: int, limit: int, what: str = "image") -> str:
+    """Why a ``width`` x ``height`` image (or video frame) over ``limit`` pixels is refused, and how to
+    raise the limit."""
     mp, lim = width * height / 1e6, limit / 1e6
     need = int(np.ceil(mp))
-    return ImageError(path, f"image is {width}x{height} ({mp:.1f} MP), over the {lim:g} MP limit; "
-                            f"to process it anyway pass --max-megapixels {need} (CLI), "
-                            f"max_pixels={need * 1_000_000} (Python) or set {MAX_PIXELS_ENV}={need}")
+    return (f"{what} is {width}x{height} ({mp:.1f} MP), over the {lim:g} MP limit; "
+            f"to process it anyway pass --max-megapixels {need} (CLI), "
+            f"max_pixels={need * 1_000_000} (Python) or set {MAX_PIXELS_ENV}={need}")
+
+
+def _too_large(path: Path, width: int, height: int, limit: int) -> ImageError:
+    return ImageError(path, too_large_reason(width, height, limit))
 
 
 def _open(path: Path) -> Image.Image:

@@ -153,7 +153,7 @@ def enhance_video(src: str | os.PathLike, dst: str | os.PathLike, restorer: Face
                   detect_every: int = 1, progress: Progress | None = None,
                   should_stop: Callable[[], bool] | None = None, max_queue: int = 8,
                   max_frames: int | None = None, tracker: FaceTracker | None = None,
-                  scene_cut: float | None = 20.0, **writer_options) -> VideoReport:
+                  scene_cut: float | None = 20.0, max_pixels: int | None = None, **writer_options) -> VideoReport:
     """Restore every face of ``src`` frame by frame and write ``dst``.
 
     Each frame is decoded, faces are detected every ``detect_every``-th frame and
@@ -165,11 +165,12 @@ def enhance_video(src: str | os.PathLike, dst: str | os.PathLike, restorer: Face
     Args:
         progress: ``progress(fraction, message)`` after every frame; the message has
             the frame count, speed and ETA.
-        should_stop: polled before every frame and between SR batches; True cancels.
+        should_stop: polled before every frame; True cancels after the current frame.
         max_frames: process only the first frames (previews, tests, benchmarks).
         tracker: default ``FaceTracker()`` keeping a missed face for ~0.25 s.
         scene_cut: :class:`SceneCutDetector` threshold; at a cut the tracks are dropped
             and the frame is detected. None: no cut detection.
+        max_pixels: refuse frames over this many pixels (see :class:`VideoReader`).
         writer_options: passed to :class:`VideoWriter` (``codec``, ``crf``, ``lossless``...).
     Raises:
         VideoError: ``src`` cannot be read or ``dst`` cannot be written.
@@ -181,7 +182,7 @@ def enhance_video(src: str | os.PathLike, dst: str | os.PathLike, restorer: Face
         raise ValueError(f"{dst}: the output must not overwrite the video being read")
     t_start = time.perf_counter()
     report = VideoReport()
-    reader = VideoReader(src, max_frames)
+    reader = VideoReader(src, max_frames, max_pixels)   # refuses oversized frames before decoding
     info = reader.info
     report.frames_expected, report.fps_video = info.frames, info.fps
     total = min(info.frames, max_frames) if max_frames is not None else info.frames
@@ -247,11 +248,9 @@ def enhance_video(src: str | os.PathLike, dst: str | os.PathLike, restorer: Face
             else:
                 tracked = tracker.predict()
             report.timings["detect"] += time.perf_counter() - t0
-            try:
-                result = restorer.enhance(rgb, detections=tracked.detections, upscale=upscale, should_stop=stop)
-            except InterruptedError:
-                report.cancelled = True
-                break
+            # a frame once started is finished (a stop request ends the video after it): the output
+            # then holds every frame taken in
+            result = restorer.enhance(rgb, detections=tracked.detections, upscale=upscale)
             report.timings["sr"] += result.timings.get("sr", 0.0)
             report.timings["paste"] += result.timings.get("paste", 0.0)
             n = sum(f.skipped is None for f in result.faces)

@@ -140,7 +140,9 @@ class VideoReader:
     skipped and counted. :attr:`problem` then says what was missing.
     """
 
-    def __init__(self, path: str | os.PathLike, max_frames: int | None = None) -> None:
+    def __init__(self, path: str | os.PathLike, max_frames: int | None = None, max_pixels: int | None = None) -> None:
+        """``max_pixels``: refuse frames larger than this (like images; default
+        :func:`~.imageio.default_max_pixels`, 50 MP; 0 = no limit) from the header, before decoding."""
         self.path = Path(path)
         self.max_frames = max_frames
         self.frames_read = 0
@@ -157,6 +159,16 @@ class VideoReader:
             except VideoError:
                 self._src.close()
                 raise
+        self._check_size(max_pixels)
+
+    def _check_size(self, max_pixels: int | None) -> None:
+        from .imageio import default_max_pixels, too_large_reason
+
+        limit = default_max_pixels() if max_pixels is None else int(max_pixels)
+        w, h = self.info.width, self.info.height
+        if limit and w * h > limit:
+            self.close()
+            raise VideoError(self.path, too_large_reason(w, h, limit, "the video's frame"))
 
     def __enter__(self) -> VideoReader:
         return self

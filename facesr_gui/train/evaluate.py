@@ -74,10 +74,13 @@ def load_model(spec: str, scale: int | None = None, device: str = "cpu") -> tupl
 def _crop_mode(root: str | Path) -> str:
     """CelebA aligned photos (178x218) get EIPNet's centre 178 crop, anything else a centre square."""
     first = list_images(root)[:1]
-    if first:
-        with Image.open(first[0]) as img:
-            if img.size == (178, 218):
-                return "celeba"
+    try:
+        if first:
+            with Image.open(first[0]) as img:
+                if img.size == (178, 218):
+                    return "celeba"
+    except (OSError, ValueError):   # not an image: FaceFolder lists every unreadable one
+        pass
     return "center"
 
 

@@ -28,7 +28,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
 from ..atomic import atomic_path
-from ..checkpoints import load_state_strict, read_state, save_checkpoint
+from ..checkpoints import check_net_config, load_state_strict, read_init_weights, read_training_state, save_checkpoint
 from ..metrics import psnr, ssim
 from ..nets import create_discriminator, create_net, get_info
 from ..nets.outputs import SROutput
@@ -267,13 +267,12 @@ def train(cfg: TrainConfig, should_stop: Callable[[], bool] | None = None) -> It
     torch.manual_seed(cfg.seed)
 
     resume_state = None
-    net_cfg = dict(cfg.net_cfg)
-    if cfg.resume:
-        resume_state = torch.load(cfg.resume, map_location="cpu", weights_only=True)
-        net_cfg = json.loads(resume_state["net_config"])
+    net_cfg = check_net_config(cfg.net, cfg.net_cfg, "--net-cfg")   # schema and size, before any build
+    if cfg.resume:   # a state of this network whose layout --net-cfg does not contradict
+        resume_state, net_cfg = read_training_state(cfg.resume, cfg.net, cfg.net_cfg)
     init_state = None
     if cfg.init and not cfg.resume:
-        init_state, header = read_state(cfg.init)
+        init_state, header = read_init_weights(cfg.init, cfg.net)
         net_cfg = _init_config(cfg, header)
     net = create_net(cfg.net, **net_cfg).to(device)
     if init_state is not None:
@@ -311,7 +310,7 @@ def train(cfg: TrainConfig, should_stop: Callable[[], bool] | None = None) -> It
         d_opt = torch.optim.Adam(disc.parameters(), lr=recipe.d_lr, betas=recipe.d_betas)
     start = 0
     if resume_state is not None:
-        net.load_state_dict(resume_state["net"])
+        load_state_strict(net, resume_state["net"], source=Path(cfg.resume).name)
         ema.load_state_dict(resume_state["ema"])
         opt.load_state_dict(resume_state["opt"])
         if disc is not None and "disc" in resume_state:

@@ -14,6 +14,7 @@ import numpy as np
 from PySide6.QtCore import QObject, QRect, QRunnable, Qt, QThreadPool, Signal
 from PySide6.QtGui import QColor, QFont, QImage, QPainter
 
+from ..errors import describe
 from ..pipeline.imageio import SAVE_FORMATS, save_image
 from .qimage import qimage_to_rgb, rgb_to_qimage
 
@@ -83,7 +84,7 @@ class _Job(QRunnable):
         try:
             save_rgb(self._path, self._make())
         except Exception as exc:  # noqa: BLE001 - reported to the user
-            self._exporter.errored.emit(f"could not save {self._path.name}: {exc}")
+            self._exporter.errored.emit(f"could not save {self._path.name}: {describe(exc)}")
             return
         self._exporter.finished.emit(str(self._path))
 

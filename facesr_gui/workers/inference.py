@@ -31,6 +31,7 @@ import torch
 from PySide6.QtCore import QMutex, QMutexLocker, QObject, QWaitCondition, Signal
 
 from ..checkpoints import CheckpointError, load_checkpoint, read_manifest, sha256_file
+from ..errors import describe
 from ..nets import create_net, get_info, list_nets
 from ..paths import models_dir, user_data_dir
 from ..pipeline.detect import Detections, FaceDetector, from_boxes
@@ -540,7 +541,7 @@ class InferenceWorker(QObject):
             except ModelUnavailable as exc:
                 self.errored.emit(request_id, str(exc))
             except Exception as exc:  # noqa: BLE001 - anything a model raises goes to the UI
-                self.errored.emit(request_id, f"{type(exc).__name__}: {exc}")
+                self.errored.emit(request_id, describe(exc))
             finally:
                 with QMutexLocker(self._mutex):
                     self._busy = False

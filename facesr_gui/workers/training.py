@@ -28,6 +28,7 @@ from PySide6.QtCore import QObject, Signal
 from ..atomic import atomic_path
 from ..checkpoints import (CheckpointError, ModelCard, load_checkpoint, read_header, read_manifest,
                            sha256_file, write_manifest)
+from ..errors import describe
 from ..nets import get_info, list_nets, paper_config
 from ..paths import models_dir, user_data_dir
 from ..train.loop import TrainConfig, TrainEvent, train
@@ -321,7 +322,7 @@ class TrainingWorker(QObject):
             self._flush()
         except Exception as exc:  # noqa: BLE001 - anything the engine raises goes to the UI
             self._held = None
-            self.errored.emit(f"{type(exc).__name__}: {exc}")
+            self.errored.emit(describe(exc))
             return
         out = Path(cfg.out)
         weights = out / f"{cfg.net}.safetensors"   # rewritten on cancel, so newer than event.checkpoint

@@ -349,7 +349,7 @@ class VideoWorker(QObject):
 
 
 def _describe(exc: BaseException) -> str:
-    """A message for the user: VideoError/ValueError as they are, others with their type."""
-    text = str(exc) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}"
-    notes = getattr(exc, "__notes__", None)
-    return "\n".join([text, *notes]) if notes else text
+    """A one-line message for the user (:func:`facesr_gui.errors.describe`, the CLI's too)."""
+    from ..errors import describe
+
+    return describe(exc)

@@ -60,6 +60,17 @@ def test_plan_outputs(tmp_path):
     assert output_suffix(tmp_path / "v.MOV", "video") == ".mov" and output_suffix(tmp_path / "v.avi", "video") == ".mkv"
 
 
+def test_plan_outputs_never_takes_an_existing_file(tmp_path):
+    a = _touch(tmp_path / "x.jpg")
+    mine = _touch(tmp_path / "x_facesr.jpg")                            # the user's own file
+    notes: dict[int, str] = {}
+    assert plan_outputs([a], None, notes) == [tmp_path / "x_facesr_2.jpg"]
+    assert notes == {0: "x_facesr.jpg exists already, not overwritten"}
+    skipped: list = []
+    assert collect_inputs([tmp_path], skipped) == [a]
+    assert skipped[0][0] == mine and "earlier run" in skipped[0][1]
+
+
 def test_auto_upscale_rule():
     assert auto_upscale(100, 100, Detections.empty(), 128) == 1
     assert auto_upscale(100, 100, [32.0], 128) == 4                  # 32 px crop -> 128 px SR crop

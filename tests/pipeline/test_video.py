@@ -318,17 +318,23 @@ def test_encoder_failure_does_not_hang(videos, restorer, tmp_path, monkeypatch):
     assert not (tmp_path / "full.mp4").exists()
 
 
-def test_cancel_inside_a_frame_drops_only_that_frame(videos, restorer, tmp_path):
-    """should_stop is also polled between SR batches: the frame being restored is not written."""
-    polls = []
+def test_a_stop_inside_a_frame_finishes_that_frame(videos, restorer, tmp_path):
+    """A stop request (Ctrl-C, SIGTERM, Cancel) while a frame is restored ends the video after that
+    frame: every frame taken in is written."""
+    calls = []
 
-    def stop() -> bool:  # polled before each frame and once inside enhance (one SR batch per frame)
-        polls.append(1)
-        return len(polls) == 12  # the poll inside frame 6's enhance
+    class SignalledDuringFrame6:
+        def __getattr__(self, name):
+            return getattr(restorer, name)
 
-    report = enhance_video(videos / HALLWAY, tmp_path / "c.mp4", restorer, detect_every=100, should_stop=stop)
-    assert report.cancelled and report.frames_in == 6 and report.frames_out == 5
-    assert probe_video(report.output).frames == 5
+        def enhance(self, *args, **kwargs):
+            calls.append(1)
+            return restorer.enhance(*args, **kwargs)
+
+    report = enhance_video(videos / HALLWAY, tmp_path / "c.mp4", SignalledDuringFrame6(), detect_every=100,
+                           should_stop=lambda: len(calls) >= 6)
+    assert report.cancelled and report.frames_in == 6 and report.frames_out == 6
+    assert probe_video(report.output).frames == 6
 
 
 def test_yuv_output_is_tagged_bt709_and_decodes_to_the_same_colours(tmp_path):
