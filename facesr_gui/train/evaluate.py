@@ -1,7 +1,8 @@
 """Evaluation: Y-channel PSNR/SSIM of a network on a folder of HR faces.
 
 The LR inputs are made here from the HR images (antialiased bicubic, as in training), so
-``facesr eval`` on a folder of 128x128 faces at x8 measures the 16 -> 128 protocol.
+``facesr eval`` on a folder of 128x128 faces at x8 measures the 16 -> 128 protocol. Models
+are found and loaded by :mod:`facesr_gui.catalog` (``resolve``, ``load_net``).
 """
 from __future__ import annotations
 
@@ -13,10 +14,8 @@ import torch
 from PIL import Image
 from torch import nn
 
-from ..checkpoints import CheckpointError, find_card, load_checkpoint, read_manifest, verify_card
 from ..metrics import psnr, ssim
-from ..nets import create_net, ensemble, get_info, list_nets
-from ..paths import models_dir
+from ..nets import ensemble
 from .dataset import FaceFolder, list_images
 
 
@@ -24,38 +23,6 @@ from .dataset import FaceFolder, list_images
 class EvalResult:
     per_image: list[dict] = field(default_factory=list)   # {"name", "psnr", "ssim", "psnr_rgb"}
     mean: dict[str, float] = field(default_factory=dict)  # psnr/ssim on Y (the papers' protocol), psnr_rgb
-
-
-def load_model(spec: str, scale: int | None = None, device: str = "cpu") -> tuple[nn.Module, str]:
-    """A network from a checkpoint path, a bundled model id (``eipnet_w128``), or a registered
-    network name with its first bundled checkpoint (the manifest's best at that scale).
-
-    ``bicubic`` needs no weights (``scale`` selects its factor). A name without a bundled
-    checkpoint is an error that says so, rather than silently evaluating random weights.
-    """
-    path = Path(spec)
-    if path.suffix in (".safetensors", ".pt", ".pth") or path.is_file():
-        net, header = load_checkpoint(path, device)
-        return net, f"{header.get('net', '?')}:{path.name}"
-    root = models_dir()
-    found = find_card(spec, [root], scale) if spec != "bicubic" else None
-    if found is not None and found[0].id == spec:   # a bundled model id, e.g. eipnet_w128
-        if scale is not None and found[0].scale != scale:
-            raise ValueError(f"{spec} is a x{found[0].scale} model, not x{scale}")
-        net, _ = load_checkpoint(verify_card(found[0], root), device)
-        return net, spec
-    if spec not in list_nets():
-        ids = ", ".join(c.id for c in read_manifest(root / "manifest.json"))
-        raise ValueError(f"{spec!r} is neither a checkpoint file, a network ({', '.join(list_nets())}) "
-                         f"nor a bundled model ({ids or 'none'})")
-    if spec == "bicubic":
-        return create_net("bicubic", scale=scale or get_info("bicubic").scale).to(device).eval(), "bicubic"
-    if found is None:
-        raise CheckpointError(f"no bundled checkpoint for {spec!r}" + (f" at x{scale}" if scale else "")
-                              + f" in {root}; pass a checkpoint file instead")
-    card = found[0]
-    net, _ = load_checkpoint(verify_card(card, root), device)
-    return net, card.id
 
 
 def _crop_mode(root: str | Path) -> str:

@@ -17,12 +17,9 @@ Signals carry plain data (numpy arrays, dataclasses), never tensors or pixmaps.
 """
 from __future__ import annotations
 
-import os
 import time
-import warnings
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable
 
 import cv2
@@ -30,9 +27,7 @@ import numpy as np
 import torch
 from PySide6.QtCore import QMutex, QMutexLocker, QObject, QWaitCondition, Signal
 
-from ..checkpoints import CheckpointError, load_checkpoint, read_manifest, sha256_file
-from ..nets import create_net, get_info, list_nets
-from ..paths import models_dir, user_data_dir
+from ..catalog import ModelEntry, ModelUnavailable, list_models, load_net
 from ..pipeline.detect import Detections, FaceDetector, from_boxes
 from ..pipeline.restore import EnhanceResult, FaceRestorer, FaceResult
 from ._thread import LoopThread
@@ -41,157 +36,6 @@ MAX_CACHED_RESTORERS = 4
 # dlib face box inside a 128 px aligned crop (mean over 39 CelebA dev faces, std < 3 px):
 # used for both crops so the identity embedding needs no detection on a degraded face.
 ALIGNED_DLIB_BOX_128 = (29, 45, 102, 118)
-CHECKPOINTS_ENV = "FACESR_CHECKPOINTS"
-
-
-# --- model catalogue ----------------------------------------------------------------------------
-class ModelUnavailable(RuntimeError):
-    """The chosen model cannot be loaded (message is shown to the user as is)."""
-
-
-@dataclass(frozen=True)
-class ModelEntry:
-    """One choice in the model picker: a bundled or user-registered checkpoint (with its card's
-    measured ``metrics``), a checkpoint file given on the command line, or a registered net.
-    ``source``: ``"bundled"``, ``"user"``, ``"file"`` or ``"net"``."""
-
-    id: str
-    net: str
-    paper: str
-    scale: int
-    checkpoint: Path | None = None
-    description: str = ""
-    metrics: dict = field(default_factory=dict, compare=False, hash=False)
-    source: str = "net"
-    sha256: str = ""
-    title: str = ""
-    lr_size: int | None = None    # the checkpoint's own LR face side where its config sets one (CAGFace lr_size)
-
-    @property
-    def available(self) -> bool:
-        return self.checkpoint is not None or self.net == "bicubic"
-
-    @property
-    def name(self) -> str:
-        """Short display name (the id, or the title of a checkpoint file)."""
-        return self.title or self.id
-
-    @property
-    def label(self) -> str:
-        """Short picker text, e.g. ``"jeanet (x8) - untrained"``; the paper goes in the tooltip."""
-        text = f"{self.name} (x{self.scale})"
-        return text if self.available else f"{text} - untrained"
-
-    @property
-    def sr_size(self) -> int:
-        """Side of the network's output face crop (LR input side x scale; 128 for the x8 nets)."""
-        lr = self.lr_size
-        if lr is None:
-            try:
-                lr = getattr(get_info(self.net).builder, "LR_SIZE", None)
-            except KeyError:
-                lr = None
-        return self.scale * (lr or max(1, 128 // self.scale))
-
-    def tooltip(self) -> str:
-        """Paper, where the weights come from and the PSNR/SSIM measured for them."""
-        lines = [self.paper]
-        if self.source == "user":
-            lines.append("fine-tuned in the Training tab")
-        elif self.source == "file":
-            lines.append(f"checkpoint {self.checkpoint}")
-        for data, m in self.metrics.items():
-            if isinstance(m, dict) and "psnr" in m:
-                text = f"measured on {data}: PSNR {m['psnr']:.2f} dB"
-                text += f", SSIM {m['ssim']:.4f}" if "ssim" in m else ""
-                text += f" (bicubic {m['bicubic_psnr']:.2f} dB)" if "bicubic_psnr" in m else ""
-                lines.append(text)
-        if not self.available:
-            lines.append(f"no trained weights for {self.id}")
-        return "\n".join(lines)
-
-
-def _header(path: Path) -> dict:
-    """The ``facesr`` JSON header of a safetensors checkpoint, without reading the weights."""
-    import json
-
-    from safetensors import safe_open
-
-    with safe_open(str(path), framework="pt") as fh:
-        raw = (fh.metadata() or {}).get("facesr")
-    return json.loads(raw) if raw else {}
-
-
-def _card_entries(manifest: Path, source: str) -> list[ModelEntry]:
-    try:
-        cards = read_manifest(manifest)
-    except CheckpointError as exc:
-        warnings.warn(str(exc), stacklevel=3)
-        return []
-    return [ModelEntry(c.id, c.net, get_info(c.net).paper, c.scale, manifest.parent / c.file,
-                       c.notes or get_info(c.net).description, dict(c.metrics), source, c.sha256,
-                       lr_size=c.config.get("lr_size"))
-            for c in cards if c.net in list_nets()]
-
-
-def _file_entries(paths: list[str]) -> list[ModelEntry]:
-    entries = []
-    for text in paths:
-        path = Path(text)
-        try:
-            header = _header(path)
-        except Exception as exc:  # noqa: BLE001 - a bad file on the command line is reported, not fatal
-            warnings.warn(f"ignoring checkpoint {path}: {exc}", stacklevel=3)
-            continue
-        net = header.get("net")
-        if net not in list_nets():
-            warnings.warn(f"ignoring checkpoint {path}: unknown network {net!r}", stacklevel=3)
-            continue
-        val = header.get("meta", {}).get("val") or {}
-        metrics = {"validation (training log)": val} if "psnr" in val else {}
-        entries.append(ModelEntry(str(path), net, get_info(net).paper, get_info(net).scale, path,
-                                  get_info(net).description, metrics, "file",
-                                  title=f"{net} ({path.parent.name})",
-                                  lr_size=(header.get("config") or {}).get("lr_size")))
-    return entries
-
-
-def list_models(manifest: str | Path | None = None, user_manifest: str | Path | None = None,
-                checkpoints: list[str] | None = None) -> list[ModelEntry]:
-    """Bundled models (``models/manifest.json``), then models registered from the Training tab
-    (``<user data dir>/models/manifest.json``), then checkpoint files (default: the
-    ``FACESR_CHECKPOINTS`` environment variable, ``os.pathsep``-separated), then bicubic and
-    every other registered net (untrained). The first entry of an id wins."""
-    manifest = Path(manifest) if manifest is not None else models_dir() / "manifest.json"
-    user_manifest = Path(user_manifest) if user_manifest is not None else user_data_dir() / "models" / "manifest.json"
-    if checkpoints is None:
-        checkpoints = [p for p in os.environ.get(CHECKPOINTS_ENV, "").split(os.pathsep) if p]
-    entries = _card_entries(manifest, "bundled") + _card_entries(user_manifest, "user") + _file_entries(checkpoints)
-    with_weights = {e.net for e in entries}
-    for name in ["bicubic"] + [n for n in list_nets() if n != "bicubic"]:
-        if name == "bicubic" or name not in with_weights:
-            info = get_info(name)
-            entries.append(ModelEntry(name, name, info.paper, info.scale, None, info.description))
-    unique: dict[str, ModelEntry] = {}
-    for e in entries:
-        unique.setdefault(e.id, e)
-    return list(unique.values())
-
-
-def load_model(entry: ModelEntry, device: str | torch.device = "cpu") -> torch.nn.Module:
-    """Build ``entry``'s network in eval mode on ``device`` (sha256 checked when the card has one);
-    raises :class:`ModelUnavailable`."""
-    if entry.checkpoint is not None:
-        try:
-            if entry.sha256 and sha256_file(entry.checkpoint) != entry.sha256:
-                raise CheckpointError(f"{entry.checkpoint.name}: sha256 does not match its card")
-            net, _header = load_checkpoint(entry.checkpoint, device)
-        except (CheckpointError, OSError) as exc:
-            raise ModelUnavailable(f"cannot load {entry.id}: {exc}") from exc
-        return net
-    if entry.net == "bicubic":
-        return create_net("bicubic").to(device).eval()
-    raise ModelUnavailable(f"no trained weights for {entry.id}: train it in the Training tab or bundle a checkpoint")
 
 
 def default_device() -> torch.device:
@@ -419,7 +263,7 @@ class InferenceWorker(QObject):
     models_changed = Signal()
 
     def __init__(self, catalogue: list[ModelEntry] | None = None,
-                 loader: Callable[[ModelEntry, torch.device], torch.nn.Module] = load_model,
+                 loader: Callable[[ModelEntry, torch.device], torch.nn.Module] = load_net,
                  device: str | torch.device | None = None, detect_fn: Callable[[np.ndarray], Detections] | None = None,
                  parent=None):
         super().__init__(parent)
@@ -589,7 +433,8 @@ class InferenceWorker(QObject):
             raise ModelUnavailable(f"unknown model {model_id!r}")
         self.progressed.emit(0.05, f"loading {entry.label}")
         net = self._loader(entry, torch.device("cpu"))
-        restorer = FaceRestorer(net, detector=None, device=device, half=half, mask=mask, net_name=model_id)
+        restorer = FaceRestorer(net, detector=None, device=device, half=half, mask=mask, net_name=model_id,
+                                lr_size=entry.lr_size)
         self._restorers[key] = restorer
         while len(self._restorers) > MAX_CACHED_RESTORERS:
             self._restorers.popitem(last=False)

@@ -5,7 +5,7 @@ pattern). Frame requests (:meth:`VideoWorker.request_frame`) are *latest-wins*: 
 user drags the scrubber only the newest position is decoded. A processing job
 (:meth:`VideoWorker.process`) runs :func:`facesr_gui.pipeline.video.enhance_video` on the
 same thread; frame requests made meanwhile wait for it. The restorer
-(:func:`~facesr_gui.pipeline.restore.load_restorer`) and the MTCNN detector are built on
+(:func:`~facesr_gui.catalog.load_restorer`) and the MTCNN detector are built on
 that thread and kept for the next job.
 
 Every job ends with exactly one of ``finished(VideoReport)``, ``cancelled(VideoReport |
@@ -30,8 +30,9 @@ import cv2
 import numpy as np
 from PySide6.QtCore import QMutex, QMutexLocker, QObject, QWaitCondition, Signal, SignalInstance
 
+from ..catalog import load_restorer
 from ..pipeline.detect import FaceDetector
-from ..pipeline.restore import FaceRestorer, load_restorer
+from ..pipeline.restore import FaceRestorer
 from ..pipeline.video import VideoError, VideoInfo, VideoReport, enhance_video, partial_path, probe_video
 from ._thread import LoopThread
 

@@ -11,7 +11,7 @@ import pytest
 av = pytest.importorskip("av")
 
 from facesr_gui.pipeline import video, video_io
-from facesr_gui.pipeline.restore import load_restorer
+from facesr_gui.catalog import load_restorer
 from facesr_gui.pipeline.track import SceneCutDetector
 from facesr_gui.pipeline.video import (
     VideoError,
