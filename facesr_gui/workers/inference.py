@@ -22,20 +22,18 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-import cv2
 import numpy as np
 import torch
 from PySide6.QtCore import QMutex, QMutexLocker, QObject, QWaitCondition, Signal
 
 from ..catalog import ModelEntry, ModelUnavailable, list_models, load_net
-from ..pipeline.detect import Detections, FaceDetector, from_boxes
+from ..pipeline.detect import FaceDetector
+from ..pipeline.faces import Detections, combine_faces, subset
+from ..pipeline.measure import AlignedIdentity, quality_vs_truth
 from ..pipeline.restore import EnhanceResult, FaceRestorer, FaceResult
 from ._thread import LoopThread
 
 MAX_CACHED_RESTORERS = 4
-# dlib face box inside a 128 px aligned crop (mean over 39 CelebA dev faces, std < 3 px):
-# used for both crops so the identity embedding needs no detection on a degraded face.
-ALIGNED_DLIB_BOX_128 = (29, 45, 102, 118)
 
 
 def default_device() -> torch.device:
@@ -150,98 +148,6 @@ InferenceRequest = EnhanceRequest   # names kept from the single-request worker
 InferenceResult = EnhanceOutcome
 
 
-def combine_faces(detections: Detections | None, manual_boxes: np.ndarray | None) -> Detections:
-    """Detections followed by the manual boxes (landmarks estimated from the box)."""
-    parts = [detections] if detections is not None and len(detections) else []
-    if manual_boxes is not None and len(manual_boxes):
-        parts.append(from_boxes(manual_boxes))
-    if not parts:
-        return Detections.empty()
-    return Detections(*(np.concatenate([getattr(p, k) for p in parts]) for k in ("boxes", "scores", "landmarks")))
-
-
-def subset(dets: Detections, indices: list[int]) -> Detections:
-    idx = np.asarray(indices, dtype=np.intp)
-    return Detections(dets.boxes[idx], dets.scores[idx], dets.landmarks[idx])
-
-
-# --- measurements ------------------------------------------------------------------------------
-_Y_WEIGHTS = np.array([65.481, 128.553, 24.966]) / 255.0
-_SSIM_WINDOW = cv2.getGaussianKernel(11, 1.5)   # float64, normalised
-
-
-def _luma(rgb: np.ndarray) -> np.ndarray:
-    """BT.601 Y on the 0..255 scale (as :func:`facesr_gui.metrics.rgb_to_y`), float64."""
-    return 16.0 + rgb.astype(np.float64) @ _Y_WEIGHTS
-
-
-def _blur_valid(z: np.ndarray) -> np.ndarray:
-    return cv2.sepFilter2D(z, cv2.CV_64F, _SSIM_WINDOW, _SSIM_WINDOW, borderType=cv2.BORDER_REFLECT)[5:-5, 5:-5]
-
-
-def y_psnr_ssim(a: np.ndarray, b: np.ndarray) -> tuple[float | None, float | None]:
-    """Y-channel PSNR (dB; identical images give 99) and SSIM of two same-size ``(h, w, 3)`` uint8
-    RGB images, with the conventions of :mod:`facesr_gui.metrics` (same values to ~1e-12) but
-    separable filtering, ~60x faster on large frames. SSIM is None below 11 px."""
-    if a.size == 0:
-        return None, None
-    ya, yb = _luma(a), _luma(b)
-    mse = float(np.mean((ya - yb) ** 2))
-    p = 10.0 * np.log10(255.0 ** 2 / mse) if mse > 0 else 99.0
-    if min(a.shape[:2]) < 11:
-        return p, None
-    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
-    ma, mb = _blur_valid(ya), _blur_valid(yb)
-    va, vb, cov = _blur_valid(ya * ya) - ma ** 2, _blur_valid(yb * yb) - mb ** 2, _blur_valid(ya * yb) - ma * mb
-    s = ((2 * ma * mb + c1) * (2 * cov + c2)) / ((ma ** 2 + mb ** 2 + c1) * (va + vb + c2))
-    return p, float(s.mean())
-
-
-def quality_vs_truth(result: EnhanceResult, image: np.ndarray, truth: np.ndarray,
-                     boxes: dict[int, np.ndarray]) -> dict[int, dict[str, float | None]]:
-    """PSNR/SSIM of the output and of the bicubic-upscaled input against ``truth`` (resized to
-    the output size): key -1 for the whole image, ``face_id`` for each box (input coordinates)."""
-    h, w = result.image.shape[:2]
-    if truth.shape[:2] != (h, w):
-        truth = cv2.resize(truth, (w, h), interpolation=cv2.INTER_AREA if truth.shape[0] > h else cv2.INTER_CUBIC)
-    bic = image if result.upscale == 1 else cv2.resize(image, (w, h), interpolation=cv2.INTER_CUBIC)
-    regions = {-1: (0, 0, w, h)}
-    for face_id, box in boxes.items():
-        x0, y0, x1, y1 = (np.asarray(box, np.float64) * result.upscale).round().astype(int)
-        regions[face_id] = (max(0, x0), max(0, y0), min(w, x1), min(h, y1))
-    out = {}
-    for key, (x0, y0, x1, y1) in regions.items():
-        if x1 - x0 < 2 or y1 - y0 < 2:
-            out[key] = {"psnr": None, "ssim": None, "bicubic_psnr": None, "bicubic_ssim": None}
-            continue
-        gt = truth[y0:y1, x0:x1]
-        p, s = y_psnr_ssim(result.image[y0:y1, x0:x1], gt)
-        bp, bs = y_psnr_ssim(bic[y0:y1, x0:x1], gt)
-        out[key] = {"psnr": p, "ssim": s, "bicubic_psnr": bp, "bicubic_ssim": bs}
-    return out
-
-
-class _Identity:
-    """Lazily built :class:`~facesr_gui.identity.DlibIdentity`; ``similarity`` of two aligned crops."""
-
-    def __init__(self) -> None:
-        self._ident = None
-        self.reason = ""
-
-    def similarity(self, a: np.ndarray, b: np.ndarray) -> float | None:
-        from ..identity import DlibIdentity
-
-        if self._ident is None:
-            status = DlibIdentity.available()
-            if not status:
-                self.reason = status.reason
-                return None
-            self._ident = DlibIdentity()
-        k = a.shape[0] / 128.0
-        box = tuple(int(round(v * k)) for v in ALIGNED_DLIB_BOX_128)
-        return self._ident.similarity(a, b, box=box)
-
-
 # --- the worker --------------------------------------------------------------------------------
 class InferenceWorker(QObject):
     """Owns one QThread for the app's lifetime; call :meth:`start` once and :meth:`stop` on close.
@@ -275,7 +181,7 @@ class InferenceWorker(QObject):
         self._half = False
         self._restorers: OrderedDict[tuple, FaceRestorer] = OrderedDict()
         self._detectors: dict[str, FaceDetector] = {}
-        self._identity = _Identity()
+        self._identity = AlignedIdentity()
         self._mutex = QMutex()
         self._cond = QWaitCondition()
         self._pending: dict[type, tuple[int, Any]] = {}

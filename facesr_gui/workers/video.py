@@ -37,9 +37,8 @@ from ..pipeline.video import VideoError, VideoInfo, VideoReport, enhance_video, 
 from ._thread import LoopThread
 
 __all__ = ["DecodedFrame", "FrameReader", "PreviewFrame", "VideoError", "VideoInfo", "VideoJob", "VideoReport",
-           "VideoWorker", "VIDEO_SUFFIXES", "default_output", "partial_path", "probe_video", "read_frame"]
+           "VideoWorker", "default_output", "partial_path", "probe_video", "read_frame"]
 
-VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".ts", ".wmv", ".flv")
 PREVIEW_PER_SECOND = 4.0
 PREVIEW_MAX_SIDE = 960   # enhanced previews are shrunk to this long side before they cross threads
 
