@@ -162,25 +162,6 @@ def shrink(rgb: np.ndarray, max_side: int = PREVIEW_MAX_SIDE) -> np.ndarray:
     return cv2.resize(rgb, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
 
 
-class _FrameTap:
-    """Delegates to a :class:`FaceRestorer` and hands every enhanced frame to ``on_frame``
-    (``enhance_video`` has no per-frame hook; it only calls ``detect`` and ``enhance``)."""
-
-    def __init__(self, restorer: FaceRestorer, on_frame: Callable[[np.ndarray], None]) -> None:
-        self._restorer, self._on_frame = restorer, on_frame
-
-    def __getattr__(self, name: str):
-        return getattr(self._restorer, name)
-
-    def detect(self, rgb: np.ndarray):
-        return self._restorer.detect(rgb)
-
-    def enhance(self, rgb: np.ndarray, **kwargs):
-        result = self._restorer.enhance(rgb, **kwargs)
-        self._on_frame(result.image)
-        return result
-
-
 class VideoWorker(QObject):
     """Call :meth:`start` once and :meth:`stop` on close (it cancels a running job and waits).
 
@@ -329,13 +310,12 @@ class VideoWorker(QObject):
         state = {"done": 0, "last_preview": 0.0}
         t_start = time.perf_counter()
 
-        def on_frame(image: np.ndarray) -> None:
-            index = state["done"]
+        def on_frame(index: int, result) -> None:
             state["done"] += 1
             now = time.perf_counter()
             if index == 0 or now - state["last_preview"] >= 1.0 / PREVIEW_PER_SECOND:
                 state["last_preview"] = now
-                self.frame_previewed.emit(PreviewFrame(index, shrink(image)))
+                self.frame_previewed.emit(PreviewFrame(index, shrink(result.image)))
 
         def progress(fraction: float, message: str) -> None:
             done, elapsed = state["done"], time.perf_counter() - t_start
@@ -343,9 +323,9 @@ class VideoWorker(QObject):
             self.progressed.emit(float(fraction), message)
             self.frames_progressed.emit(done, max(total, 0), max(eta, 0.0) if eta >= 0 else -1.0)
 
-        return enhance_video(job.src, job.dst, _FrameTap(restorer, on_frame), upscale=job.upscale,
-                             detect_every=job.detect_every, progress=progress, should_stop=self._cancel.is_set,
-                             max_frames=job.max_frames)
+        return enhance_video(job.src, job.dst, restorer, upscale=job.upscale, detect_every=job.detect_every,
+                             progress=progress, should_stop=self._cancel.is_set, max_frames=job.max_frames,
+                             on_frame=on_frame)
 
 
 def _describe(exc: BaseException) -> str:
