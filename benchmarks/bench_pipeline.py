@@ -24,8 +24,9 @@ from pathlib import Path
 import cv2
 import torch
 
+from facesr_gui.catalog import default_model, load_restorer
 from facesr_gui.nets import create_net, list_nets
-from facesr_gui.pipeline.restore import FaceRestorer, load_restorer
+from facesr_gui.pipeline.restore import FaceRestorer
 from facesr_gui.pipeline.video import STAGES, VideoWriter, enhance_video, iter_frames, probe_video
 
 REPO = Path(__file__).resolve().parents[1]
@@ -44,13 +45,9 @@ def make_480p(src: Path, dst: Path, frames: int) -> Path:
 
 
 def default_models() -> list[str]:
-    models = ["bicubic"]
-    manifest = REPO / "models" / "manifest.json"
-    if manifest.is_file():
-        cards = json.loads(manifest.read_text()).get("models", [])
-        if cards:
-            models.append(cards[0]["id"])
-    return models
+    """``bicubic`` and the default (first bundled) model."""
+    first = default_model().id
+    return ["bicubic"] + ([first] if first != "bicubic" else [])
 
 
 def make_restorer(model: str, device: str) -> FaceRestorer:

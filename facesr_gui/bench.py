@@ -13,7 +13,7 @@ from typing import Callable, Iterable
 import torch
 from torch import nn
 
-from .nets import create_net, get_info, list_nets
+from .nets import create_net, get_info, list_nets, net_lr_side
 from .precision import cpu_has_bf16
 
 
@@ -94,7 +94,7 @@ def bench_net(name: str, device: str = "cpu", cfg: dict | None = None, repeats: 
               batch: int = 16) -> BenchRow:
     dev = torch.device(device)
     net = create_net(name, **(cfg or {})).to(dev).eval()
-    size = getattr(net, "LR_SIZE", None) or 16
+    size = net_lr_side(net)
     x1 = torch.rand(1, 3, size, size, device=dev)
     macs = count_macs(net, x1)
     t1 = time_forward(net, x1, repeats)

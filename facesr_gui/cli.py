@@ -58,7 +58,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
-    from .checkpoints import read_manifest
+    from .catalog import list_models
     from .nets import get_info, list_nets
     from .paths import models_dir
 
@@ -66,24 +66,28 @@ def _cmd_models(args: argparse.Namespace) -> int:
     for name in list_nets():
         info = get_info(name)
         print(f"  {name:<12} x{info.scale}  {info.paper}")
-    cards = read_manifest(models_dir() / "manifest.json")
-    print(f"bundled checkpoints ({models_dir()}):" if cards else "bundled checkpoints: none")
-    for i, card in enumerate(cards):
-        where, m = next(((k, v) for k, v in card.metrics.items() if isinstance(v, dict)), ("", {}))
+    bundled = [e for e in list_models() if e.source == "bundled"]
+    print(f"bundled checkpoints ({models_dir()}):" if bundled else "bundled checkpoints: none")
+    for i, entry in enumerate(bundled):
+        where, m = next(((k, v) for k, v in entry.metrics.items() if isinstance(v, dict)), ("", {}))
         measured = "not measured"
         if "psnr" in m:   # numbers: checked by read_manifest
             measured = (f"{m['psnr']:.2f} dB" + (f" / {m['ssim']:.3f}" if "ssim" in m else "") + f" on {where}"
                         + (f" (bicubic {m['bicubic_psnr']:.2f} dB)" if "bicubic_psnr" in m else ""))
-        print(f"  {card.id:<16} {card.net:<12} x{card.scale}  {measured}{'  [default]' if i == 0 else ''}")
+        print(f"  {entry.id:<16} {entry.net:<12} x{entry.scale}  for {entry.degradation:<12} {measured}"
+              f"{'  [default]' if i == 0 else ''}")
     return 0
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from .train.evaluate import evaluate_folder, load_model
+    from .catalog import load_net, resolve
+    from .train.evaluate import evaluate_folder
 
     if args.lr and (args.degradation != "bicubic" or args.jitter):
         raise ValueError("--lr uses the paired LR faces as they are: drop --degradation/--jitter")
-    net, label = load_model(args.model, scale=args.scale, device=args.device)
+    entry = resolve(args.model, scale=args.scale)
+    net = load_net(entry, args.device)
+    label = f"{entry.net}:{entry.checkpoint.name}" if entry.source == "file" else entry.id
     result = evaluate_folder(net, args.hr, hr_size=args.hr_size, limit=args.limit, batch_size=args.batch,
                              face_region=args.face, progress=None if args.json else _Progress(),
                              flip_ensemble=args.flip_ensemble, degradation=args.degradation, seed=args.seed,
@@ -253,27 +257,21 @@ def _upscale_arg(text: str) -> str | int:
 
 
 def _default_model() -> str:
-    """The first bundled model in models/manifest.json, else ``"bicubic"`` (with a warning)."""
-    from .checkpoints import CheckpointError, read_manifest
+    """:func:`facesr_gui.catalog.default_model`'s id, with a warning when that is ``bicubic``."""
+    from .catalog import default_model
     from .paths import models_dir
 
-    manifest = models_dir() / "manifest.json"
-    try:
-        cards = read_manifest(manifest)
-    except CheckpointError as exc:
-        sys.stderr.write(f"warning: {exc}\n")
-        cards = []
-    if cards:
-        return cards[0].id
-    sys.stderr.write(f"warning: no bundled model in {manifest}; using 'bicubic' (upscaling only, no face "
-                     "detail added). Pass --model NAME or a .safetensors checkpoint.\n")
-    return "bicubic"
+    entry = default_model()
+    if entry.source == "net":
+        sys.stderr.write(f"warning: no bundled model in {models_dir() / 'manifest.json'}; using 'bicubic' (upscaling "
+                         "only, no face detail added). Pass --model NAME or a .safetensors checkpoint.\n")
+    return entry.id
 
 
 def _make_restorer(args: argparse.Namespace):
     import torch
 
-    from .pipeline.restore import load_restorer
+    from .catalog import load_restorer
 
     if str(args.device).startswith("cuda") and not torch.cuda.is_available():
         raise ValueError(f"--device {args.device}: CUDA is not available on this machine (use --device cpu)")

@@ -8,7 +8,7 @@ job on this machine without network or a Python environment:
 2. the bundled sample portrait (``resources/samples/obama-240p.jpg``) is degraded at run
    time to a surveillance-like frame whose face is ~16 px wide;
 3. MTCNN (weights from the facenet-pytorch wheel) finds that face;
-4. each model enhances the frame through :func:`facesr_gui.pipeline.restore.load_restorer`:
+4. each model enhances the frame through :func:`facesr_gui.catalog.load_restorer`:
    output shape, dtype, face count and finiteness of the maps are checked;
 5. dlib identity embeddings (the GUI's "Identity" measure) see the portrait and a JPEG copy
    of it as one person (required in the frozen app, optional from source);
@@ -132,27 +132,29 @@ def _same_architecture(a: str | None, b: str) -> bool:
 def _check_models(report: Report) -> list[str]:
     """sha256 + strict load of every bundled model; returns the model ids to enhance with."""
     from .bench import count_params
-    from .checkpoints import load_checkpoint, read_manifest, verify_card
+    from .catalog import list_models, load_net
+    from .checkpoints import read_manifest
 
     manifest = models_dir() / "manifest.json"
-    cards = []
+    bundled = []
     with report.check("manifest") as info:
-        cards = read_manifest(manifest)
-        if not cards:
+        read_manifest(manifest)     # a broken manifest fails this check (the catalogue only warns)
+        bundled = [e for e in list_models(manifest, checkpoints=[]) if e.source == "bundled"]
+        if not bundled:
             state = "is empty" if manifest.is_file() else "is missing"
             info["detail"] = f"{manifest} {state}: no trained models bundled, testing 'bicubic' only"
         else:
-            info["detail"] = f"{len(cards)} bundled models: " + ", ".join(c.id for c in cards)
+            info["detail"] = f"{len(bundled)} bundled models: " + ", ".join(e.id for e in bundled)
     ids = []
-    for card in cards:
-        with report.check(f"load {card.id}") as info:
-            path = verify_card(card, manifest.parent)
-            net, header = load_checkpoint(path)
-            if header.get("net") != card.net and not _same_architecture(header.get("net"), card.net):
-                raise CheckFailed(f"{card.file} holds {header.get('net')!r}, the manifest says {card.net!r}")
+    for entry in bundled:
+        with report.check(f"load {entry.id}") as info:
+            net = load_net(entry)
+            if net.net_name != entry.net and not _same_architecture(net.net_name, entry.net):
+                raise CheckFailed(f"{entry.card.file} holds {net.net_name!r}, the manifest says {entry.net!r}")
             params = count_params(net)
-            info["detail"] = f"{card.file} sha256 ok, strict load ok ({card.net}, x{card.scale}, {params / 1e6:.2f} M params)"
-            ids.append(card.id)
+            info["detail"] = (f"{entry.card.file} sha256 ok, strict load ok ({entry.net}, x{entry.scale}, "
+                              f"{params / 1e6:.2f} M params)")
+            ids.append(entry.id)
     return ids + ["bicubic"]
 
 
@@ -181,7 +183,7 @@ def _check_detection(report: Report, frame: np.ndarray):
 
 def _check_enhance(report: Report, model_id: str, frame: np.ndarray, dets) -> None:
     with report.check(f"enhance {model_id}") as info:
-        from .pipeline.restore import load_restorer
+        from .catalog import load_restorer
 
         restorer = load_restorer(model_id, device="cpu")
         up = int(restorer.scale)

@@ -21,10 +21,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from facesr_gui.catalog import load_net, resolve
 from facesr_gui.metrics import psnr, rgb_to_y, ssim
 from facesr_gui.train.dataset import FaceFolder
 from facesr_gui.train.degrade import upscale_bicubic
-from facesr_gui.train.evaluate import load_model
 
 REPO = Path(__file__).resolve().parents[1]
 TILE = 192
@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--limit", type=int, default=534, help="faces in the mean table")
     p.add_argument("--out", type=Path, default=REPO / "docs" / "gan_tradeoff.png")
     a = p.parse_args(argv)
-    nets = {"PSNR model": load_model(a.psnr, scale=8)[0], "GAN model": load_model(a.gan, scale=8)[0]}
+    nets = {"PSNR model": load_net(resolve(a.psnr, scale=8)), "GAN model": load_net(resolve(a.gan, scale=8))}
     ds = FaceFolder(a.dev, hr_size=128, scale=8, augment=False, crop="celeba", with_edges=False)
     n = min(a.limit, len(ds))
     stats: dict[str, list[torch.Tensor]] = {k: [] for k in ("bicubic", *nets)}

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from facesr_gui.checkpoints import load_checkpoint, load_state_strict, read_manifest, read_state, verify_card
-from facesr_gui.nets import create_net
+from facesr_gui.nets import create_net, net_lr_side
 from facesr_gui.paths import models_dir
 from facesr_gui.train.evaluate import evaluate_folder
 
@@ -36,7 +36,7 @@ def test_card_verifies_and_loads_strictly(card):
 def test_beats_bicubic_on_held_out_faces(card, shared_data):
     torch.set_num_threads(2)
     net, _ = load_checkpoint(verify_card(card, models_dir()))
-    hr_size = card.scale * (getattr(net, "LR_SIZE", None) or 16)
+    hr_size = card.scale * net_lr_side(net)
     ours = evaluate_folder(net, shared_data / "celeba_dev", hr_size=hr_size, limit=16).mean["psnr"]
     bic = evaluate_folder(create_net("bicubic", scale=card.scale), shared_data / "celeba_dev",
                           hr_size=hr_size, limit=16).mean["psnr"]

@@ -7,11 +7,12 @@
 """
 from . import bicubic, cagface, eipnet, jeanet, priorsr, wnet  # noqa: F401  (registers the nets)
 from ._base import SRNet
-from ._registry import NetInfo, create_discriminator, create_net, get_info, list_nets, paper_config, register_net
+from ._registry import (HR_FACE, NetInfo, create_discriminator, create_net, get_info, list_nets, lr_side, net_lr_side,
+                        paper_config, register_net)
 from .ensemble import flip_ensemble
 from .outputs import SROutput
 
 __all__ = [
     "SRNet", "SROutput", "NetInfo", "create_net", "create_discriminator", "get_info", "list_nets", "flip_ensemble",
-    "paper_config", "register_net",
+    "paper_config", "register_net", "HR_FACE", "lr_side", "net_lr_side",
 ]

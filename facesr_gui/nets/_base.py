@@ -15,12 +15,12 @@ class SRNet(nn.Module):
     Subclasses call ``super().__init__(scale=..., **cfg)`` with the keyword configuration
     they were built from; it is kept in ``self.config`` (JSON-serialisable) so a checkpoint
     can rebuild the exact network. ``MAP_DOCS`` documents the keys of ``SROutput.maps``
-    (``{i}`` stands for a module index, ``{s}`` for a scale).
+    (``{i}`` stands for a module index, ``{s}`` for a scale). Facts the pipeline and training
+    need about a network (LR face side, edge scales) are in its registry entry
+    (:class:`~facesr_gui.nets.NetInfo`, :func:`~facesr_gui.nets.lr_side`), not on the instance.
     """
 
     MAP_DOCS: ClassVar[dict[str, str]] = {}
-    #: fixed LR input size the paper configuration assumes, or None if fully convolutional
-    LR_SIZE: ClassVar[int | None] = 16
 
     def __init__(self, scale: int, **config: Any):
         super().__init__()

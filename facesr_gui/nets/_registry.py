@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable, Mapping
 
 from torch import nn
 
@@ -25,7 +25,13 @@ class NetInfo:
     description: str = ""
     discriminator: Callable[..., nn.Module] | None = None
     tiny_cfg: dict = field(default_factory=dict)
+    lr_size: int | None = None
+    edge_scales: tuple[int, ...] = ()
+    trainable: bool = True
 
+
+#: side of the HR faces the nets are trained on (CelebA aligned faces at 128 px)
+HR_FACE = 128
 
 _REGISTRY: dict[str, NetInfo] = {}
 
@@ -65,6 +71,25 @@ def paper_config(name: str) -> dict:
     except (TypeError, ValueError):
         return {}
     return {p.name: p.default for p in params if p.default is not inspect.Parameter.empty and p.name != "scale"}
+
+
+def lr_side(name: str | None, config: Mapping[str, Any] | None = None, scale: int | None = None) -> int:
+    """Side of the LR face crop network ``name`` built with ``config`` takes: ``config["lr_size"]``
+    where the config sets one, else the registry's ``lr_size``, else ``HR_FACE // scale``. An
+    unregistered name (a test stand-in) gets ``HR_FACE // scale`` (``scale`` default 8)."""
+    config = config or {}
+    if config.get("lr_size"):
+        return int(config["lr_size"])
+    info = _REGISTRY.get(name or "")
+    scale = int(config.get("scale") or scale or (info.scale if info else 8))
+    if info is not None and info.lr_size:
+        return int(info.lr_size)
+    return max(1, HR_FACE // scale)
+
+
+def net_lr_side(net: nn.Module) -> int:
+    """:func:`lr_side` of a built network (its ``net_name`` and ``config``)."""
+    return lr_side(getattr(net, "net_name", None), getattr(net, "config", None), getattr(net, "scale", None))
 
 
 def create_discriminator(name: str, **cfg) -> nn.Module:

@@ -11,7 +11,6 @@ from .outputs import SROutput
 
 class Bicubic(SRNet):
     MAP_DOCS = {}
-    LR_SIZE = None
 
     def __init__(self, scale: int = 8):
         super().__init__(scale=scale)
@@ -23,5 +22,5 @@ class Bicubic(SRNet):
 
 register_net(NetInfo(
     name="bicubic", paper="baseline", scale=8, builder=Bicubic,
-    description="Bicubic interpolation (no learned parameters).",
+    description="Bicubic interpolation (no learned parameters).", trainable=False,
 ))

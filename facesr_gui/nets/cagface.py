@@ -40,7 +40,7 @@ bicubic upsampled LR input (global residual learning, as VDSR), which converges 
 steps, as a CPU-trained variant needs. ``lr_size`` (default 64, the paper's 256x256 HR patches)
 is the LR face side the pipeline crops to; a variant trained on 128x128 CelebA faces says 32.
 Patch-based inference (Sec. 1, 4.3): the paper samples 256x256 HR patches (64x64 LR, the
-``LR_SIZE``) from the block built on the whole face; :func:`patch_forward` runs the parser on the
+``lr_size``) from the block built on the whole face; :func:`patch_forward` runs the parser on the
 whole LR image, then tiles the SR stages with overlap and blends with linear ramps (the overlap
 is unspecified; default 16 LR pixels). Training (Sec. 3.4): Huber loss (delta = 1) on both the
 ``stage1`` x2 image and the x4 output.
@@ -187,7 +187,6 @@ class CAGFace(SRNet):
                             "(Fig. 3), the stem input besides RGB",
         "stage1": "(N,3,2h,2w) x2 intermediate RGB image, nominal [0,1], unclamped (mid-stage loss, Sec. 3)",
     }
-    LR_SIZE = 64  # 256x256 HR patches / whole faces at x4 (Sec. 4.3)
 
     def __init__(self, n_feats: int = 256, n_blocks: int = 16, parser_width: int = 16, parser_depth: int = 3,
                  smooth_sigma: float = 1.0, detach_parser: bool = True, scale: int = 4, lr_size: int = 64,
@@ -199,7 +198,6 @@ class CAGFace(SRNet):
         super().__init__(scale=4, n_feats=n_feats, n_blocks=n_blocks, parser_width=parser_width,
                          parser_depth=parser_depth, smooth_sigma=smooth_sigma, detach_parser=detach_parser,
                          lr_size=int(lr_size), residual=bool(residual))
-        self.LR_SIZE = int(lr_size)   # the face crop side the pipeline feeds, and training's LR side
         self.residual = bool(residual)
         self.detach_parser = detach_parser
         self.parser = ComponentNet(parser_width, parser_depth)
@@ -340,4 +338,5 @@ register_net(NetInfo(
     description="Two x2 stages (16 residual units each, pixel shuffle) guided by hair/skin/parts component "
                 "attention; space-to-depth bootstrapping and a stage-wise skip; patch-based inference.",
     tiny_cfg={"n_feats": 8, "n_blocks": 1, "parser_width": 4, "parser_depth": 2},
+    lr_size=64,   # 256x256 HR patches / whole faces at x4 (Sec. 4.3); the config's lr_size overrides it
 ))

@@ -96,8 +96,6 @@ class EIPNet(SRNet):
         "edge/x4": "(N,1,4h,4w) edge map of edge block 2 (pool 7), raw regression output vs Canny edges (eq. 3)",
         "edge/x8": "(N,1,8h,8w) edge map of edge block 3 (pool 10), raw regression output vs Canny edges (eq. 3)",
     }
-    # fully convolutional, but trained on 16x16 faces (pool kernels are tuned to that face scale)
-    LR_SIZE = 16
 
     def __init__(self, width: int = PAPER_WIDTH, pool_kernels: Sequence[int] = PAPER_POOL_KERNELS, scale: int = 8):
         if scale != 8:
@@ -179,4 +177,6 @@ register_net(NetInfo(
     description="x8 residual/transpose-conv generator with multi-scale edge blocks (Canny-supervised edge maps).",
     discriminator=EIPDiscriminator,
     tiny_cfg={"width": 16},
+    lr_size=16,   # fully convolutional, but trained on 16x16 faces (pool kernels are tuned to that face scale)
+    edge_scales=(2, 4, 8),
 ))

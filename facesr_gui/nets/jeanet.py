@@ -67,6 +67,7 @@ from ._registry import NetInfo, register_net
 from .outputs import SROutput
 
 PAPER_POOL_KERNELS = (5, 7, 10)
+LR_SIZE = 16  # the paper's 16x16 LR faces: the hourglass depths are sized for them
 N_DOWN = 3  # = N_UP = log2(8): three x2 stages each way (Sec. III-A)
 MIN_CA_HIDDEN = 16  # smallest hidden width of the CBAM channel MLP
 
@@ -166,7 +167,6 @@ class JEANet(SRNet):
         "shortcut/alpha": "(N,3,1,1) learned weights alpha_k of the decoder branch (k=1..3 at 2h, 4h, 8h)",
         "shortcut/beta": "(N,3,1,1) learned weights beta_k of the shallow-feature shortcut (k=1..3 at 2h, 4h, 8h)",
     }
-    LR_SIZE = 16
 
     def __init__(
         self,
@@ -188,7 +188,7 @@ class JEANet(SRNet):
         super().__init__(scale=8, min_ch=int(min_ch), max_ch=int(max_ch), n_middle=int(n_middle),
                          hg_bottleneck=int(hg_bottleneck), reduction=int(reduction), pool_kernels=pool_kernels)
         ch = [min(min_ch * 2 ** lvl, max_ch) for lvl in range(N_DOWN + 1)]  # at 128, 64, 32, 16 px
-        side = [self.LR_SIZE * self.scale // 2 ** lvl for lvl in range(N_DOWN + 1)]
+        side = [LR_SIZE * self.scale // 2 ** lvl for lvl in range(N_DOWN + 1)]
 
         def depth(lvl: int) -> int:
             return _hg_depth(side[lvl], hg_bottleneck)
@@ -237,4 +237,6 @@ register_net(NetInfo(
     description="x8 encoder/decoder of 16 FAAMs (hourglass + parallel channel/spatial attention) on the "
                 "bicubic-upsampled face, with multi-scale edge blocks and learnable adaptive shortcuts.",
     tiny_cfg={"min_ch": 16, "max_ch": 16, "n_middle": 1, "hg_bottleneck": 64},
+    lr_size=LR_SIZE,
+    edge_scales=(2, 4, 8),
 ))

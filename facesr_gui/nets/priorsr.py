@@ -173,7 +173,6 @@ class PriorSR(SRNet):
                    "eq. 3.6; ~[0,1], not softmaxed); channels " + ", ".join(PARSING_CLASSES),
         "se/{i}": "(N,C,1,1) softmax channel weights of SR basic block i (00-15), positive, sum to 1 over C (eq. 3.3)",
     }
-    LR_SIZE = 16
 
     def __init__(
         self,
@@ -253,6 +252,7 @@ register_net(NetInfo(
     description="SRResNet with 16 dilated multi-scale softmax-SE blocks + hourglass parsing-prior branch "
                 "(11 maps at HR) + fusing module; MSE on coarse SR, parsing and final SR.",
     tiny_cfg=dict(_TINY),
+    lr_size=16,
 ))
 
 register_net(NetInfo(
@@ -261,4 +261,5 @@ register_net(NetInfo(
                 "and VGG19 + content losses.",
     discriminator=SRGANDiscriminator,
     tiny_cfg=dict(_TINY),
+    lr_size=16,
 ))

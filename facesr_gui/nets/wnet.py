@@ -238,14 +238,12 @@ class WNet(SRNet):
         "lpf_pixel/{i:02d}": "(N, 1, H_i, W_i) channel mean of the LPF pixel-attention weight sigma of fusion i "
                              "(eq. 10): 1 = LR features, 0 = parsing features",
     }
-    LR_SIZE = 16
 
     def __init__(self, scale: int = 8, channels: int = 64, parsing_ch: int = 3, n_resblocks: int = 3,
                  hourglass_depth: int = 4, w_depth: int = 3, unet_depth: int = 4, n_scab: int = 2, heads: int = 4):
         super().__init__(scale=scale, channels=channels, parsing_ch=parsing_ch, n_resblocks=n_resblocks,
                          hourglass_depth=hourglass_depth, w_depth=w_depth, unet_depth=unet_depth,
                          n_scab=n_scab, heads=heads)
-        self.LR_SIZE = 128 // self.scale  # the paper's HR faces are 128x128 at x4 and x8
         self.unet_depth = unet_depth
         c = channels
         self.parsing_block = ParsingBlock(c, n_resblocks, hourglass_depth, parsing_ch)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from facesr_gui.pipeline.detect import Detections
+from facesr_gui.pipeline.faces import Detections
 
 # Mean MTCNN landmarks (x, y) on CelebA faces preprocessed like the training data.
 # Measured with FaceDetector() defaults on 50 celeba_train images (every 96th file in

@@ -3,7 +3,7 @@
 Boundary conventions:
 
 * input images are ``(H, W, 3)`` uint8 **RGB** numpy arrays;
-* :class:`Detections` holds numpy arrays in the coordinates of the image passed in
+* :class:`~.faces.Detections` (torch-free, in :mod:`.faces`) holds numpy arrays in the coordinates of the image passed in
   (pixel centres at integer coordinates, x to the right, y down):
   ``boxes (K, 4) float32 x0, y0, x1, y1``, ``scores (K,) float32`` in ``[0, 1]``,
   ``landmarks (K, 5, 2) float32 (x, y)`` ordered eye, eye, nose, mouth corner, mouth
@@ -17,13 +17,15 @@ image. The MTCNN weights ship inside the facenet-pytorch wheel (offline).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import cv2
 import numpy as np
 import torch
 
 from facesr_gui.pipeline._tv_shim import import_facenet_pytorch
+from facesr_gui.pipeline.faces import LANDMARKS_IN_BOX, Detections, combine_faces, from_boxes, subset  # noqa: F401
+
+__all__ = ["Detections", "FaceDetector", "LANDMARKS_IN_BOX", "combine_faces", "detection_zoom", "from_boxes", "subset"]
 
 # Smallest ``min_face_size`` accepted: MTCNN's first pyramid level is the image times
 # 12 / min_face_size (times ``upscale``), so 1 px would run P-Net on a 12x (24x upscaled) image,
@@ -33,66 +35,8 @@ MIN_FACE_FLOOR = 8
 AUTO_LONG_SIDE = 1000
 AUTO_FACTOR = 2.0
 
-# Mean MTCNN landmarks relative to the MTCNN box ((x - x0) / w, (y - y0) / h), used to
-# estimate landmarks for manual boxes. Measured together with align.CELEBA_TEMPLATE_128
-# (same 50 celeba_train images, centre crop 178 -> bicubic 128, FaceDetector() defaults).
-LANDMARKS_IN_BOX = np.array(
-    [[0.2570, 0.3895], [0.7196, 0.3904], [0.4727, 0.6061], [0.2780, 0.7488], [0.6959, 0.7498]],
-    dtype=np.float32,
-)
 
-
-@dataclass(frozen=True, eq=False)  # eq=False: numpy fields have no boolean ==
-class Detections:
-    """Faces found in one image (numpy arrays, see the module docstring for layout)."""
-
-    boxes: np.ndarray
-    scores: np.ndarray
-    landmarks: np.ndarray
-
-    def __len__(self) -> int:
-        return int(self.boxes.shape[0])
-
-    @classmethod
-    def empty(cls) -> Detections:
-        """No faces: ``(0, 4)``, ``(0,)`` and ``(0, 5, 2)`` float32 arrays."""
-        return cls(np.zeros((0, 4), np.float32), np.zeros((0,), np.float32),
-                   np.zeros((0, 5, 2), np.float32))
-
-    def rescaled(self, sx: float, sy: float) -> Detections:
-        """Map from an image resized by ``(sx, sy)`` back to the original one.
-
-        Box edges divide by the factor; landmarks are points, so pixel centres map as
-        ``(p + 0.5) / s - 0.5`` (the convention of cv2/PIL resizing).
-        """
-        s = np.array([sx, sy], np.float32)
-        boxes = self.boxes / np.tile(s, 2)
-        landmarks = (self.landmarks + 0.5) / s - 0.5
-        return Detections(boxes.astype(np.float32), self.scores, landmarks.astype(np.float32))
-
-
-def from_boxes(boxes: np.ndarray | Sequence[Sequence[float]], scores: np.ndarray | None = None,
-               estimate_landmarks: bool = True) -> Detections:
-    """Detections from manual ``(K, 4)`` ``x0, y0, x1, y1`` boxes (e.g. drawn by the user).
-
-    Scores default to 1. With ``estimate_landmarks`` the landmarks are the mean MTCNN
-    landmark positions inside a box (:data:`LANDMARKS_IN_BOX`), so alignment frames
-    the face as if MTCNN had returned this box; otherwise they are NaN, and
-    :func:`facesr_gui.pipeline.align.crop_faces` falls back to a box-based crop.
-    """
-    b = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
-    s = np.ones(len(b), np.float32) if scores is None else np.asarray(scores, np.float32).reshape(-1)
-    if len(s) != len(b):
-        raise ValueError(f"{len(b)} boxes but {len(s)} scores")
-    if estimate_landmarks:
-        wh = (b[:, 2:] - b[:, :2])[:, None, :]
-        lm = b[:, None, :2] + LANDMARKS_IN_BOX[None] * wh
-    else:
-        lm = np.full((len(b), 5, 2), np.nan, np.float32)
-    return Detections(b, s, lm.astype(np.float32))
-
-
-def auto_upscale(height: int, width: int) -> float:
+def detection_zoom(height: int, width: int) -> float:
     """The factor ``upscale=None`` uses: ``AUTO_FACTOR`` below ``AUTO_LONG_SIDE`` px, else 1."""
     return AUTO_FACTOR if max(height, width) < AUTO_LONG_SIDE else 1.0
 
@@ -132,7 +76,7 @@ class FaceDetector:
             ``min_face_size / upscale``.
         thresholds: P-, R- and O-net score thresholds.
         upscale: resize factor applied before detection; ``None`` = automatic
-            (:func:`auto_upscale`: 2x for images under 1000 px on the long side, which
+            (:func:`detection_zoom`: 2x for images under 1000 px on the long side, which
             recovers 6-24 px faces at ~4x the CPU cost); ``1.0`` = off; values below 1
             speed up detection of large faces in big frames.
     """
@@ -157,7 +101,7 @@ class FaceDetector:
 
     def factor_for(self, height: int, width: int) -> float:
         """The resize factor used for an image of this size."""
-        return auto_upscale(height, width) if self.upscale is None else float(self.upscale)
+        return detection_zoom(height, width) if self.upscale is None else float(self.upscale)
 
     def detect(self, img_rgb_uint8: np.ndarray) -> Detections:
         """Faces in one ``(H, W, 3)`` uint8 RGB image, sorted by decreasing score."""

@@ -1,5 +1,5 @@
 """Batch enhancement of files and folders (images and videos): the engine behind
-``facesr enhance`` and the GUI's batch mode.
+``facesr enhance``.
 
 :func:`enhance_paths` runs every input through one :class:`~.restore.FaceRestorer`. One
 bad input never stops the batch: its error is recorded in its :class:`ItemReport` and
@@ -16,11 +16,11 @@ item's message says so: the program never overwrites a file it did not write in 
 Files that look like earlier outputs (``*_facesr.*``) are not taken from folders; the
 ``skipped`` list of :func:`collect_inputs` says which and why.
 
-Upscale ``"auto"`` (:func:`auto_upscale`): the integer output scale that brings the
-typical (median) face's aligned crop to the network's SR crop size, so the network's
-output is pasted at its native resolution, capped by the network's own factor and by
-an output long side of :data:`MAX_SIDE` px (:data:`VIDEO_MAX_SIDE` for videos, read
-from the first frame); 1 when no face is found.
+Upscale ``"auto"``: :func:`.sizing.auto_upscale` (the one rule the GUI uses too): the
+integer output scale that brings the typical (median) face's aligned crop to the network's
+SR crop size, capped by the network's own factor and by an output long side of
+:data:`~.sizing.MAX_SIDE` px (:data:`~.sizing.VIDEO_MAX_SIDE` for videos, read from the
+first frame); 1 when no face is found.
 
 Images are ``(H, W, 3)`` uint8 RGB throughout.
 """
@@ -37,17 +37,14 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
-from .align import face_transform
-from .detect import Detections
+from .faces import Detections
 from .imageio import classify, load_image, save_image
+from .sizing import MAX_OUTPUT_PIXELS, MAX_SIDE, VIDEO_MAX_SIDE, auto_upscale, check_output_size, crop_sides  # noqa: F401
 
 if TYPE_CHECKING:
     from .restore import EnhanceResult, FaceRestorer
 
 Progress = Callable[[float, str], None]
-MAX_SIDE = 4096          # auto upscale: longest output side of an image
-VIDEO_MAX_SIDE = 1920    # ... of a video (every frame is encoded: 4K H.264 on a CPU is very slow)
-MAX_OUTPUT_PIXELS = 200_000_000   # any upscale: refuse outputs over 200 MP (600 MB as RGB)
 SUFFIX = "_facesr"
 VIDEO_KEEP = (".mp4", ".mov", ".m4v", ".mkv")
 STATUSES = ("ok", "no-face", "error", "cancelled")
@@ -167,48 +164,11 @@ def _exists(path: Path) -> bool:
     return os.path.lexists(path)
 
 
-def crop_sides(detections: Detections) -> np.ndarray:
-    """Side in frame pixels of each face's aligned (CelebA-framed) crop, ``(N,)`` float."""
-    sides = []
-    for box, lm in zip(detections.boxes, detections.landmarks):
-        affine = face_transform(box, lm, 128)
-        sides.append(128.0 / float(np.sqrt(abs(np.linalg.det(affine[:, :2])))))
-    return np.asarray(sides, np.float64)
-
-
-def auto_upscale(height: int, width: int, faces: Detections | Sequence[float], sr_size: int,
-                 max_scale: int | None = None, max_side: int = MAX_SIDE) -> int:
-    """Integer output scale for a ``height`` x ``width`` frame.
-
-    ``faces``: detections, or the side of each face's aligned crop in pixels. Rule:
-    ``round(sr_size / median crop side)``, so the typical face fills the network's SR
-    output at its native resolution (larger faces are then left as they are by the
-    restorer, smaller ones get all the detail the net has); at most ``max_scale`` (the
-    net's factor: beyond it only the background grows) and at most ``max_side //
-    max(height, width)`` so the output's long side stays <= ``max_side``; at least 1.
-    No faces: 1.
-    """
-    sides = crop_sides(faces) if isinstance(faces, Detections) else np.asarray(list(faces), np.float64)
-    if sides.size == 0:
-        return 1
-    want = round(sr_size / max(float(np.median(sides)), 1e-6))
-    cap = max_side // max(height, width, 1)
-    if max_scale is not None:
-        cap = min(cap, int(max_scale))
-    return max(1, min(want, cap))
-
-
 def _item_progress(progress: Progress | None, i: int, n: int, name: str) -> Progress:
     def report(fraction: float, msg: str) -> None:
         if progress is not None:
             progress((i + min(max(fraction, 0.0), 1.0)) / n, f"{i + 1}/{n} {name}: {msg}")
     return report
-
-
-def _check_output_size(h: int, w: int, up: int) -> None:
-    if h * w * up * up > MAX_OUTPUT_PIXELS:
-        raise ValueError(f"upscale x{up} would make a {w * up}x{h * up} output "
-                         f"(over {MAX_OUTPUT_PIXELS / 1e6:.0f} MP); use a smaller --upscale or 'auto'")
 
 
 def enhance_image(path: Path, output: Path, restorer: FaceRestorer, upscale: int | str = "auto",
@@ -223,7 +183,7 @@ def enhance_image(path: Path, output: Path, restorer: FaceRestorer, upscale: int
     report(0.05, "detecting faces")
     dets = restorer.detect(img.rgb)
     up = (auto_upscale(h, w, dets, restorer.sr_size, restorer.scale) if upscale == "auto" else int(upscale))
-    _check_output_size(h, w, up)
+    check_output_size(h, w, up)
     res = restorer.enhance(img.rgb, detections=dets, upscale=up, should_stop=should_stop,
                            progress=lambda f, m: report(0.3 + 0.6 * f, m))
     alpha = img.alpha
@@ -260,7 +220,7 @@ def enhance_video_item(path: Path, output: Path, restorer: FaceRestorer, upscale
         up = auto_upscale(info.height, info.width, dets, restorer.sr_size, restorer.scale, VIDEO_MAX_SIDE)
     else:
         up = int(upscale)
-    _check_output_size(info.height, info.width, up)
+    check_output_size(info.height, info.width, up)
     rep = enhance_video(path, output, restorer, upscale=up, detect_every=detect_every, progress=progress,
                         should_stop=should_stop, max_pixels=max_pixels)
     status = "cancelled" if rep.cancelled else ("ok" if rep.tracks else "no-face")

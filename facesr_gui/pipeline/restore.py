@@ -22,7 +22,6 @@ from __future__ import annotations
 import time
 import warnings
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable
 
 import cv2
@@ -30,6 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..nets import net_lr_side
 from ..nets.ensemble import flip_ensemble
 from ..precision import cpu_has_bf16
 from . import blend
@@ -170,12 +170,16 @@ class FaceRestorer:
         flip_ensemble: average the net over each face and its mirror image (twice the SR time,
             +0.05-0.09 dB on held-out faces; :mod:`facesr_gui.nets.ensemble`). May be changed
             between calls.
+        lr_size: side of the LR face crop fed to the net; default from the registry
+            (:func:`facesr_gui.nets.net_lr_side`: 16 for the x8 nets, the config's for CAGFace).
+
+    Build one from a model name with :func:`facesr_gui.catalog.load_restorer`.
     """
 
     def __init__(self, net: nn.Module, detector: FaceDetector | None = None, device: str | torch.device = "cpu",
                  half: bool = False, batch_size: int = 8, mask: str = "ellipse", colour_match: bool = True,
                  keep_maps: bool = True, net_name: str | None = None, native_detail: bool = True,
-                 bf16: bool | None = None, flip_ensemble: bool = False) -> None:
+                 bf16: bool | None = None, flip_ensemble: bool = False, lr_size: int | None = None) -> None:
         if mask not in ("ellipse", "parsing"):
             raise ValueError(f"mask must be 'ellipse' or 'parsing', got {mask!r}")
         self.device = torch.device(device)
@@ -187,7 +191,7 @@ class FaceRestorer:
         if self.half:
             self.net = self.net.half()
         self.scale = int(getattr(net, "scale", 8))
-        self.lr_size = int(getattr(net, "LR_SIZE", None) or max(1, 128 // self.scale))
+        self.lr_size = int(lr_size or net_lr_side(net))
         self.sr_size = self.lr_size * self.scale
         self.net_name = net_name or type(net).__name__.lower()
         self.batch_size, self.mask, self.colour_match, self.keep_maps = max(1, batch_size), mask, colour_match, keep_maps
@@ -292,25 +296,3 @@ def _check_image(rgb: np.ndarray) -> None:
                          f"{getattr(rgb, 'dtype', type(rgb).__name__)}")
     if min(rgb.shape[:2]) < 1:
         raise ValueError(f"empty image {rgb.shape}")
-
-
-def load_restorer(model: str, device: str | torch.device = "cpu", half: bool = False, **kwargs) -> FaceRestorer:
-    """A restorer for ``model``: a bundled model id or net name (``models/manifest.json``,
-    user models included), a ``.safetensors`` checkpoint, or ``"bicubic"`` (no weights)."""
-    from ..checkpoints import find_card, load_checkpoint, verify_card
-    from ..nets import create_net
-    from ..paths import models_dir, user_data_dir
-
-    if model == "bicubic":
-        return FaceRestorer(create_net("bicubic"), device=device, half=half, net_name="bicubic", **kwargs)
-    path = Path(model)
-    if path.suffix == ".safetensors" or path.is_file():
-        net, header = load_checkpoint(path, "cpu")
-        return FaceRestorer(net, device=device, half=half, net_name=header.get("net", path.stem), **kwargs)
-    found = find_card(model, [models_dir(), user_data_dir() / "models"])
-    if found is not None:
-        card, root = found
-        net, _ = load_checkpoint(verify_card(card, root), "cpu")
-        return FaceRestorer(net, device=device, half=half, net_name=card.id, **kwargs)
-    raise ValueError(f"no bundled or registered model {model!r}; run `facesr models` to list them, "
-                     f"or pass a .safetensors checkpoint")

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from facesr_gui.pipeline.detect import Detections
+from facesr_gui.pipeline.faces import Detections
 
 # Velocity factor applied at each missed detection: a coasting track slows down.
 COAST_DAMPING = 0.5

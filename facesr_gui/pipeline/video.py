@@ -56,9 +56,11 @@ __all__ = ["LOSSLESS_SUFFIXES", "STAGES", "VideoError", "VideoInfo", "VideoReade
            "VideoWriter", "enhance_video", "iter_frames", "partial_path", "probe_video"]
 
 if TYPE_CHECKING:
-    from .restore import FaceRestorer
+    from .restore import EnhanceResult, FaceRestorer
 
 Progress = Callable[[float, str], None]
+
+
 @dataclass
 class VideoReport:
     """What :func:`enhance_video` did.
@@ -149,11 +151,15 @@ def _put(q: queue.Queue, item, abort: threading.Event, consumer: threading.Threa
     return False
 
 
+FrameHook = Callable[[int, "EnhanceResult"], None]
+
+
 def enhance_video(src: str | os.PathLike, dst: str | os.PathLike, restorer: FaceRestorer, upscale: int = 1,
                   detect_every: int = 1, progress: Progress | None = None,
                   should_stop: Callable[[], bool] | None = None, max_queue: int = 8,
                   max_frames: int | None = None, tracker: FaceTracker | None = None,
-                  scene_cut: float | None = 20.0, max_pixels: int | None = None, **writer_options) -> VideoReport:
+                  scene_cut: float | None = 20.0, max_pixels: int | None = None, on_frame: FrameHook | None = None,
+                  **writer_options) -> VideoReport:
     """Restore every face of ``src`` frame by frame and write ``dst``.
 
     Each frame is decoded, faces are detected every ``detect_every``-th frame and
@@ -171,6 +177,9 @@ def enhance_video(src: str | os.PathLike, dst: str | os.PathLike, restorer: Face
         scene_cut: :class:`SceneCutDetector` threshold; at a cut the tracks are dropped
             and the frame is detected. None: no cut detection.
         max_pixels: refuse frames over this many pixels (see :class:`VideoReader`).
+        on_frame: ``on_frame(index, result)`` with each restored frame's
+            :class:`~.restore.EnhanceResult` (``result.image``: the output frame, ``(H, W, 3)``
+            uint8 RGB), before it is encoded (the GUI's previews).
         writer_options: passed to :class:`VideoWriter` (``codec``, ``crf``, ``lossless``...).
     Raises:
         VideoError: ``src`` cannot be read or ``dst`` cannot be written.
@@ -185,79 +194,30 @@ def enhance_video(src: str | os.PathLike, dst: str | os.PathLike, restorer: Face
     reader = VideoReader(src, max_frames, max_pixels)   # refuses oversized frames before decoding
     info = reader.info
     report.frames_expected, report.fps_video = info.frames, info.fps
-    total = min(info.frames, max_frames) if max_frames is not None else info.frames
     if tracker is None:
         tracker = FaceTracker(max_missed=max(1, round(float(info.fps) / 4 / detect_every)))
     tmp = partial_path(dst)
-    try:
-        tmp.parent.mkdir(parents=True, exist_ok=True)
-        writer = VideoWriter(tmp, info.width * upscale, info.height * upscale, info.fps,
-                             audio_from=src if info.has_audio else None, time_base=info.time_base,
-                             start_pts=info.start_pts, **writer_options)
-    except BaseException as exc:
-        reader.close()
-        if isinstance(exc, OSError):
-            raise VideoError(dst, f"cannot create the output ({exc})") from exc
-        raise
+    writer = _open_writer(tmp, dst, reader, upscale, writer_options)
     report.audio = writer.audio
-    abort = threading.Event()
-    decoded: queue.Queue = queue.Queue(max_queue)
-    restored: queue.Queue = queue.Queue(max_queue)
-
-    def decode() -> None:
-        it = iter(reader)
-        while not abort.is_set():
-            t0 = time.perf_counter()
-            item = next(it, _END)
-            report.timings["decode"] += time.perf_counter() - t0
-            if not _put(decoded, item, abort) or item is _END:
-                return
-
-    def encode() -> None:
-        while True:
-            item = restored.get()
-            if item is _END:
-                return
-            t0 = time.perf_counter()
-            writer.write(item)
-            report.timings["encode"] += time.perf_counter() - t0
-
-    stages = [_Stage(decode, "video-decode"), _Stage(encode, "video-encode")]
-    for s in stages:
-        s.start()
+    pipe = _Pipeline(reader, writer, report, max_queue)
     stop = should_stop or (lambda: False)
-    is_cut = SceneCutDetector(scene_cut) if scene_cut is not None else (lambda rgb: False)
+    restore = _FrameRestorer(restorer, tracker, upscale, detect_every, scene_cut, report)
+    total = min(info.frames, max_frames) if max_frames is not None else info.frames
     error: BaseException | None = None
     try:
-        while True:
-            item = _get(decoded, stages[0])
-            if item is _END:
-                break
-            index, _pts, rgb = item
+        for index, rgb in pipe.frames():
             if stop():
                 report.cancelled = True
                 break
             report.frames_in += 1
-            t0 = time.perf_counter()
-            cut = is_cut(rgb)
-            if cut:
-                tracker.reset()
-                report.scene_cuts += 1
-            if cut or index % detect_every == 0:
-                tracked = tracker.update(restorer.detect(rgb))
-            else:
-                tracked = tracker.predict()
-            report.timings["detect"] += time.perf_counter() - t0
-            # a frame once started is finished (a stop request ends the video after it): the output
-            # then holds every frame taken in
-            result = restorer.enhance(rgb, detections=tracked.detections, upscale=upscale)
-            report.timings["sr"] += result.timings.get("sr", 0.0)
-            report.timings["paste"] += result.timings.get("paste", 0.0)
-            n = sum(f.skipped is None for f in result.faces)
-            report.faces_total += n
-            report.faces_max = max(report.faces_max, n)
-            report.frames_with_faces += n > 0
-            if not _put(restored, result.image, abort, stages[1]):
+            try:
+                result = restore(index, rgb, stop)
+            except InterruptedError:
+                report.cancelled = True
+                break
+            if on_frame is not None:
+                on_frame(index, result)
+            if not pipe.write(result.image):
                 break  # the encoder failed: its error is raised below
             if progress is not None:
                 done = index + 1
@@ -266,16 +226,7 @@ def enhance_video(src: str | os.PathLike, dst: str | os.PathLike, restorer: Face
     except BaseException as exc:  # noqa: BLE001 - cleaned up below, then re-raised
         error = exc
     finally:
-        abort.set()  # the decoder stops at its next frame
-        stages[0].join()
-        _put_end(restored, stages[1])
-        stages[1].join()
-        try:
-            writer.close(complete=error is None and not report.cancelled and reader.reached_end)
-        except BaseException as exc:  # noqa: BLE001 - the first error wins; raised below
-            error = error or exc
-        reader.close()
-    error = error or stages[0].exc or stages[1].exc
+        error = pipe.close(complete=error is None and not report.cancelled and reader.reached_end, error=error)
     report.frames_out = writer.frames_written
     report.tracks = tracker.tracks_started
     report.problem = None if report.cancelled else reader.problem
@@ -293,6 +244,111 @@ def enhance_video(src: str | os.PathLike, dst: str | os.PathLike, restorer: Face
     if progress is not None and not report.cancelled:
         progress(1.0, report.summary())
     return report
+
+
+def _open_writer(tmp: Path, dst: Path, reader: VideoReader, upscale: int, options: dict) -> VideoWriter:
+    """The encoder of the ``.partial`` file (the reader is closed if it cannot be made)."""
+    info = reader.info
+    try:
+        tmp.parent.mkdir(parents=True, exist_ok=True)
+        return VideoWriter(tmp, info.width * upscale, info.height * upscale, info.fps,
+                           audio_from=reader.path if info.has_audio else None, time_base=info.time_base,
+                           start_pts=info.start_pts, **options)
+    except BaseException as exc:
+        reader.close()
+        if isinstance(exc, OSError):
+            raise VideoError(dst, f"cannot create the output ({exc})") from exc
+        raise
+
+
+class _FrameRestorer:
+    """Detect (every ``detect_every``-th frame and at scene cuts) or track, then restore one frame;
+    adds the stage times and face counts to ``report``."""
+
+    def __init__(self, restorer: FaceRestorer, tracker: FaceTracker, upscale: int, detect_every: int,
+                 scene_cut: float | None, report: VideoReport) -> None:
+        self.restorer, self.tracker, self.upscale, self.detect_every = restorer, tracker, upscale, detect_every
+        self.is_cut = SceneCutDetector(scene_cut) if scene_cut is not None else (lambda rgb: False)
+        self.report = report
+
+    def __call__(self, index: int, rgb, stop: Callable[[], bool]) -> EnhanceResult:
+        report, t0 = self.report, time.perf_counter()
+        cut = self.is_cut(rgb)
+        if cut:
+            self.tracker.reset()
+            report.scene_cuts += 1
+        if cut or index % self.detect_every == 0:
+            tracked = self.tracker.update(self.restorer.detect(rgb))
+        else:
+            tracked = self.tracker.predict()
+        report.timings["detect"] += time.perf_counter() - t0
+        # a frame once started is finished (a stop request ends the video after it): the output then
+        # holds every frame taken in
+        result = self.restorer.enhance(rgb, detections=tracked.detections, upscale=self.upscale)
+        report.timings["sr"] += result.timings.get("sr", 0.0)
+        report.timings["paste"] += result.timings.get("paste", 0.0)
+        n = sum(f.skipped is None for f in result.faces)
+        report.faces_total += n
+        report.faces_max = max(report.faces_max, n)
+        report.frames_with_faces += n > 0
+        return result
+
+
+class _Pipeline:
+    """The decode and encode threads around the caller's restore loop, with bounded queues."""
+
+    def __init__(self, reader: VideoReader, writer: VideoWriter, report: VideoReport, max_queue: int) -> None:
+        self.reader, self.writer, self.report = reader, writer, report
+        self.abort = threading.Event()
+        self.decoded: queue.Queue = queue.Queue(max_queue)
+        self.restored: queue.Queue = queue.Queue(max_queue)
+        self.stages = [_Stage(self._decode, "video-decode"), _Stage(self._encode, "video-encode")]
+        for stage in self.stages:
+            stage.start()
+
+    def _decode(self) -> None:
+        it = iter(self.reader)
+        while not self.abort.is_set():
+            t0 = time.perf_counter()
+            item = next(it, _END)
+            self.report.timings["decode"] += time.perf_counter() - t0
+            if not _put(self.decoded, item, self.abort) or item is _END:
+                return
+
+    def _encode(self) -> None:
+        while True:
+            item = self.restored.get()
+            if item is _END:
+                return
+            t0 = time.perf_counter()
+            self.writer.write(item)
+            self.report.timings["encode"] += time.perf_counter() - t0
+
+    def frames(self):
+        """``(index, rgb)`` of each decoded frame until the end (or the decoder died)."""
+        while True:
+            item = _get(self.decoded, self.stages[0])
+            if item is _END:
+                return
+            index, _pts, rgb = item
+            yield index, rgb
+
+    def write(self, rgb) -> bool:
+        """Queue one output frame; False when the encoder died."""
+        return _put(self.restored, rgb, self.abort, self.stages[1])
+
+    def close(self, complete: bool, error: BaseException | None) -> BaseException | None:
+        """Stop the decoder, drain the encoder, close both files; returns the first error."""
+        self.abort.set()  # the decoder stops at its next frame
+        self.stages[0].join()
+        _put_end(self.restored, self.stages[1])
+        self.stages[1].join()
+        try:
+            self.writer.close(complete=complete)
+        except BaseException as exc:  # noqa: BLE001 - the first error wins; raised by the caller
+            error = error or exc
+        self.reader.close()
+        return error or self.stages[0].exc or self.stages[1].exc
 
 
 def _get(q: queue.Queue, producer: _Stage):

@@ -23,7 +23,7 @@ import torch
 
 from ..checkpoints import (ModelCard, load_checkpoint, read_manifest, save_checkpoint, sha256_file, verify_card,
                            write_manifest)
-from ..nets import create_net
+from ..nets import create_net, net_lr_side
 from .evaluate import evaluate_components, evaluate_folder
 
 CELEBA_TERMS = ("CelebA (Liu et al. 2015): non-commercial research purposes only; "
@@ -75,7 +75,7 @@ def measure_realistic(model_id: str, models: str | Path, dev_dir: str | Path, li
     if card is None:
         raise ValueError(f"no model {model_id!r} in {models / 'manifest.json'}")
     net, _ = load_checkpoint(verify_card(card, models))
-    hr_size = net.scale * (getattr(net, "LR_SIZE", None) or 16)
+    hr_size = net.scale * net_lr_side(net)
     metrics = {**card.metrics, realistic_set_name(dev_dir): _measure_realistic(net.eval(), dev_dir, hr_size, limit,
                                                                                progress)}
     new = replace(card, metrics=metrics)
@@ -95,7 +95,7 @@ def bundle_model(checkpoint: str | Path, model_id: str, models: str | Path, dev_
     models.mkdir(parents=True, exist_ok=True)
     net, header = load_checkpoint(checkpoint)
     net.eval()
-    hr_size = net.scale * (getattr(net, "LR_SIZE", None) or 16)   # 128: the x8 nets, and CAGFace at lr_size 32
+    hr_size = net.scale * net_lr_side(net)   # 128: the x8 nets, and CAGFace at lr_size 32
     fp32 = _measure(net, dev_dir, hr_size, limit, progress)
     half_net, _ = load_checkpoint(checkpoint)
     half_net.load_state_dict({k: (v.half().float() if v.is_floating_point() else v)

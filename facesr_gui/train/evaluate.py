@@ -7,6 +7,7 @@ same inputs), optionally with framing jitter; or they are read from a folder of 
 (``lr_dir``, matched to the HR faces by file stem). So ``facesr eval`` on a folder of 128x128
 faces at x8 measures the 16 -> 128 protocol. Every row also carries bicubic's numbers on the same
 LR input, the baseline a model has to beat.
+Models are found and loaded by :mod:`facesr_gui.catalog` (``resolve``, ``load_net``).
 """
 from __future__ import annotations
 
@@ -21,10 +22,8 @@ import torch
 from PIL import Image
 from torch import nn
 
-from ..checkpoints import CheckpointError, find_card, load_checkpoint, read_manifest, verify_card
 from ..metrics import psnr, ssim
-from ..nets import create_net, ensemble, get_info, list_nets
-from ..paths import models_dir
+from ..nets import ensemble
 from .dataset import FaceFolder, _crop_box, list_images, load_rgb
 from .degrade import upscale_bicubic
 
@@ -37,38 +36,6 @@ class EvalResult:
     per_image: list[dict] = field(default_factory=list)
     mean: dict[str, float] = field(default_factory=dict)
     setup: dict = field(default_factory=dict)
-
-
-def load_model(spec: str, scale: int | None = None, device: str = "cpu") -> tuple[nn.Module, str]:
-    """A network from a checkpoint path, a bundled model id (``eipnet_w128``), or a registered
-    network name with its first bundled checkpoint (the manifest's best at that scale).
-
-    ``bicubic`` needs no weights (``scale`` selects its factor). A name without a bundled
-    checkpoint is an error that says so, rather than silently evaluating random weights.
-    """
-    path = Path(spec)
-    if path.suffix in (".safetensors", ".pt", ".pth") or path.is_file():
-        net, header = load_checkpoint(path, device)
-        return net, f"{header.get('net', '?')}:{path.name}"
-    root = models_dir()
-    found = find_card(spec, [root], scale) if spec != "bicubic" else None
-    if found is not None and found[0].id == spec:   # a bundled model id, e.g. eipnet_w128
-        if scale is not None and found[0].scale != scale:
-            raise ValueError(f"{spec} is a x{found[0].scale} model, not x{scale}")
-        net, _ = load_checkpoint(verify_card(found[0], root), device)
-        return net, spec
-    if spec not in list_nets():
-        ids = ", ".join(c.id for c in read_manifest(root / "manifest.json"))
-        raise ValueError(f"{spec!r} is neither a checkpoint file, a network ({', '.join(list_nets())}) "
-                         f"nor a bundled model ({ids or 'none'})")
-    if spec == "bicubic":
-        return create_net("bicubic", scale=scale or get_info("bicubic").scale).to(device).eval(), "bicubic"
-    if found is None:
-        raise CheckpointError(f"no bundled checkpoint for {spec!r}" + (f" at x{scale}" if scale else "")
-                              + f" in {root}; pass a checkpoint file instead")
-    card = found[0]
-    net, _ = load_checkpoint(verify_card(card, root), device)
-    return net, card.id
 
 
 def _crop_mode(root: str | Path) -> str:

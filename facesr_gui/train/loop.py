@@ -30,7 +30,7 @@ from torch.utils.data import DataLoader, Dataset
 from ..atomic import atomic_path
 from ..checkpoints import check_net_config, load_state_strict, read_init_weights, read_training_state, save_checkpoint
 from ..metrics import psnr, ssim
-from ..nets import create_discriminator, create_net, get_info
+from ..nets import create_discriminator, create_net, get_info, net_lr_side
 from ..nets.outputs import SROutput
 from ..precision import use_bf16
 from . import losses as L
@@ -280,8 +280,8 @@ def train(cfg: TrainConfig, should_stop: Callable[[], bool] | None = None) -> It
     memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
     net = net.to(memory_format=memory_format)
     scale = net.scale
-    hr_size = cfg.hr_size or (getattr(net, "LR_SIZE", None) or 16) * scale
-    edge_scales = tuple(int(k.split("x")[1]) for k in getattr(net, "MAP_DOCS", {}) if k.startswith("edge/x"))
+    hr_size = cfg.hr_size or net_lr_side(net) * scale
+    edge_scales = info.edge_scales
     parsing_dir = cfg.parsing_dir if recipe.needs_parsing else None
     train_ds = FaceFolder(cfg.data, hr_size=hr_size, scale=scale, augment=True, crop=cfg.crop,
                           edge_scales=edge_scales, with_edges=bool(edge_scales), parsing_dir=parsing_dir, seed=cfg.seed,

@@ -25,7 +25,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ..pipeline.faces import combine_faces, subset
 from ..pipeline.imageio import ImageError, load_image
+from ..pipeline.sizing import auto_upscale
 from .export import Exporter, comparison_image
 from .qimage import rgb_to_qimage
 from .settings import Settings
@@ -42,9 +44,6 @@ _MODES = [("Side by side", "side"), ("Slider", "slider")]
 _VIEWS = [("Whole image", "whole"), ("Selected face", "face")]
 _UPSCALES = [("Auto", 0), ("1x", 1), ("2x", 2), ("4x", 4), ("8x", 8)]
 _MASKS = [("Ellipse", "ellipse"), ("Parsing", "parsing")]
-AUTO_MAX_SIDE = 4096   # "Auto" upscale keeps the output's long side at most this
-BOX_IN_CROP = 0.644    # MTCNN box side / aligned crop side (pipeline.align.BOX_SIDE_IN_CROP)
-PASTE_LIMIT = 1.25     # faces up to this times the SR crop are pasted (pipeline.restore.LARGE_FACE_FACTOR)
 
 
 class PhotosTab(QWidget):
@@ -257,33 +256,25 @@ class PhotosTab(QWidget):
         return self.model_info.get(model_id, (model_id,))[0]
 
     def upscale(self) -> int:
-        """The chosen output scale. Auto: the largest power of two (up to the model's scale) at
-        which the median ticked face still fits the network's output, so it gets pasted; the
-        output's long side stays under ``AUTO_MAX_SIDE``; 1 without faces."""
+        """The chosen output scale. Auto: the engine's rule (:func:`facesr_gui.pipeline.sizing.auto_upscale`,
+        as ``facesr enhance``) over the ticked faces; 1 without faces."""
         u = self.upscale_combo.currentData()
         if u or self.image is None:
             return max(1, u)
         _, scale, sr_size = self.model_info.get(self.model_id, ("", 8, 128))
-        sides = [max(f.box[2] - f.box[0], f.box[3] - f.box[1]) / BOX_IN_CROP
-                 for i, f in enumerate(self.faces) if i in set(self.faces_list.checked())]
-        if not sides:
-            return 1
-        need = min(scale, sr_size * PASTE_LIMIT / max(1.0, float(np.median(sides))),
-                   AUTO_MAX_SIDE / max(self.image.shape[:2]))
-        u = 1
-        while u * 2 <= need:
-            u *= 2
-        return u
+        faces = combine_faces(self.detections, self._manual_boxes())
+        ticked = [i for i in self.faces_list.checked() if i < len(faces)]
+        h, w = self.image.shape[:2]
+        return auto_upscale(h, w, subset(faces, ticked), sr_size, scale)
 
     def enhance(self) -> None:
         """Send the ticked faces to the worker (detections still running: the worker detects)."""
         if self.image is None:
             return
-        manual = [f.box for f in self.faces if f.manual]
-        dets_pending = self.detections is None and not manual
+        manual = self._manual_boxes()
+        dets_pending = self.detections is None and manual is None
         self._ids["enhance"] = self.worker.enhance(
-            self.image, self.model_id, detections=self.detections,
-            manual_boxes=np.array(manual, np.float32).reshape(-1, 4) if manual else None,
+            self.image, self.model_id, detections=self.detections, manual_boxes=manual,
             selected=None if dets_pending else tuple(self.faces_list.checked()),
             upscale=self.upscale(), mask=self.mask_combo.currentData(),
             identity=self.identity_check.isChecked(), ground_truth=self.ground_truth,
@@ -296,10 +287,8 @@ class PhotosTab(QWidget):
         if self.image is None or row < 0 or not model_ids:
             self.grid.set_status("Select a face in the list and tick at least one model.")
             return
-        manual = [f.box for f in self.faces if f.manual]
         self._ids["grid"] = self.worker.run_grid(
-            self.image, model_ids, row, detections=self.detections,
-            manual_boxes=np.array(manual, np.float32).reshape(-1, 4) if manual else None,
+            self.image, model_ids, row, detections=self.detections, manual_boxes=self._manual_boxes(),
             flip_ensemble=self.ensemble_check.isChecked())
         self._settings.set_list("grid_models", model_ids)
         self.grid.clear(f"Running {len(model_ids)} models on face #{row + 1}...")
@@ -307,6 +296,11 @@ class PhotosTab(QWidget):
         self._grid_bicubic = "bicubic" in model_ids     # then the reference tile would repeat it
         self.grid.set_busy(True)
         self._set_pending("grid", True)
+
+    def _manual_boxes(self) -> np.ndarray | None:
+        """The boxes drawn by hand, ``(M, 4)`` float32 photo pixels, or None."""
+        manual = [f.box for f in self.faces if f.manual]
+        return np.array(manual, np.float32).reshape(-1, 4) if manual else None
 
     def add_manual_box(self, box: tuple[float, float, float, float]) -> int:
         """Add a face box drawn by hand (photo pixels); returns its row."""

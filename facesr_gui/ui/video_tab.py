@@ -18,7 +18,8 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QGroupBox, QHB
                                QLineEdit, QMessageBox, QProgressBar, QPushButton, QSlider, QSpinBox,
                                QVBoxLayout, QWidget)
 
-from ..workers.video import (VIDEO_SUFFIXES, DecodedFrame, PreviewFrame, VideoInfo, VideoJob, VideoReport,
+from ..pipeline.imageio import VIDEO_EXTENSIONS
+from ..workers.video import (DecodedFrame, PreviewFrame, VideoInfo, VideoJob, VideoReport,
                              VideoWorker, default_output, probe_video)
 from .qimage import rgb_to_qimage
 from .settings import Settings
@@ -213,7 +214,7 @@ class VideoTab(QWidget):
         self.device, self.half = str(device), bool(half)
 
     def open_dialog(self) -> None:
-        patterns = " ".join(f"*{s}" for s in VIDEO_SUFFIXES)
+        patterns = " ".join(f"*{s}" for s in sorted(VIDEO_EXTENSIONS))
         path, _ = QFileDialog.getOpenFileName(self, "Open video", self._settings.get("last_dir", str(Path.home())),
                                               f"Videos ({patterns});;All files (*)")
         if path:
@@ -450,7 +451,7 @@ class VideoTab(QWidget):
         if not mime.hasUrls():
             return None
         return next((u.toLocalFile() for u in mime.urls()
-                     if u.isLocalFile() and Path(u.toLocalFile()).suffix.lower() in VIDEO_SUFFIXES), None)
+                     if u.isLocalFile() and Path(u.toLocalFile()).suffix.lower() in VIDEO_EXTENSIONS), None)
 
     def dragEnterEvent(self, event) -> None:
         if self._dropped_video(event.mimeData()) and not self._busy:

@@ -17,182 +17,24 @@ Signals carry plain data (numpy arrays, dataclasses), never tensors or pixmaps.
 """
 from __future__ import annotations
 
-import os
 import time
-import warnings
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable
 
-import cv2
 import numpy as np
 import torch
 from PySide6.QtCore import QMutex, QMutexLocker, QObject, QWaitCondition, Signal
 
-from ..checkpoints import CheckpointError, load_checkpoint, read_manifest, sha256_file
+from ..catalog import ModelEntry, ModelUnavailable, list_models, load_net
 from ..errors import describe
-from ..nets import create_net, get_info, list_nets
-from ..paths import models_dir, user_data_dir
-from ..pipeline.detect import Detections, FaceDetector, from_boxes
+from ..pipeline.detect import FaceDetector
+from ..pipeline.faces import Detections, combine_faces, subset
+from ..pipeline.measure import AlignedIdentity, quality_vs_truth
 from ..pipeline.restore import EnhanceResult, FaceRestorer, FaceResult
 from ._thread import LoopThread
 
 MAX_CACHED_RESTORERS = 4
-# dlib face box inside a 128 px aligned crop (mean over 39 CelebA dev faces, std < 3 px):
-# used for both crops so the identity embedding needs no detection on a degraded face.
-ALIGNED_DLIB_BOX_128 = (29, 45, 102, 118)
-CHECKPOINTS_ENV = "FACESR_CHECKPOINTS"
-
-
-# --- model catalogue ----------------------------------------------------------------------------
-class ModelUnavailable(RuntimeError):
-    """The chosen model cannot be loaded (message is shown to the user as is)."""
-
-
-@dataclass(frozen=True)
-class ModelEntry:
-    """One choice in the model picker: a bundled or user-registered checkpoint (with its card's
-    measured ``metrics``), a checkpoint file given on the command line, or a registered net.
-    ``source``: ``"bundled"``, ``"user"``, ``"file"`` or ``"net"``."""
-
-    id: str
-    net: str
-    paper: str
-    scale: int
-    checkpoint: Path | None = None
-    description: str = ""
-    metrics: dict = field(default_factory=dict, compare=False, hash=False)
-    source: str = "net"
-    sha256: str = ""
-    title: str = ""
-    lr_size: int | None = None    # the checkpoint's own LR face side where its config sets one (CAGFace lr_size)
-
-    @property
-    def available(self) -> bool:
-        return self.checkpoint is not None or self.net == "bicubic"
-
-    @property
-    def name(self) -> str:
-        """Short display name (the id, or the title of a checkpoint file)."""
-        return self.title or self.id
-
-    @property
-    def label(self) -> str:
-        """Short picker text, e.g. ``"jeanet (x8) - untrained"``; the paper goes in the tooltip."""
-        text = f"{self.name} (x{self.scale})"
-        return text if self.available else f"{text} - untrained"
-
-    @property
-    def sr_size(self) -> int:
-        """Side of the network's output face crop (LR input side x scale; 128 for the x8 nets)."""
-        lr = self.lr_size
-        if lr is None:
-            try:
-                lr = getattr(get_info(self.net).builder, "LR_SIZE", None)
-            except KeyError:
-                lr = None
-        return self.scale * (lr or max(1, 128 // self.scale))
-
-    def tooltip(self) -> str:
-        """Paper, where the weights come from and the PSNR/SSIM measured for them."""
-        lines = [self.paper]
-        if self.source == "user":
-            lines.append("fine-tuned in the Training tab")
-        elif self.source == "file":
-            lines.append(f"checkpoint {self.checkpoint}")
-        for data, m in self.metrics.items():
-            if isinstance(m, dict) and "psnr" in m:
-                text = f"measured on {data}: PSNR {m['psnr']:.2f} dB"
-                text += f", SSIM {m['ssim']:.4f}" if "ssim" in m else ""
-                text += f" (bicubic {m['bicubic_psnr']:.2f} dB)" if "bicubic_psnr" in m else ""
-                lines.append(text)
-        if not self.available:
-            lines.append(f"no trained weights for {self.id}")
-        return "\n".join(lines)
-
-
-def _header(path: Path) -> dict:
-    """The ``facesr`` JSON header of a safetensors checkpoint, without reading the weights."""
-    import json
-
-    from safetensors import safe_open
-
-    with safe_open(str(path), framework="pt") as fh:
-        raw = (fh.metadata() or {}).get("facesr")
-    return json.loads(raw) if raw else {}
-
-
-def _card_entries(manifest: Path, source: str) -> list[ModelEntry]:
-    try:
-        cards = read_manifest(manifest)
-    except CheckpointError as exc:
-        warnings.warn(str(exc), stacklevel=3)
-        return []
-    return [ModelEntry(c.id, c.net, get_info(c.net).paper, c.scale, manifest.parent / c.file,
-                       c.notes or get_info(c.net).description, dict(c.metrics), source, c.sha256,
-                       lr_size=c.config.get("lr_size"))
-            for c in cards if c.net in list_nets()]
-
-
-def _file_entries(paths: list[str]) -> list[ModelEntry]:
-    entries = []
-    for text in paths:
-        path = Path(text)
-        try:
-            header = _header(path)
-        except Exception as exc:  # noqa: BLE001 - a bad file on the command line is reported, not fatal
-            warnings.warn(f"ignoring checkpoint {path}: {exc}", stacklevel=3)
-            continue
-        net = header.get("net")
-        if net not in list_nets():
-            warnings.warn(f"ignoring checkpoint {path}: unknown network {net!r}", stacklevel=3)
-            continue
-        val = header.get("meta", {}).get("val") or {}
-        metrics = {"validation (training log)": val} if "psnr" in val else {}
-        entries.append(ModelEntry(str(path), net, get_info(net).paper, get_info(net).scale, path,
-                                  get_info(net).description, metrics, "file",
-                                  title=f"{net} ({path.parent.name})",
-                                  lr_size=(header.get("config") or {}).get("lr_size")))
-    return entries
-
-
-def list_models(manifest: str | Path | None = None, user_manifest: str | Path | None = None,
-                checkpoints: list[str] | None = None) -> list[ModelEntry]:
-    """Bundled models (``models/manifest.json``), then models registered from the Training tab
-    (``<user data dir>/models/manifest.json``), then checkpoint files (default: the
-    ``FACESR_CHECKPOINTS`` environment variable, ``os.pathsep``-separated), then bicubic and
-    every other registered net (untrained). The first entry of an id wins."""
-    manifest = Path(manifest) if manifest is not None else models_dir() / "manifest.json"
-    user_manifest = Path(user_manifest) if user_manifest is not None else user_data_dir() / "models" / "manifest.json"
-    if checkpoints is None:
-        checkpoints = [p for p in os.environ.get(CHECKPOINTS_ENV, "").split(os.pathsep) if p]
-    entries = _card_entries(manifest, "bundled") + _card_entries(user_manifest, "user") + _file_entries(checkpoints)
-    with_weights = {e.net for e in entries}
-    for name in ["bicubic"] + [n for n in list_nets() if n != "bicubic"]:
-        if name == "bicubic" or name not in with_weights:
-            info = get_info(name)
-            entries.append(ModelEntry(name, name, info.paper, info.scale, None, info.description))
-    unique: dict[str, ModelEntry] = {}
-    for e in entries:
-        unique.setdefault(e.id, e)
-    return list(unique.values())
-
-
-def load_model(entry: ModelEntry, device: str | torch.device = "cpu") -> torch.nn.Module:
-    """Build ``entry``'s network in eval mode on ``device`` (sha256 checked when the card has one);
-    raises :class:`ModelUnavailable`."""
-    if entry.checkpoint is not None:
-        try:
-            if entry.sha256 and sha256_file(entry.checkpoint) != entry.sha256:
-                raise CheckpointError(f"{entry.checkpoint.name}: sha256 does not match its card")
-            net, _header = load_checkpoint(entry.checkpoint, device)
-        except (CheckpointError, OSError) as exc:
-            raise ModelUnavailable(f"cannot load {entry.id}: {exc}") from exc
-        return net
-    if entry.net == "bicubic":
-        return create_net("bicubic").to(device).eval()
-    raise ModelUnavailable(f"no trained weights for {entry.id}: train it in the Training tab or bundle a checkpoint")
 
 
 def default_device() -> torch.device:
@@ -307,98 +149,6 @@ InferenceRequest = EnhanceRequest   # names kept from the single-request worker
 InferenceResult = EnhanceOutcome
 
 
-def combine_faces(detections: Detections | None, manual_boxes: np.ndarray | None) -> Detections:
-    """Detections followed by the manual boxes (landmarks estimated from the box)."""
-    parts = [detections] if detections is not None and len(detections) else []
-    if manual_boxes is not None and len(manual_boxes):
-        parts.append(from_boxes(manual_boxes))
-    if not parts:
-        return Detections.empty()
-    return Detections(*(np.concatenate([getattr(p, k) for p in parts]) for k in ("boxes", "scores", "landmarks")))
-
-
-def subset(dets: Detections, indices: list[int]) -> Detections:
-    idx = np.asarray(indices, dtype=np.intp)
-    return Detections(dets.boxes[idx], dets.scores[idx], dets.landmarks[idx])
-
-
-# --- measurements ------------------------------------------------------------------------------
-_Y_WEIGHTS = np.array([65.481, 128.553, 24.966]) / 255.0
-_SSIM_WINDOW = cv2.getGaussianKernel(11, 1.5)   # float64, normalised
-
-
-def _luma(rgb: np.ndarray) -> np.ndarray:
-    """BT.601 Y on the 0..255 scale (as :func:`facesr_gui.metrics.rgb_to_y`), float64."""
-    return 16.0 + rgb.astype(np.float64) @ _Y_WEIGHTS
-
-
-def _blur_valid(z: np.ndarray) -> np.ndarray:
-    return cv2.sepFilter2D(z, cv2.CV_64F, _SSIM_WINDOW, _SSIM_WINDOW, borderType=cv2.BORDER_REFLECT)[5:-5, 5:-5]
-
-
-def y_psnr_ssim(a: np.ndarray, b: np.ndarray) -> tuple[float | None, float | None]:
-    """Y-channel PSNR (dB; identical images give 99) and SSIM of two same-size ``(h, w, 3)`` uint8
-    RGB images, with the conventions of :mod:`facesr_gui.metrics` (same values to ~1e-12) but
-    separable filtering, ~60x faster on large frames. SSIM is None below 11 px."""
-    if a.size == 0:
-        return None, None
-    ya, yb = _luma(a), _luma(b)
-    mse = float(np.mean((ya - yb) ** 2))
-    p = 10.0 * np.log10(255.0 ** 2 / mse) if mse > 0 else 99.0
-    if min(a.shape[:2]) < 11:
-        return p, None
-    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
-    ma, mb = _blur_valid(ya), _blur_valid(yb)
-    va, vb, cov = _blur_valid(ya * ya) - ma ** 2, _blur_valid(yb * yb) - mb ** 2, _blur_valid(ya * yb) - ma * mb
-    s = ((2 * ma * mb + c1) * (2 * cov + c2)) / ((ma ** 2 + mb ** 2 + c1) * (va + vb + c2))
-    return p, float(s.mean())
-
-
-def quality_vs_truth(result: EnhanceResult, image: np.ndarray, truth: np.ndarray,
-                     boxes: dict[int, np.ndarray]) -> dict[int, dict[str, float | None]]:
-    """PSNR/SSIM of the output and of the bicubic-upscaled input against ``truth`` (resized to
-    the output size): key -1 for the whole image, ``face_id`` for each box (input coordinates)."""
-    h, w = result.image.shape[:2]
-    if truth.shape[:2] != (h, w):
-        truth = cv2.resize(truth, (w, h), interpolation=cv2.INTER_AREA if truth.shape[0] > h else cv2.INTER_CUBIC)
-    bic = image if result.upscale == 1 else cv2.resize(image, (w, h), interpolation=cv2.INTER_CUBIC)
-    regions = {-1: (0, 0, w, h)}
-    for face_id, box in boxes.items():
-        x0, y0, x1, y1 = (np.asarray(box, np.float64) * result.upscale).round().astype(int)
-        regions[face_id] = (max(0, x0), max(0, y0), min(w, x1), min(h, y1))
-    out = {}
-    for key, (x0, y0, x1, y1) in regions.items():
-        if x1 - x0 < 2 or y1 - y0 < 2:
-            out[key] = {"psnr": None, "ssim": None, "bicubic_psnr": None, "bicubic_ssim": None}
-            continue
-        gt = truth[y0:y1, x0:x1]
-        p, s = y_psnr_ssim(result.image[y0:y1, x0:x1], gt)
-        bp, bs = y_psnr_ssim(bic[y0:y1, x0:x1], gt)
-        out[key] = {"psnr": p, "ssim": s, "bicubic_psnr": bp, "bicubic_ssim": bs}
-    return out
-
-
-class _Identity:
-    """Lazily built :class:`~facesr_gui.identity.DlibIdentity`; ``similarity`` of two aligned crops."""
-
-    def __init__(self) -> None:
-        self._ident = None
-        self.reason = ""
-
-    def similarity(self, a: np.ndarray, b: np.ndarray) -> float | None:
-        from ..identity import DlibIdentity
-
-        if self._ident is None:
-            status = DlibIdentity.available()
-            if not status:
-                self.reason = status.reason
-                return None
-            self._ident = DlibIdentity()
-        k = a.shape[0] / 128.0
-        box = tuple(int(round(v * k)) for v in ALIGNED_DLIB_BOX_128)
-        return self._ident.similarity(a, b, box=box)
-
-
 # --- the worker --------------------------------------------------------------------------------
 class InferenceWorker(QObject):
     """Owns one QThread for the app's lifetime; call :meth:`start` once and :meth:`stop` on close.
@@ -420,7 +170,7 @@ class InferenceWorker(QObject):
     models_changed = Signal()
 
     def __init__(self, catalogue: list[ModelEntry] | None = None,
-                 loader: Callable[[ModelEntry, torch.device], torch.nn.Module] = load_model,
+                 loader: Callable[[ModelEntry, torch.device], torch.nn.Module] = load_net,
                  device: str | torch.device | None = None, detect_fn: Callable[[np.ndarray], Detections] | None = None,
                  parent=None):
         super().__init__(parent)
@@ -432,7 +182,7 @@ class InferenceWorker(QObject):
         self._half = False
         self._restorers: OrderedDict[tuple, FaceRestorer] = OrderedDict()
         self._detectors: dict[str, FaceDetector] = {}
-        self._identity = _Identity()
+        self._identity = AlignedIdentity()
         self._mutex = QMutex()
         self._cond = QWaitCondition()
         self._pending: dict[type, tuple[int, Any]] = {}
@@ -590,7 +340,8 @@ class InferenceWorker(QObject):
             raise ModelUnavailable(f"unknown model {model_id!r}")
         self.progressed.emit(0.05, f"loading {entry.label}")
         net = self._loader(entry, torch.device("cpu"))
-        restorer = FaceRestorer(net, detector=None, device=device, half=half, mask=mask, net_name=model_id)
+        restorer = FaceRestorer(net, detector=None, device=device, half=half, mask=mask, net_name=model_id,
+                                lr_size=entry.lr_size)
         self._restorers[key] = restorer
         while len(self._restorers) > MAX_CACHED_RESTORERS:
             self._restorers.popitem(last=False)

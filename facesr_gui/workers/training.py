@@ -22,15 +22,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
+import numpy as np
 import torch
 from PySide6.QtCore import QObject, Signal
 
 from ..atomic import atomic_path
+from ..catalog import list_models
 from ..checkpoints import (CheckpointError, ModelCard, load_checkpoint, read_header, read_manifest,
                            sha256_file, write_manifest)
 from ..errors import describe
 from ..nets import get_info, list_nets, paper_config
-from ..paths import models_dir, user_data_dir
+from ..paths import user_data_dir
 from ..train.loop import TrainConfig, TrainEvent, train
 from ..train.recipes import recipe_for
 from ._thread import LoopThread
@@ -85,12 +87,11 @@ def degradation_choices() -> list[tuple[str, str]]:
 
 
 def degraded_samples(folder: str | Path, net: str, degradation: str, jitter: float = 0.0, count: int = 6,
-                     seed: int = 0, tile: int = 96) -> "np.ndarray":
+                     seed: int = 0, tile: int = 96) -> np.ndarray:
     """Preview of what a run will train on: ``(2 * tile, count * tile, 3)`` uint8 RGB, the HR faces of
     ``folder`` (top row) over the LR inputs ``degradation`` makes of them (bottom row, pixel-repeated),
     drawn as the first faces of epoch 0 of a run with ``seed``. Raises ``ValueError`` for an unusable
     folder (no faces, CelebA crop on small images)."""
-    import numpy as np
     from PIL import Image
 
     from ..train.dataset import FaceFolder
@@ -124,17 +125,9 @@ def default_run_dir(net: str) -> Path:
 
 
 def known_checkpoints(net: str) -> list[tuple[str, Path]]:
-    """``(label, weights path)`` of bundled and user-registered checkpoints of ``net``."""
-    found = []
-    for origin, manifest in (("bundled", models_dir() / "manifest.json"),
-                             ("user", user_models_dir() / "manifest.json")):
-        try:
-            cards = read_manifest(manifest)
-        except CheckpointError:
-            continue
-        found += [(f"{c.id} ({origin})", manifest.parent / c.file) for c in cards
-                  if c.net == net and (manifest.parent / c.file).is_file()]
-    return found
+    """``(label, weights path)`` of bundled and user-registered checkpoints of ``net`` (the catalogue's)."""
+    return [(f"{e.id} ({e.source})", e.checkpoint) for e in list_models(checkpoints=[])
+            if e.net == net and e.source in ("bundled", "user") and e.checkpoint.is_file()]
 
 
 def checkpoint_config(path: str | Path) -> dict | None:
@@ -186,11 +179,7 @@ def register_model(checkpoint: str | Path, model_id: str, training: dict | None 
     """
     root = Path(root) if root is not None else user_models_dir()
     model_id = sanitize_model_id(model_id)
-    try:
-        bundled = {c.id for c in read_manifest(models_dir() / "manifest.json")}
-    except CheckpointError:
-        bundled = set()
-    if model_id in bundled:
+    if model_id in {e.id for e in list_models(checkpoints=[]) if e.source == "bundled"}:
         raise ValueError(f"{model_id!r} is the id of a bundled model; choose another id")
     net, header = load_checkpoint(checkpoint)           # raises CheckpointError if it does not fit
     dtype = next((str(t.dtype).removeprefix("torch.") for t in net.state_dict().values()

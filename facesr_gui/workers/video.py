@@ -5,7 +5,7 @@ pattern). Frame requests (:meth:`VideoWorker.request_frame`) are *latest-wins*: 
 user drags the scrubber only the newest position is decoded. A processing job
 (:meth:`VideoWorker.process`) runs :func:`facesr_gui.pipeline.video.enhance_video` on the
 same thread; frame requests made meanwhile wait for it. The restorer
-(:func:`~facesr_gui.pipeline.restore.load_restorer`) and the MTCNN detector are built on
+(:func:`~facesr_gui.catalog.load_restorer`) and the MTCNN detector are built on
 that thread and kept for the next job.
 
 Every job ends with exactly one of ``finished(VideoReport)``, ``cancelled(VideoReport |
@@ -30,15 +30,15 @@ import cv2
 import numpy as np
 from PySide6.QtCore import QMutex, QMutexLocker, QObject, QWaitCondition, Signal, SignalInstance
 
+from ..catalog import load_restorer
 from ..pipeline.detect import FaceDetector
-from ..pipeline.restore import FaceRestorer, load_restorer
+from ..pipeline.restore import FaceRestorer
 from ..pipeline.video import VideoError, VideoInfo, VideoReport, enhance_video, partial_path, probe_video
 from ._thread import LoopThread
 
 __all__ = ["DecodedFrame", "FrameReader", "PreviewFrame", "VideoError", "VideoInfo", "VideoJob", "VideoReport",
-           "VideoWorker", "VIDEO_SUFFIXES", "default_output", "partial_path", "probe_video", "read_frame"]
+           "VideoWorker", "default_output", "partial_path", "probe_video", "read_frame"]
 
-VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".ts", ".wmv", ".flv")
 PREVIEW_PER_SECOND = 4.0
 PREVIEW_MAX_SIDE = 960   # enhanced previews are shrunk to this long side before they cross threads
 
@@ -160,25 +160,6 @@ def shrink(rgb: np.ndarray, max_side: int = PREVIEW_MAX_SIDE) -> np.ndarray:
         return rgb.copy()
     f = max_side / max(h, w)
     return cv2.resize(rgb, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
-
-
-class _FrameTap:
-    """Delegates to a :class:`FaceRestorer` and hands every enhanced frame to ``on_frame``
-    (``enhance_video`` has no per-frame hook; it only calls ``detect`` and ``enhance``)."""
-
-    def __init__(self, restorer: FaceRestorer, on_frame: Callable[[np.ndarray], None]) -> None:
-        self._restorer, self._on_frame = restorer, on_frame
-
-    def __getattr__(self, name: str):
-        return getattr(self._restorer, name)
-
-    def detect(self, rgb: np.ndarray):
-        return self._restorer.detect(rgb)
-
-    def enhance(self, rgb: np.ndarray, **kwargs):
-        result = self._restorer.enhance(rgb, **kwargs)
-        self._on_frame(result.image)
-        return result
 
 
 class VideoWorker(QObject):
@@ -329,13 +310,12 @@ class VideoWorker(QObject):
         state = {"done": 0, "last_preview": 0.0}
         t_start = time.perf_counter()
 
-        def on_frame(image: np.ndarray) -> None:
-            index = state["done"]
+        def on_frame(index: int, result) -> None:
             state["done"] += 1
             now = time.perf_counter()
             if index == 0 or now - state["last_preview"] >= 1.0 / PREVIEW_PER_SECOND:
                 state["last_preview"] = now
-                self.frame_previewed.emit(PreviewFrame(index, shrink(image)))
+                self.frame_previewed.emit(PreviewFrame(index, shrink(result.image)))
 
         def progress(fraction: float, message: str) -> None:
             done, elapsed = state["done"], time.perf_counter() - t_start
@@ -343,9 +323,9 @@ class VideoWorker(QObject):
             self.progressed.emit(float(fraction), message)
             self.frames_progressed.emit(done, max(total, 0), max(eta, 0.0) if eta >= 0 else -1.0)
 
-        return enhance_video(job.src, job.dst, _FrameTap(restorer, on_frame), upscale=job.upscale,
-                             detect_every=job.detect_every, progress=progress, should_stop=self._cancel.is_set,
-                             max_frames=job.max_frames)
+        return enhance_video(job.src, job.dst, restorer, upscale=job.upscale, detect_every=job.detect_every,
+                             progress=progress, should_stop=self._cancel.is_set, max_frames=job.max_frames,
+                             on_frame=on_frame)
 
 
 def _describe(exc: BaseException) -> str:

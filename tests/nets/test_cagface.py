@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from facesr_gui.nets import SRNet, SROutput, create_net, get_info
+from facesr_gui.nets import SRNet, SROutput, create_net, get_info, lr_side, net_lr_side
 from facesr_gui.nets._blocks import ResBlock
 from facesr_gui.nets.cagface import COMPONENTS, CAGFace, ComponentNet, patch_forward
 
@@ -33,7 +33,7 @@ def tiny_net() -> CAGFace:
 def test_registry_entry():
     info = get_info("cagface")
     assert info.scale == 4 and info.discriminator is None and info.tiny_cfg == TINY
-    assert CAGFace.LR_SIZE == 64  # 256x256 HR patches at x4 (Sec. 4.3)
+    assert lr_side("cagface") == 64  # 256x256 HR patches at x4 (Sec. 4.3)
     with pytest.raises(ValueError):
         CAGFace(scale=8)
 
@@ -121,7 +121,6 @@ def test_parser_detached_from_sr_path_by_default():
 
 class _Pointwise(SRNet):
     """Per-pixel net: patch inference must reproduce whole-image inference exactly."""
-    LR_SIZE = None
 
     def __init__(self):
         super().__init__(scale=4)
@@ -186,7 +185,7 @@ def test_residual_variant_starts_from_bicubic():
 
 def test_lr_size_sets_the_crop_side_and_is_kept_in_the_config():
     net = CAGFace(**TINY, lr_size=32)
-    assert net.LR_SIZE == 32 and net.config["lr_size"] == 32
-    assert CAGFace(**TINY).LR_SIZE == 64
+    assert net_lr_side(net) == 32 and net.config["lr_size"] == 32
+    assert net_lr_side(create_net("cagface", **TINY)) == 64
     with pytest.raises(ValueError):
         CAGFace(**TINY, lr_size=0)

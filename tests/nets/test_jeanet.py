@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from facesr_gui.nets import create_net, get_info
+from facesr_gui.nets import create_net, get_info, lr_side
 from facesr_gui.nets.jeanet import FAAM, JEAEdgeBlock, JEANet
 
 PAPER_PARAMS = 10_811_100  # our reading of the paper (widths/depths after SPARNet, see module docstring)
@@ -38,7 +38,7 @@ def tiny_run():
 def test_registry_entry():
     info = get_info("jeanet")
     assert info.scale == 8 and info.builder is JEANet
-    assert JEANet.LR_SIZE == 16
+    assert lr_side("jeanet") == 16 and get_info("jeanet").edge_scales == (2, 4, 8)
 
 
 def test_paper_parameter_count(paper_net):

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from facesr_gui.nets import create_net, get_info
+from facesr_gui.nets import create_net, get_info, net_lr_side
 from facesr_gui.nets.wnet import LPF, SCAB, ConvSelfAttention, WNet
 
 PAPER_PARAMS = 5_535_670  # the paper gives no count; exact count of this wiring (64 channels)
@@ -91,7 +91,7 @@ def test_paper_shapes(scale, lr_side, paper_meta):
     with torch.device("meta"):
         net = paper_meta if scale == 8 else create_net("wnet", scale=scale).eval()
         out = net(torch.rand(1, 3, lr_side, lr_side))
-    assert net.scale == scale and net.LR_SIZE == lr_side
+    assert net.scale == scale and net_lr_side(net) == lr_side
     assert out.image.shape == (1, 3, 128, 128)
     sides = paper_sides(lr_side, scale)
     assert set(out.maps) == set(sides)

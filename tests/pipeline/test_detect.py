@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 
 from facesr_gui.pipeline import _tv_shim
-from facesr_gui.pipeline.detect import Detections, FaceDetector, auto_upscale, from_boxes
+from facesr_gui.pipeline.detect import Detections, FaceDetector, detection_zoom, from_boxes
 
 OBAMA = "photos/face_recognition/obama-480p.jpg"
 SELFIE = "photos/deepface_tests/selfie-many-people.jpg"
@@ -136,7 +136,7 @@ def test_upscale_finds_more_tiny_faces(shared_data, plain):
     if not ok:
         pytest.skip("cannot decode the street clip here")
     small = cv2.resize(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB), (480, 270), interpolation=cv2.INTER_AREA)
-    assert auto_upscale(*small.shape[:2]) == 2.0
+    assert detection_zoom(*small.shape[:2]) == 2.0
     n_plain, n_up = len(plain.detect(small)), len(FaceDetector(upscale=2.0).detect(small))
     assert n_up > n_plain  # 6 vs 4 faces of 6-18 px
 

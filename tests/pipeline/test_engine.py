@@ -19,7 +19,7 @@ from facesr_gui.pipeline.engine import (
     plan_outputs,
 )
 from facesr_gui.pipeline.imageio import load_image, save_image
-from facesr_gui.pipeline.restore import load_restorer
+from facesr_gui.catalog import load_restorer
 from facesr_gui.selftest import degrade, load_sample
 
 

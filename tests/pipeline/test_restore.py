@@ -13,7 +13,8 @@ from facesr_gui.nets._base import SRNet
 from facesr_gui.nets.outputs import SROutput
 from facesr_gui.pipeline.detect import Detections, from_boxes
 from facesr_gui.pipeline.align import face_transform, warp_crop
-from facesr_gui.pipeline.restore import NATIVE_DETAIL_FACTOR, FaceRestorer, load_restorer
+from facesr_gui.catalog import load_restorer
+from facesr_gui.pipeline.restore import NATIVE_DETAIL_FACTOR, FaceRestorer
 
 
 def _frame(h=120, w=160, seed=0):
@@ -42,8 +43,6 @@ def test_enhance_upscales_the_frame_and_restores_each_face(tiny_eipnet):
 
 class _CastNet(SRNet):
     """Bicubic plus a colour cast and a checkerboard: what a drifting network does."""
-
-    LR_SIZE = 16
 
     def __init__(self):
         super().__init__(scale=8)
@@ -160,7 +159,7 @@ def test_flip_ensemble_averages_the_mirrored_pass(tiny_eipnet):
     calls = []
 
     class _Counting(torch.nn.Module):
-        scale, LR_SIZE = 8, 16
+        scale = 8
 
         def forward(self, lr):
             calls.append(lr.shape[0])

@@ -11,7 +11,7 @@ import pytest
 av = pytest.importorskip("av")
 
 from facesr_gui.pipeline import video, video_io
-from facesr_gui.pipeline.restore import load_restorer
+from facesr_gui.catalog import load_restorer
 from facesr_gui.pipeline.track import SceneCutDetector
 from facesr_gui.pipeline.video import (
     VideoError,
@@ -95,9 +95,11 @@ def test_enhance_hallway_keeps_frames_fps_and_timestamps_and_finds_faces(videos,
 
 def test_upscale_and_lossless_output(videos, restorer, tmp_path):
     dst = tmp_path / "x2.mkv"
+    seen = []
     report = enhance_video(videos / HALLWAY, dst, restorer, upscale=2, detect_every=100, max_frames=4,
-                           lossless=True)
+                           lossless=True, on_frame=lambda i, result: seen.append((i, result.image.shape)))
     assert report.frames_out == 4 and report.problem is None
+    assert seen == [(i, (540, 960, 3)) for i in range(4)]     # the explicit per-frame hook
     info = probe_video(dst)
     assert (info.width, info.height, info.codec, info.fps) == (960, 540, "ffv1", Fraction(25, 2))
     with pytest.raises(ValueError, match="lossless"):

@@ -13,7 +13,8 @@ import torch.nn.functional as F
 from facesr_gui.nets import SROutput
 from facesr_gui.nets._base import SRNet
 from facesr_gui.pipeline.detect import from_boxes
-from facesr_gui.workers.inference import InferenceWorker, ModelEntry, load_model
+from facesr_gui.catalog import ModelEntry, load_net
+from facesr_gui.workers.inference import InferenceWorker
 
 #: faces the fake detector reports in every photo (x0, y0, x1, y1)
 FAKE_BOXES = [[20, 20, 44, 50], [100, 30, 124, 60]]
@@ -34,8 +35,6 @@ def _settings_in_tmp(tmp_path, monkeypatch):
 class _MapNet(SRNet):
     """x8 stand-in for a trained net: bicubic, an edge heat map and a 3-class parsing map; optionally slow."""
 
-    LR_SIZE = 16
-
     def __init__(self, delay: float = 0.0):
         super().__init__(scale=8)
         self.delay = delay
@@ -53,14 +52,14 @@ class _Usable(ModelEntry):
         return True
 
 
-CATALOGUE = [ModelEntry("bicubic", "bicubic", "baseline", 8), _Usable("maps", "maps", "test net", 8),
-             _Usable("slow", "slow", "test net", 8), ModelEntry("jeanet", "jeanet", "paper", 8)]
+CATALOGUE = [ModelEntry("bicubic", "bicubic", 8), _Usable("maps", "maps", 8),
+             _Usable("slow", "slow", 8), ModelEntry("jeanet", "jeanet", 8)]
 
 
 def _loader(entry, device):
     if entry.id in ("maps", "slow"):
         return _MapNet(0.5 if entry.id == "slow" else 0.0)
-    return load_model(entry, device)
+    return load_net(entry, device)
 
 
 def _make_worker() -> InferenceWorker:

@@ -8,6 +8,8 @@ import pytest
 from PIL import Image
 from PySide6.QtCore import QPointF, Qt
 
+from facesr_gui.pipeline.faces import Detections
+from facesr_gui.pipeline.sizing import auto_upscale
 from facesr_gui.ui.photos_tab import PhotosTab
 from facesr_gui.ui.qimage import qimage_to_rgb
 
@@ -59,13 +61,45 @@ def test_faces_listed_then_checked_ones_enhanced(tab, qtbot, make_photo):
     assert tab.panel.value("Status").startswith("enhanced with maps")
 
 
-def test_auto_upscale_fits_the_faces_to_the_network(tab, qtbot, make_photo):
+def test_auto_upscale_is_the_engines_rule(tab, qtbot, make_photo):
     _load(tab, qtbot, make_photo)
-    # 30 px boxes -> ~47 px aligned crops: x2 (94 px) fits a 128 px output, x4 (186 px) would not
-    assert tab.upscale_combo.currentData() == 0 and tab.upscale() == 2
-    tab.faces = [tab.faces[0].__class__(np.array([10, 10, 19, 21], np.float32), 1.0)]
+    # 30 px boxes -> ~45 px aligned crops: round(128 / 45) = 3, as `facesr enhance` would choose
+    h, w = tab.image.shape[:2]
+    assert tab.upscale_combo.currentData() == 0 and tab.upscale() == auto_upscale(h, w, tab.detections, 128, 8) == 3
+    tab.detections = Detections.empty()
+    tab.faces = [tab.faces[0].__class__(np.array([10, 10, 16, 18], np.float32), 1.0, manual=True)]
     tab._rebuild_faces()
-    assert tab.upscale() == 8
+    assert tab.upscale() == 8            # a tiny face: the net's own factor caps it
+
+
+def test_gui_and_cli_choose_the_same_output_size(qtbot, tmp_path, capsys):
+    """The same photo through `facesr enhance` and the Photos tab's Auto size (real MTCNN both)."""
+    import json
+
+    from facesr_gui.catalog import net_entry
+    from facesr_gui.cli import main
+    from facesr_gui.pipeline.imageio import save_image
+    from facesr_gui.selftest import degrade, load_sample
+    from facesr_gui.workers.inference import InferenceWorker
+
+    photo = tmp_path / "small.png"
+    save_image(photo, degrade(load_sample()))
+    assert main(["enhance", str(photo), "--model", "bicubic", "--out", str(tmp_path / "out"), "--json"]) == 0
+    cli_upscale = json.loads(capsys.readouterr().out)["items"][0]["upscale"]
+    worker = InferenceWorker([net_entry("bicubic")], device="cpu")
+    worker.start()
+    tab = PhotosTab(worker)
+    qtbot.addWidget(tab)
+    tab.set_models(worker.models())
+    tab.set_model("bicubic")
+    with qtbot.waitSignal(worker.detected, timeout=30000):
+        assert tab.open_photo(photo)
+    try:
+        assert len(tab.faces) == 1 and tab.upscale_combo.currentData() == 0
+        assert tab.upscale() == cli_upscale > 1
+    finally:
+        tab.stop()
+        assert worker.stop(5000)
 
 
 def test_hand_drawn_box_is_added_and_enhanced(tab, qtbot, make_photo):

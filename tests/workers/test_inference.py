@@ -13,24 +13,14 @@ from facesr_gui.checkpoints import ModelCard, save_checkpoint, sha256_file, writ
 from facesr_gui.nets import SROutput, create_net, get_info
 from facesr_gui.nets._base import SRNet
 from facesr_gui.pipeline.detect import from_boxes
-from facesr_gui.workers.inference import (
-    CHECKPOINTS_ENV,
-    DetectRequest,
-    EnhanceRequest,
-    GridRequest,
-    InferenceWorker,
-    ModelEntry,
-    list_models,
-    load_model,
-)
+from facesr_gui.catalog import CHECKPOINTS_ENV, ModelEntry, list_models, load_net
+from facesr_gui.workers.inference import DetectRequest, EnhanceRequest, GridRequest, InferenceWorker
 
 BOXES = [[20, 20, 40, 44], [90, 30, 108, 52], [60, 70, 76, 90]]
 
 
 class _FakeNet(SRNet):
     """x8 'network': bicubic plus one heat map; optionally slow."""
-
-    LR_SIZE = 16
 
     def __init__(self, delay: float = 0.0):
         super().__init__(scale=8)
@@ -49,8 +39,8 @@ class _Usable(ModelEntry):
 
 
 def _catalogue():
-    return [ModelEntry("bicubic", "bicubic", "baseline", 8), _Usable("fake", "fake", "test", 8),
-            _Usable("slow", "slow", "test", 8), ModelEntry("jeanet", "jeanet", "paper", 8)]
+    return [ModelEntry("bicubic", "bicubic", 8), _Usable("fake", "fake", 8),
+            _Usable("slow", "slow", 8), ModelEntry("jeanet", "jeanet", 8)]
 
 
 def _loader(entry, device):
@@ -58,7 +48,7 @@ def _loader(entry, device):
         return _FakeNet()
     if entry.id == "slow":
         return _FakeNet(delay=0.4)
-    return load_model(entry, device)
+    return load_net(entry, device)
 
 
 def _fake_detect(image):
@@ -109,7 +99,7 @@ def test_list_models_reads_bundled_user_and_checkpoint_files(tmp_path):
     assert "eipnet" not in by_id                      # a net with weights is not listed again untrained
     assert not by_id["jeanet"].available and by_id["jeanet"].label.endswith("untrained")
     assert by_id["cagface"].sr_size == 256 and by_id["bicubic"].sr_size == 128
-    net = load_model(by_id["my-eipnet"], "cpu")       # sha256 checked, strict load
+    net = load_net(by_id["my-eipnet"], "cpu")       # sha256 checked, strict load
     assert sum(p.numel() for p in net.parameters()) > 0
 
 
@@ -272,12 +262,11 @@ def test_stop_while_busy_does_not_hang(qtbot, worker):
 
 
 def test_fast_metrics_match_the_reference_implementation():
-    from facesr_gui.metrics import psnr, ssim
-    from facesr_gui.workers.inference import y_psnr_ssim
+    from facesr_gui.metrics import psnr, ssim, y_psnr_ssim
 
     a = _image(40, 52, seed=1)
     b = np.clip(a.astype(int) + np.random.default_rng(2).integers(-30, 30, a.shape), 0, 255).astype(np.uint8)
     ta, tb = (torch.from_numpy(x).permute(2, 0, 1)[None].double() / 255 for x in (a, b))
     p, s = y_psnr_ssim(a, b)
     assert p == pytest.approx(float(psnr(ta, tb)), abs=1e-9) and s == pytest.approx(float(ssim(ta, tb)), abs=1e-9)
-    assert y_psnr_ssim(a, a)[0] == 99.0 and y_psnr_ssim(a[:8, :8], b[:8, :8])[1] is None
+    assert y_psnr_ssim(a, a)[0] == float("inf") == float(psnr(ta, ta)) and y_psnr_ssim(a[:8, :8], b[:8, :8])[1] is None

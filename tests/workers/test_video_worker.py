@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from facesr_gui.pipeline.restore import load_restorer
+from facesr_gui.catalog import load_restorer
 from facesr_gui.pipeline.video import iter_frames, partial_path, probe_video
 from facesr_gui.workers.video import (PREVIEW_PER_SECOND, FrameReader, VideoJob, VideoWorker, default_output,
                                       read_frame, shrink)
