@@ -126,10 +126,12 @@ def _entry(card: ModelCard, checkpoint: Path, source: str, title: str = "") -> M
                       card=card, checkpoint=checkpoint, source=source, title=title)
 
 
-def _card_entries(manifest: Path, source: str) -> list[ModelEntry]:
+def _card_entries(manifest: Path, source: str, strict: bool = False) -> list[ModelEntry]:
     try:
         cards = read_manifest(manifest)
     except CheckpointError as exc:
+        if strict:
+            raise
         warnings.warn(str(exc), stacklevel=3)
         return []
     return [_entry(c, manifest.parent / c.file, source) for c in cards if c.net in list_nets()]
@@ -171,14 +173,16 @@ def net_entry(name: str, scale: int | None = None) -> ModelEntry:
 
 
 def list_models(manifest: str | Path | None = None, user_manifest: str | Path | None = None,
-                checkpoints: list[str] | None = None) -> list[ModelEntry]:
+                checkpoints: list[str] | None = None, strict: bool = False) -> list[ModelEntry]:
     """Every model, in picker order (see the module docstring). ``checkpoints`` default: the
-    ``FACESR_CHECKPOINTS`` environment variable, ``os.pathsep``-separated."""
+    ``FACESR_CHECKPOINTS`` environment variable, ``os.pathsep``-separated. A broken manifest is
+    a warning (the GUI stays usable) or, with ``strict`` (the CLI), a :class:`CheckpointError`."""
     manifest = Path(manifest) if manifest is not None else models_dir() / "manifest.json"
     user_manifest = Path(user_manifest) if user_manifest is not None else user_data_dir() / "models" / "manifest.json"
     if checkpoints is None:
         checkpoints = [p for p in os.environ.get(CHECKPOINTS_ENV, "").split(os.pathsep) if p]
-    entries = _card_entries(manifest, "bundled") + _card_entries(user_manifest, "user") + _file_entries(checkpoints)
+    entries = (_card_entries(manifest, "bundled", strict) + _card_entries(user_manifest, "user", strict)
+               + _file_entries(checkpoints))
     with_weights = {e.net for e in entries}
     for name in ["bicubic"] + [n for n in list_nets() if n != "bicubic"]:
         if name == "bicubic" or name not in with_weights:
@@ -193,12 +197,12 @@ def resolve(spec: str, scale: int | None = None, entries: list[ModelEntry] | Non
     """The entry ``spec`` names: a checkpoint file, a model id, or a network name (its first
     checkpoint in :func:`list_models` order, else the untrained net, which :func:`load_net`
     refuses). ``scale``: the factor wanted (``bicubic`` adapts; any other model must have it).
-    Raises ``ValueError`` for a name nothing matches."""
+    Raises ``ValueError`` for a name nothing matches, :class:`CheckpointError` for a broken manifest."""
     path = Path(spec)
     if path.suffix in CHECKPOINT_SUFFIXES or path.is_file():
         entry = file_entry(path)
     else:
-        entries = list_models() if entries is None else entries
+        entries = list_models(strict=True) if entries is None else entries
         entry = next((e for e in entries if e.id == spec), None) or next(
             (e for e in entries if e.net == spec and e.available and scale in (None, e.scale)), None) or next(
             (e for e in entries if e.net == spec), None)

@@ -66,7 +66,7 @@ def _cmd_models(args: argparse.Namespace) -> int:
     for name in list_nets():
         info = get_info(name)
         print(f"  {name:<12} x{info.scale}  {info.paper}")
-    bundled = [e for e in list_models() if e.source == "bundled"]
+    bundled = [e for e in list_models(strict=True) if e.source == "bundled"]
     print(f"bundled checkpoints ({models_dir()}):" if bundled else "bundled checkpoints: none")
     for i, entry in enumerate(bundled):
         where, m = next(((k, v) for k, v in entry.metrics.items() if isinstance(v, dict)), ("", {}))
