@@ -40,6 +40,10 @@ class ModelUnavailable(RuntimeError):
     """The chosen model cannot be loaded (message is shown to the user as is)."""
 
 
+#: what the picker says a model was trained for, per degradation pipeline (train/degradations.py)
+DEGRADATION_LABELS = {"bicubic": "clean inputs", "realistic": "real camera", "surveillance": "CCTV / video"}
+
+
 @dataclass(frozen=True)
 class ModelEntry:
     """One model: network ``net`` at ``scale``, taking ``lr_size`` px face crops and giving
@@ -79,8 +83,11 @@ class ModelEntry:
 
     @property
     def label(self) -> str:
-        """Short picker text, e.g. ``"jeanet (x8) - untrained"``; the paper goes in the tooltip."""
-        text = f"{self.name} (x{self.scale})"
+        """Short picker text: name, scale and, for trained models, the inputs they were trained for,
+        e.g. ``"eipnet_w128_real (x8, real camera)"``, ``"jeanet (x8) - untrained"``; the paper goes in
+        the tooltip."""
+        inputs = DEGRADATION_LABELS.get(self.degradation, self.degradation)
+        text = f"{self.name} (x{self.scale}, {inputs})" if self.checkpoint is not None else f"{self.name} (x{self.scale})"
         return text if self.available else f"{text} - untrained"
 
     @property

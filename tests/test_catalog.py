@@ -50,5 +50,9 @@ def test_entries_carry_sizes_and_degradation(models):
     assert (by_id["eip-tiny"].lr_size, by_id["eip-tiny"].sr_size) == (16, 128)
     assert (by_id["cagface"].lr_size, by_id["cagface"].sr_size) == (64, 256)
     assert "realistic" in by_id["jea-real"].tooltip()
+    # the picker says what each trained model was trained for
+    assert by_id["jea-real"].label == "jea-real (x8, real camera)"
+    assert by_id["eip-tiny"].label == "eip-tiny (x8, clean inputs)"
+    assert by_id["bicubic"].label == "bicubic (x8)"
     restorer = load_restorer("eip-tiny")
     assert (restorer.lr_size, restorer.sr_size, restorer.net_name) == (16, 128, "eip-tiny")
