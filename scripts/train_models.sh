@@ -8,6 +8,7 @@
 #   bash scripts/train_models.sh bundle eipnet_w128 5400 ["CPU ..."]  # measure + bundle runs/<id>/:
 #                                                        # wall time (s) and hardware of the run
 #   RUN=eipnet_w128_long PRIOR_STEPS=3600 bash scripts/train_models.sh bundle eipnet_w128 ...  # a continued run
+#   MODELS=/tmp/staging bash scripts/train_models.sh bundle ...   # bundle into another models folder
 #   DEVICE=cuda bash scripts/train_models.sh eipnet_w128 # same recipe on a GPU
 #
 # Every run is resumable: RESUME=1 continues from runs/<id>/state.pt (exactly, schedule included).
@@ -96,7 +97,7 @@ print(s['step'], json.loads(s['config'])['batch_size'])" "$RUNS/$run_id/state.pt
         python3 scripts/bundle_model.py "$ckpt" --id "$id" --dev "$DATA/celeba_dev" --steps "$steps" --batch "$batch" \
             --wall-time-s "$wall" ${hardware:+--hardware "$hardware"} --data "celeba_train (4,806 aligned CelebA photos, 200 identities)" \
             --recipe "facesr train $(sed -n "s/^ *$run_id) run $run_id \(.*\) ;;$/\1/p" "$0"), batch $batch, cosine (warm-up 200 unless --warmup), EMA 0.999" \
-            --notes "${NOTES:-}" ${PARSING_DEV:+--parsing-dev "$PARSING_DEV"}
+            --notes "${NOTES:-}" ${PARSING_DEV:+--parsing-dev "$PARSING_DEV"} ${MODELS:+--models "$MODELS"}
         ;;
     *) sed -n '2,11p' "$0"; exit 2 ;;
 esac
