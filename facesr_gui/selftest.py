@@ -260,25 +260,22 @@ def _check_gui(report: Report) -> None:
             app = QApplication([sys.argv[0] if sys.argv else "facesr-gui"])
         try:
             with _offscreen_qt_settings():
-                from .ui.main_window import MainWindow
+                from .app import create_window
 
-                window = MainWindow()
+                window = create_window()
                 window.show()
                 app.processEvents()
-                combo = getattr(window, "model_combo", None)   # the picker, where the window has one
-                models = combo.count() if combo is not None else None
+                models = window.model_combo.count()
                 window.close()
                 app.processEvents()
-                worker = getattr(window, "worker", None)
-                running = worker is not None and hasattr(worker, "is_running") and worker.is_running()
+                running = window.worker.is_running()
                 window.deleteLater()
                 app.sendPostedEvents(None, QEvent.Type.DeferredDelete)
             if models == 0:
                 raise CheckFailed("the model picker is empty")
             if running:
                 raise CheckFailed("the inference thread did not stop on close")
-            listed = f", {models} models listed" if models is not None else ""
-            info["detail"] = f"platform {app.platformName()}{listed}, closed cleanly"
+            info["detail"] = f"platform {app.platformName()}, {models} models listed, closed cleanly"
         finally:
             if own_app:  # the app object stays: the process is about to exit
                 if saved is None:

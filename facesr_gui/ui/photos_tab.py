@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 from ..pipeline.faces import combine_faces, subset
 from ..pipeline.imageio import ImageError, load_image
 from ..pipeline.sizing import auto_upscale
+from ..workers.requests import RequestKind
 from .export import Exporter, comparison_image
 from .qimage import rgb_to_qimage
 from .settings import Settings
@@ -72,8 +73,8 @@ class PhotosTab(QWidget):
         self.files: list[Path] = []
         self._file_index = 0
         self.path: Path | None = None
-        self._ids = {"detect": -1, "enhance": -1, "grid": -1}
-        self._pending: set[str] = set()
+        self._ids = dict.fromkeys(RequestKind, -1)     # the latest request id of each kind
+        self._pending: set[RequestKind] = set()
         self._settings = Settings("photos")
         self.exporter = Exporter(self)
         self._build_widgets()
@@ -247,9 +248,9 @@ class PhotosTab(QWidget):
     def detect(self) -> None:
         if self.image is None:
             return
-        self._ids["detect"] = self.worker.detect(self.image)
+        self._ids[RequestKind.DETECT] = self.worker.detect(self.image)
         self.faces_list.set_summary("Detecting faces...")
-        self._set_pending("detect", True)
+        self._set_pending(RequestKind.DETECT, True)
 
     def model_name(self, model_id: str | None = None) -> str:
         model_id = self.model_id if model_id is None else model_id
@@ -273,13 +274,13 @@ class PhotosTab(QWidget):
             return
         manual = self._manual_boxes()
         dets_pending = self.detections is None and manual is None
-        self._ids["enhance"] = self.worker.enhance(
+        self._ids[RequestKind.ENHANCE] = self.worker.enhance(
             self.image, self.model_id, detections=self.detections, manual_boxes=manual,
             selected=None if dets_pending else tuple(self.faces_list.checked()),
             upscale=self.upscale(), mask=self.mask_combo.currentData(),
             identity=self.identity_check.isChecked(), ground_truth=self.ground_truth,
             flip_ensemble=self.ensemble_check.isChecked())
-        self._set_pending("enhance", True)
+        self._set_pending(RequestKind.ENHANCE, True)
         self.message.hide()
 
     def run_grid(self, model_ids: list[str]) -> None:
@@ -287,7 +288,7 @@ class PhotosTab(QWidget):
         if self.image is None or row < 0 or not model_ids:
             self.grid.set_status("Select a face in the list and tick at least one model.")
             return
-        self._ids["grid"] = self.worker.run_grid(
+        self._ids[RequestKind.GRID] = self.worker.run_grid(
             self.image, model_ids, row, detections=self.detections, manual_boxes=self._manual_boxes(),
             flip_ensemble=self.ensemble_check.isChecked())
         self._settings.set_list("grid_models", model_ids)
@@ -295,7 +296,7 @@ class PhotosTab(QWidget):
         self._grid_refs = False
         self._grid_bicubic = "bicubic" in model_ids     # then the reference tile would repeat it
         self.grid.set_busy(True)
-        self._set_pending("grid", True)
+        self._set_pending(RequestKind.GRID, True)
 
     def _manual_boxes(self) -> np.ndarray | None:
         """The boxes drawn by hand, ``(M, 4)`` float32 photo pixels, or None."""
@@ -358,9 +359,9 @@ class PhotosTab(QWidget):
 
     # --- worker results ---------------------------------------------------------------------
     def _on_detected(self, outcome) -> None:
-        if outcome.request_id != self._ids["detect"]:
+        if outcome.request_id != self._ids[RequestKind.DETECT]:
             return
-        self._set_pending("detect", False)
+        self._set_pending(RequestKind.DETECT, False)
         self.detections = outcome.detections
         manual = [f for f in self.faces if f.manual]
         self.faces = [FaceItem(b.copy(), float(s)) for b, s in zip(outcome.detections.boxes, outcome.detections.scores)]
@@ -371,9 +372,9 @@ class PhotosTab(QWidget):
         self.status_message.emit(f"{len(outcome.detections)} faces found in {outcome.seconds:.2f} s")
 
     def _on_enhanced(self, outcome) -> None:
-        if outcome.request_id != self._ids["enhance"]:
+        if outcome.request_id != self._ids[RequestKind.ENHANCE]:
             return
-        self._set_pending("enhance", False)
+        self._set_pending(RequestKind.ENHANCE, False)
         if self.detections is None and not any(f.manual for f in self.faces):   # the worker detected: adopt them
             dets = outcome.result.detections
             self.faces = [FaceItem(b.copy(), float(s)) for b, s in zip(dets.boxes, dets.scores)]
@@ -394,7 +395,7 @@ class PhotosTab(QWidget):
         self._update_panel()
 
     def _on_grid_tile(self, tile) -> None:
-        if tile.request_id != self._ids["grid"]:
+        if tile.request_id != self._ids[RequestKind.GRID]:
             return
         if not self._grid_refs and tile.lr is not None:
             self._grid_refs = True
@@ -407,9 +408,9 @@ class PhotosTab(QWidget):
             self.grid.add_tile(self.model_name(tile.model_id), rgb_to_qimage(tile.sr), f"{tile.seconds * 1000:.0f} ms")
 
     def _on_grid_finished(self, outcome) -> None:
-        if outcome.request_id != self._ids["grid"]:
+        if outcome.request_id != self._ids[RequestKind.GRID]:
             return
-        self._set_pending("grid", False)
+        self._set_pending(RequestKind.GRID, False)
         self.grid.set_busy(False)
         self.grid.set_status(f"Face #{outcome.face_id + 1}: {len(outcome.tiles)} models")
 
@@ -418,7 +419,7 @@ class PhotosTab(QWidget):
         if not kinds:
             return
         self._set_pending(kinds[0], False)
-        if kinds[0] == "grid":
+        if kinds[0] is RequestKind.GRID:
             self.grid.set_busy(False)
             self.grid.set_status(message)
         self._show_error(message)
@@ -428,10 +429,10 @@ class PhotosTab(QWidget):
         self.message.show()
         self.status_message.emit(message)
 
-    def _set_pending(self, kind: str, on: bool) -> None:
+    def _set_pending(self, kind: RequestKind, on: bool) -> None:
         was = bool(self._pending)
         (self._pending.add if on else self._pending.discard)(kind)
-        busy = "enhance" in self._pending
+        busy = RequestKind.ENHANCE in self._pending
         self.enhance_button.setText("Enhancing..." if busy else "Enhance")
         if was != bool(self._pending):
             self.busy_changed.emit(bool(self._pending))

@@ -1,13 +1,16 @@
 """Training tab: set up a run, start/pause/resume/cancel it, watch curves and previews, register the result.
 
-The tab only builds a :class:`TrainConfig` and talks to a :class:`TrainingWorker`; network
-names, checkpoints and registration come from ``workers.training`` (the UI never imports
-torch). Form values are remembered in ``Settings("training")``.
+The tab talks to the :class:`~facesr_gui.workers.training.TrainingWorker` it is given: the
+training config, network names, checkpoints and registration come from the worker's methods,
+so the UI never imports torch. The run's state is a :class:`RunPhase`. Form values are
+remembered in ``Settings("training")``.
 """
 from __future__ import annotations
 
+import enum
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QPixmap
@@ -15,12 +18,22 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog
                                QHBoxLayout, QInputDialog, QLabel, QLineEdit, QListWidget, QProgressBar,
                                QPushButton, QSpinBox, QSplitter, QVBoxLayout, QWidget)
 
-from ..workers.training import (TrainConfig, TrainEvent, TrainingWorker, TrainSummary, checkpoint_config,
-                                default_run_dir, describe_state, known_checkpoints, register_model, sanitize_model_id,
-                                trainable_nets, training_devices, user_models_dir)
 from .qimage import rgb_to_qimage
 from .settings import Settings
 from .widgets.curve_plot import CurvePlot
+
+if TYPE_CHECKING:
+    from ..workers.training import TrainConfig, TrainEvent, TrainingWorker, TrainSummary
+
+
+class RunPhase(enum.Enum):
+    """Where the tab's training run is."""
+
+    IDLE = "idle"
+    RUNNING = "running"
+    PAUSED = "paused"
+    CANCELLING = "cancelling"
+
 
 PRESETS = [("Paper", "paper"), ("Tiny (quick test)", "tiny"), ("Custom", "custom")]
 START_MODES = [("From scratch", "scratch"), ("Fine-tune weights", "finetune"), ("Resume run (state.pt)", "resume")]
@@ -50,14 +63,14 @@ class TrainingTab(QWidget):
 
     model_registered = Signal(str)
 
-    def __init__(self, worker: TrainingWorker | None = None, parent: QWidget | None = None):
+    def __init__(self, worker: TrainingWorker, parent: QWidget | None = None):
         super().__init__(parent)
-        self.worker = worker if worker is not None else TrainingWorker()
+        self.worker = worker
         self.worker.setParent(self)
-        self.nets = {n.name: n for n in trainable_nets()}
+        self.nets = {n.name: n for n in worker.trainable_nets()}
         self.summary: TrainSummary | None = None   # last finished run
         self.preview_image = None                  # QImage of the latest preview grid
-        self._run_state = "idle"                   # idle | running | paused | cancelling
+        self._run_state = RunPhase.IDLE
         self._last_step = 0
         self._phase = ""
         self._warned_skipped = False
@@ -66,7 +79,7 @@ class TrainingTab(QWidget):
         self._build_layout()
         self._connect()
         self._restore()
-        self._set_run_state("idle")
+        self._set_run_state(RunPhase.IDLE)
 
     # --- construction ---------------------------------------------------------------------------------
     def _build_widgets(self) -> None:
@@ -92,7 +105,7 @@ class TrainingTab(QWidget):
         self.lr_spin.setSingleStep(1e-5)
         self.lr_spin.setSpecialValueText("paper default")
         self.device_combo = QComboBox()
-        self.device_combo.addItems(training_devices())
+        self.device_combo.addItems(self.worker.training_devices())
         self.gan_check = QCheckBox("GAN phase (paper recipe)")
         self.start_mode_combo = QComboBox()
         for label, key in START_MODES:
@@ -284,7 +297,7 @@ class TrainingTab(QWidget):
         path = Path(text.strip())
         if self.start_mode() != "finetune" or not text.strip() or not path.is_file():
             return
-        cfg = checkpoint_config(path)
+        cfg = self.worker.checkpoint_config(path)
         if cfg is not None:
             self.net_cfg_edit.setText(json.dumps(cfg))
             self._on_cfg_edited("")
@@ -300,7 +313,7 @@ class TrainingTab(QWidget):
     def _fill_checkpoints(self) -> None:
         text = self.start_path_combo.currentText()
         self.start_path_combo.clear()
-        for label, path in known_checkpoints(self.current_net()):
+        for label, path in self.worker.known_checkpoints(self.current_net()):
             self.start_path_combo.addItem(str(path))
             self.start_path_combo.setItemData(self.start_path_combo.count() - 1, label, Qt.ItemDataRole.ToolTipRole)
         if text:
@@ -342,7 +355,7 @@ class TrainingTab(QWidget):
         steps, out_text = self.steps_spin.value(), self.out_edit.text().strip()
         resume = init = None
         if mode == "resume":
-            state = describe_state(start_path)       # ValueError with the reason
+            state = self.worker.describe_state(start_path)       # ValueError with the reason
             if state.net != net:
                 self.select_net(state.net)
                 net = state.net
@@ -355,11 +368,11 @@ class TrainingTab(QWidget):
                 if not Path(start_path).is_file():
                     raise ValueError(f"weights to fine-tune not found: {start_path or '(none chosen)'}")
                 init = start_path
-            out = Path(out_text) if out_text else default_run_dir(net)
+            out = Path(out_text) if out_text else self.worker.default_run_dir(net)
             if (out / "state.pt").exists():
                 raise ValueError(f"{out} already holds a run: resume it or choose another output folder")
         parsing = self.parsing_edit.text().strip() or None
-        return TrainConfig(net=net, data=data, val=val, steps=steps, batch_size=self.batch_spin.value(),
+        return self.worker.make_config(net=net, data=data, val=val, steps=steps, batch_size=self.batch_spin.value(),
                            lr=self.lr_spin.value() or None, out=str(out), resume=resume, init=init,
                            device=self.device_combo.currentText(), val_every=self.val_every_spin.value(),
                            net_cfg=net_cfg, parsing_dir=parsing if self.parsing_edit.isEnabled() else None,
@@ -394,25 +407,25 @@ class TrainingTab(QWidget):
         self._log(f"Started {cfg.net} {how}: {cfg.steps} steps, batch {cfg.batch_size} on {cfg.device} -> {cfg.out}")
         self.eta_label.setText("Preparing data and network...")
         self.worker.start(cfg)
-        self._set_run_state("running")
+        self._set_run_state(RunPhase.RUNNING)
         return True
 
     def pause(self) -> None:
-        if self._run_state == "running":
+        if self._run_state is RunPhase.RUNNING:
             self.worker.pause()
             self._log("Pausing after the current step...")
-            self._set_run_state("paused")
+            self._set_run_state(RunPhase.PAUSED)
 
     def resume(self) -> None:
-        if self._run_state == "paused":
+        if self._run_state is RunPhase.PAUSED:
             self.worker.resume()
-            self._set_run_state("running")
+            self._set_run_state(RunPhase.RUNNING)
 
     def cancel(self) -> None:
-        if self._run_state in ("running", "paused"):
+        if self._run_state in (RunPhase.RUNNING, RunPhase.PAUSED):
             self.worker.cancel()
             self._log("Cancelling after the current step (the state is saved so the run can be resumed)...")
-            self._set_run_state("cancelling")
+            self._set_run_state(RunPhase.CANCELLING)
 
     def stop(self, timeout_ms: int = 10_000) -> bool:
         """Cancel any run and wait for its thread (call on window close); True if it ended."""
@@ -420,17 +433,17 @@ class TrainingTab(QWidget):
             self.worker.cancel()
         return self.worker.wait(timeout_ms)
 
-    def run_state(self) -> str:
+    def run_state(self) -> RunPhase:
         return self._run_state
 
-    def _set_run_state(self, state: str) -> None:
+    def _set_run_state(self, state: RunPhase) -> None:
         self._run_state = state
-        idle = state == "idle"
+        idle = state is RunPhase.IDLE
         self.form.setEnabled(idle)
         self.start_button.setEnabled(idle)
-        self.pause_button.setEnabled(state == "running")
-        self.resume_button.setEnabled(state == "paused")
-        self.cancel_button.setEnabled(state in ("running", "paused"))
+        self.pause_button.setEnabled(state is RunPhase.RUNNING)
+        self.resume_button.setEnabled(state is RunPhase.PAUSED)
+        self.cancel_button.setEnabled(state in (RunPhase.RUNNING, RunPhase.PAUSED))
         self.register_button.setEnabled(idle and self.summary is not None and self.summary.checkpoint is not None)
 
     # --- worker signals ---------------------------------------------------------------------------------
@@ -438,7 +451,7 @@ class TrainingTab(QWidget):
         self._last_step = event.step
         self.progress.setRange(0, event.total)
         self.progress.setValue(event.step)
-        if self._run_state != "paused":
+        if self._run_state is not RunPhase.PAUSED:
             self.eta_label.setText(f"Step {event.step} / {event.total}   elapsed {format_duration(event.elapsed_s)}"
                                    f"   ETA {format_duration(event.eta_s)}   lr {event.lr:.2g}")
         for name, value in event.losses.items():
@@ -490,18 +503,18 @@ class TrainingTab(QWidget):
         if summary.cancelled and summary.state:
             self._log(f"Resume later from {summary.state}")
         self.eta_label.setText(f"{what} at step {summary.step} / {summary.total}")
-        self._set_run_state("idle")
+        self._set_run_state(RunPhase.IDLE)
 
     def _on_errored(self, message: str) -> None:
         self._log(f"Error: {message}")
         self.eta_label.setText(f"Training failed: {message}")
-        self._set_run_state("idle")
+        self._set_run_state(RunPhase.IDLE)
 
     def _on_paused_changed(self, paused: bool) -> None:
         if paused:
             self._log(f"Paused at step {self._last_step}")
             self.eta_label.setText(f"Paused at step {self._last_step}")
-        elif self._run_state == "running":
+        elif self._run_state is RunPhase.RUNNING:
             self._log("Resumed")
 
     def _log(self, text: str) -> None:
@@ -513,7 +526,7 @@ class TrainingTab(QWidget):
         if self.summary is None:
             return ""
         name = self.summary.out_dir.name
-        return sanitize_model_id(name if name.startswith(self.summary.net) else f"{self.summary.net}-{name}")
+        return self.worker.sanitize_model_id(name if name.startswith(self.summary.net) else f"{self.summary.net}-{name}")
 
     def register_model(self, model_id: str | None = None) -> str | None:
         """Copy the last run's weights into the user models folder and add it to the user manifest.
@@ -534,11 +547,11 @@ class TrainingTab(QWidget):
         metrics = {Path(cfg.val).name: summary.val} if cfg.val and summary.val else {}
         notes = f"trained in FaceSR Studio{' (cancelled early)' if summary.cancelled else ''}"
         try:
-            card = register_model(summary.checkpoint, model_id, training=training, metrics=metrics, notes=notes)
+            card = self.worker.register_model(summary.checkpoint, model_id, training=training, metrics=metrics, notes=notes)
         except (RuntimeError, OSError, ValueError) as exc:
             self._log(f"Register failed: {exc}")
             return None
-        path = str(user_models_dir() / card.file)
+        path = str(self.worker.user_models_dir() / card.file)
         self._log(f"Registered model {card.id}: {path}")
         self.model_registered.emit(path)
         return path

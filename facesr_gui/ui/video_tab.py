@@ -1,7 +1,8 @@
 """Video tab: open a clip, scrub through it, preview face detection, process it in the background.
 
-The tab only builds :class:`VideoJob`\\ s and frame requests for a :class:`VideoWorker`
-(``workers.video``: the UI never imports torch), and shows what comes back: scrubber
+The tab only builds :class:`VideoJob`\\ s and frame requests for the
+:class:`~facesr_gui.workers.video.VideoWorker` it is given (the job types come from the
+torch-free ``workers.video_jobs``: the UI never imports torch), and shows what comes back: scrubber
 frames, throttled enhanced previews, progress with ETA, and the final report, cancelled
 runs naming their partial output. Errors (unreadable video, unwritable output) appear in
 the tab's message line. Options and folders are remembered in ``Settings("video")``.
@@ -19,8 +20,8 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QGroupBox, QHB
                                QVBoxLayout, QWidget)
 
 from ..pipeline.imageio import VIDEO_EXTENSIONS
-from ..workers.video import (DecodedFrame, PreviewFrame, VideoInfo, VideoJob, VideoReport,
-                             VideoWorker, default_output, probe_video)
+from ..workers.video_jobs import (DecodedFrame, PreviewFrame, VideoInfo, VideoJob, VideoReport, default_output,
+                                  probe_video)
 from .qimage import rgb_to_qimage
 from .settings import Settings
 from .tips import ENSEMBLE_TIP
@@ -90,9 +91,9 @@ class VideoTab(QWidget):
     busy_changed = Signal(bool)
     status_message = Signal(str)
 
-    def __init__(self, worker: VideoWorker | None = None, parent: QWidget | None = None):
+    def __init__(self, worker, parent: QWidget | None = None):
         super().__init__(parent)
-        self.worker = worker if worker is not None else VideoWorker()
+        self.worker = worker
         self.worker.setParent(self)
         self.path: Path | None = None
         self.info: VideoInfo | None = None
