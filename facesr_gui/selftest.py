@@ -1,4 +1,5 @@
-"""Installation self-test: ``facesr-gui --self-test`` / ``facesr self-test``.
+"""Installation self-test: ``facesr-gui --self-test``, ``python -m facesr_gui.selftest``, or
+``facesr self-test`` in the frozen app (packaging/entry_cli.py; not a pip-installed ``facesr`` command).
 
 Checks, with timings, that an installed or frozen (PyInstaller) FaceSR Studio can do its
 job on this machine without network or a Python environment:
@@ -12,7 +13,8 @@ job on this machine without network or a Python environment:
    output shape, dtype, face count and finiteness of the maps are checked;
 5. dlib identity embeddings (the GUI's "Identity" measure) see the portrait and a JPEG copy
    of it as one person (required in the frozen app, optional from source);
-6. the Qt main window is built offscreen and closed (settings go to a temporary folder).
+6. the Qt main window (:func:`facesr_gui.app.create_window`) is built offscreen and closed
+   (settings go to a temporary folder).
 
 Prints one line per check and returns an exit code: 0 when every check passed, 1
 otherwise. Images here are numpy ``(H, W, 3)`` uint8 **RGB**.
