@@ -31,14 +31,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.self_test:   # before any QApplication: the self-test builds its own, offscreen
         return _self_test()
     if args.checkpoint:
-        from .workers.inference import CHECKPOINTS_ENV
+        from .catalog import CHECKPOINTS_ENV
         known = [p for p in os.environ.get(CHECKPOINTS_ENV, "").split(os.pathsep) if p]
         os.environ[CHECKPOINTS_ENV] = os.pathsep.join(known + [os.path.abspath(p) for p in args.checkpoint])
     from PySide6.QtGui import QIcon
     from PySide6.QtWidgets import QApplication
 
+    from .app import create_window
     from .paths import resources_dir
-    from .ui.main_window import MainWindow
     from .ui.settings import APPLICATION, ORGANIZATION
 
     app = QApplication([sys.argv[0], *qt_args])
@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     app_icon = resources_dir() / "icons" / "facesr-studio-256.png"
     if app_icon.is_file():
         app.setWindowIcon(QIcon(str(app_icon)))
-    window = MainWindow()
+    window = create_window()
     if args.model and not window.select_model(args.model):
         window.statusBar().showMessage(f"model {args.model!r} is not available", 8000)
     window.show()

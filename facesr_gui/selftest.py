@@ -1,4 +1,5 @@
-"""Installation self-test: ``facesr-gui --self-test`` / ``facesr self-test``.
+"""Installation self-test: ``facesr-gui --self-test``, ``python -m facesr_gui.selftest``, or
+``facesr self-test`` in the frozen app (packaging/entry_cli.py; not a pip-installed ``facesr`` command).
 
 Checks, with timings, that an installed or frozen (PyInstaller) FaceSR Studio can do its
 job on this machine without network or a Python environment:
@@ -12,7 +13,8 @@ job on this machine without network or a Python environment:
    output shape, dtype, face count and finiteness of the maps are checked;
 5. dlib identity embeddings (the GUI's "Identity" measure) see the portrait and a JPEG copy
    of it as one person (required in the frozen app, optional from source);
-6. the Qt main window is built offscreen and closed (settings go to a temporary folder).
+6. the Qt main window (:func:`facesr_gui.app.create_window`) is built offscreen and closed
+   (settings go to a temporary folder).
 
 Prints one line per check and returns an exit code: 0 when every check passed, 1
 otherwise. Images here are numpy ``(H, W, 3)`` uint8 **RGB**.
@@ -260,25 +262,22 @@ def _check_gui(report: Report) -> None:
             app = QApplication([sys.argv[0] if sys.argv else "facesr-gui"])
         try:
             with _offscreen_qt_settings():
-                from .ui.main_window import MainWindow
+                from .app import create_window
 
-                window = MainWindow()
+                window = create_window()
                 window.show()
                 app.processEvents()
-                combo = getattr(window, "model_combo", None)   # the picker, where the window has one
-                models = combo.count() if combo is not None else None
+                models = window.model_combo.count()
                 window.close()
                 app.processEvents()
-                worker = getattr(window, "worker", None)
-                running = worker is not None and hasattr(worker, "is_running") and worker.is_running()
+                running = window.worker.is_running()
                 window.deleteLater()
                 app.sendPostedEvents(None, QEvent.Type.DeferredDelete)
             if models == 0:
                 raise CheckFailed("the model picker is empty")
             if running:
                 raise CheckFailed("the inference thread did not stop on close")
-            listed = f", {models} models listed" if models is not None else ""
-            info["detail"] = f"platform {app.platformName()}{listed}, closed cleanly"
+            info["detail"] = f"platform {app.platformName()}, {models} models listed, closed cleanly"
         finally:
             if own_app:  # the app object stays: the process is about to exit
                 if saved is None:

@@ -49,10 +49,10 @@ class Shooter:
         QSettings.setDefaultFormat(QSettings.Format.IniFormat)
         QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp / "settings"))
         self.app = QApplication.instance() or QApplication([sys.argv[0]])
-        from facesr_gui.ui.main_window import MainWindow
+        from facesr_gui.app import create_window
 
         self.args, self.tmp = args, tmp
-        self.window = MainWindow()
+        self.window = create_window()
         w, h = (int(v) for v in args.size.split("x"))
         self.window.resize(w, h)
         self.window.show()

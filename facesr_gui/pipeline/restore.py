@@ -19,6 +19,7 @@ Conventions: images are ``(H, W, 3)`` uint8 RGB; maps are float32 ``(h, w)`` or
 """
 from __future__ import annotations
 
+import copy
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -41,6 +42,7 @@ Progress = Callable[[float, str], None]
 LARGE_FACE_FACTOR = 1.25
 #: a face whose crop side in the frame exceeds the net's LR input by this factor keeps its own detail
 NATIVE_DETAIL_FACTOR = 1.2
+_OPTIONS = {"mask", "flip_ensemble", "colour_match", "native_detail", "keep_maps"}
 
 
 def keep_native_detail(sr: np.ndarray, frame: np.ndarray, crop: FaceCrop, side: float) -> np.ndarray:
@@ -168,8 +170,7 @@ class FaceRestorer:
             frame's own detail and add only the SR detail above it (:func:`keep_native_detail`).
         keep_maps: return the internal maps (costs memory on many-face frames).
         flip_ensemble: average the net over each face and its mirror image (twice the SR time,
-            +0.05-0.09 dB on held-out faces; :mod:`facesr_gui.nets.ensemble`). May be changed
-            between calls.
+            +0.05-0.09 dB on held-out faces; :mod:`facesr_gui.nets.ensemble`).
         lr_size: side of the LR face crop fed to the net; default from the registry
             (:func:`facesr_gui.nets.net_lr_side`: 16 for the x8 nets, the config's for CAGFace).
 
@@ -198,6 +199,20 @@ class FaceRestorer:
         self.native_detail = bool(native_detail)
         self.flip_ensemble = bool(flip_ensemble)
         self._detector = detector
+
+    def with_options(self, **options) -> FaceRestorer:
+        """A copy with other per-request options (``mask``, ``flip_ensemble``, ``colour_match``,
+        ``native_detail``, ``keep_maps``) sharing the network and the detector, so a cached
+        restorer is never changed by one request for the next."""
+        unknown = set(options) - _OPTIONS
+        if unknown:
+            raise TypeError(f"not a per-request option: {', '.join(sorted(unknown))}")
+        if options.get("mask", self.mask) not in ("ellipse", "parsing"):
+            raise ValueError(f"mask must be 'ellipse' or 'parsing', got {options['mask']!r}")
+        clone = copy.copy(self)
+        for name, value in options.items():
+            setattr(clone, name, value)
+        return clone
 
     @property
     def detector(self) -> FaceDetector:

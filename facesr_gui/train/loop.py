@@ -25,7 +25,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 from torch import Tensor, nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
 from ..atomic import atomic_path
 from ..checkpoints import check_net_config, load_state_strict, read_init_weights, read_training_state, save_checkpoint
@@ -38,6 +38,7 @@ from .cache import PreloadedFaces
 from .dataset import FaceFolder
 from .degrade import upscale_bicubic
 from .recipes import Recipe, recipe_for
+from .sampling import BatchNumbers, SampleStream
 
 
 @dataclass
@@ -99,42 +100,6 @@ class TrainEvent:
     checkpoint: str | None = None
     skipped_terms: tuple[str, ...] = ()
     finished: bool = False
-
-
-class _Stream(Dataset):
-    """Maps a global sample number to (epoch, item) with a per-epoch seeded permutation."""
-
-    def __init__(self, ds: FaceFolder | PreloadedFaces, seed: int):
-        self.ds, self.seed, self.n = ds, seed, len(ds)
-        self._perm_cache: dict[int, np.ndarray] = {}
-
-    def _perm(self, epoch: int) -> np.ndarray:
-        if epoch not in self._perm_cache:
-            self._perm_cache = {epoch: np.random.default_rng([self.seed, epoch]).permutation(self.n)}
-        return self._perm_cache[epoch]
-
-    def __len__(self) -> int:  # effectively infinite; DataLoader only needs the sampler
-        return 2**62
-
-    def __getitem__(self, g: int) -> dict:
-        epoch, pos = divmod(int(g), self.n)
-        self.ds.set_epoch(epoch)
-        return self.ds[int(self._perm(epoch)[pos])]
-
-
-class _BatchNumbers:
-    """Batch sampler yielding the global sample numbers of steps ``start..total-1`` for this rank."""
-
-    def __init__(self, start: int, total: int, batch: int, rank: int = 0, world: int = 1):
-        self.start, self.total, self.batch, self.rank, self.world = start, total, batch, rank, world
-
-    def __iter__(self):
-        for step in range(self.start, self.total):
-            base = (step * self.world + self.rank) * self.batch
-            yield list(range(base, base + self.batch))
-
-    def __len__(self) -> int:
-        return self.total - self.start
 
 
 def _to(batch: dict, device: torch.device) -> dict:
@@ -256,147 +221,187 @@ def _init_config(cfg: TrainConfig, header: dict) -> dict:
     return dict(saved)
 
 
-def train(cfg: TrainConfig, should_stop: Callable[[], bool] | None = None) -> Iterator[TrainEvent]:
-    """Train ``cfg.net`` and yield a :class:`TrainEvent` after every step (see module docstring)."""
-    rank, world, own_group = _dist_info()
-    device = torch.device(cfg.device if cfg.device != "cuda" or world == 1 else f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}")
-    info = get_info(cfg.net)
-    recipe = recipe_for(cfg.net)
-    out_dir = Path(cfg.out)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(cfg.seed)
+class Trainer:
+    """One training run in named steps, like BasicSR's model classes: :meth:`setup` builds the
+    nets, data, optimisers and resume state; :meth:`step` optimises on one batch and returns its
+    :class:`TrainEvent`; :meth:`validate` measures the EMA weights; :meth:`save` writes the
+    resumable state and the weights; :meth:`close` saves what a stopped run learned and ends a
+    process group it started. :func:`train` drives them."""
 
-    resume_state = None
-    net_cfg = check_net_config(cfg.net, cfg.net_cfg, "--net-cfg")   # schema and size, before any build
-    if cfg.resume:   # a state of this network whose layout --net-cfg does not contradict
-        resume_state, net_cfg = read_training_state(cfg.resume, cfg.net, cfg.net_cfg)
-    init_state = None
-    if cfg.init and not cfg.resume:
-        init_state, header = read_init_weights(cfg.init, cfg.net)
-        net_cfg = _init_config(cfg, header)
-    net = create_net(cfg.net, **net_cfg).to(device)
-    if init_state is not None:
-        load_state_strict(net, init_state, source=Path(cfg.init).name)
-    memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
-    net = net.to(memory_format=memory_format)
-    scale = net.scale
-    hr_size = cfg.hr_size or net_lr_side(net) * scale
-    edge_scales = info.edge_scales
-    parsing_dir = cfg.parsing_dir if recipe.needs_parsing else None
-    train_ds = FaceFolder(cfg.data, hr_size=hr_size, scale=scale, augment=True, crop=cfg.crop,
-                          edge_scales=edge_scales, with_edges=bool(edge_scales), parsing_dir=parsing_dir, seed=cfg.seed,
-                          rotate=cfg.rotate, degradation=cfg.degradation, jitter=cfg.jitter)
-    if cfg.preload:
-        train_ds = PreloadedFaces(train_ds)
-    val_items: list[dict] = []
-    if cfg.val and rank == 0:
-        val_ds = FaceFolder(cfg.val, hr_size=hr_size, scale=scale, augment=False, crop=cfg.crop, with_edges=False,
-                            degradation=cfg.degradation, seed=cfg.seed)
-        val_items = [val_ds[i] for i in range(min(cfg.val_limit, len(val_ds)))]
+    def __init__(self, cfg: TrainConfig) -> None:
+        self.cfg = cfg
 
-    lr = cfg.lr or recipe.lr
-    if cfg.gan_weight is not None:
-        if cfg.gan_weight < 0:
-            raise ValueError(f"the adversarial weight must be >= 0, got {cfg.gan_weight}")
-        recipe = replace(recipe, gan_weight=float(cfg.gan_weight))
-    lr_factor(0, cfg.steps, cfg.schedule, cfg.warmup)   # reject an unknown schedule before any work
-    opt = torch.optim.Adam(net.parameters(), lr=lr, betas=recipe.betas)
-    ema = copy.deepcopy(net).eval()
-    for p in ema.parameters():
-        p.requires_grad_(False)
-    disc = d_opt = None
-    if cfg.gan and recipe.gan_weight > 0 and info.discriminator is not None:
-        disc = create_discriminator(cfg.net, hr_size=hr_size).to(device, memory_format=memory_format)
-        d_opt = torch.optim.Adam(disc.parameters(), lr=recipe.d_lr, betas=recipe.d_betas)
-    start = 0
-    if resume_state is not None:
-        load_state_strict(net, resume_state["net"], source=Path(cfg.resume).name)
-        ema.load_state_dict(resume_state["ema"])
-        opt.load_state_dict(resume_state["opt"])
-        if disc is not None and "disc" in resume_state:
-            disc.load_state_dict(resume_state["disc"])
-            d_opt.load_state_dict(resume_state["d_opt"])
-        start = int(resume_state["step"])
-    if world > 1:
-        net = nn.parallel.DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
-        if disc is not None:
-            disc = nn.parallel.DistributedDataParallel(disc, device_ids=[device.index] if device.type == "cuda" else None)
+    # --- setup ----------------------------------------------------------------------------------
+    def setup(self) -> None:
+        cfg = self.cfg
+        self.rank, self.world, self.own_group = _dist_info()
+        self.device = torch.device(cfg.device if cfg.device != "cuda" or self.world == 1
+                                   else f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}")
+        self.info, self.recipe = get_info(cfg.net), recipe_for(cfg.net)
+        self.out_dir = Path(cfg.out)
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        torch.manual_seed(cfg.seed)
+        net_cfg = check_net_config(cfg.net, cfg.net_cfg, "--net-cfg")   # schema and size, before any build
+        resume_state = None
+        if cfg.resume:   # a state of this network whose layout --net-cfg does not contradict
+            resume_state, net_cfg = read_training_state(cfg.resume, cfg.net, cfg.net_cfg)
+        self._build_net(net_cfg)
+        self._build_data()
+        self._build_optimisers()
+        self.start = self._resume(resume_state)
+        if self.world > 1:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.net = nn.parallel.DistributedDataParallel(self.net, device_ids=ids)
+            if self.disc is not None:
+                self.disc = nn.parallel.DistributedDataParallel(self.disc, device_ids=ids)
+        self.loader = DataLoader(SampleStream(self.train_ds, cfg.seed),
+                                 batch_sampler=BatchNumbers(self.start, cfg.steps, cfg.batch_size, self.rank, self.world),
+                                 num_workers=cfg.workers, pin_memory=self.device.type == "cuda", persistent_workers=False)
+        self.terms_sum = L.LossTerms(dict(self.recipe.weights, adv=self.recipe.gan_weight))
+        self.use_amp = use_bf16(cfg.amp, self.device)
+        self.gan_from = int(self.recipe.gan_start * cfg.steps)
+        self.t0 = time.monotonic()
+        self.step_no = self.saved_at = self.start
+        self.n_steps = cfg.steps
+        self.fit_at = self.start + max(cfg.warmup, 12) if cfg.time_budget_s else None
+        self.paced_from: float | None = None
+        self.state_path = self.out_dir / "state.pt"
+        self.meta = {"net": cfg.net, "data": str(cfg.data), "recipe": self.recipe.notes, "degradation": cfg.degradation}
 
-    loader = DataLoader(_Stream(train_ds, cfg.seed), batch_sampler=_BatchNumbers(start, cfg.steps, cfg.batch_size, rank, world),
-                        num_workers=cfg.workers, pin_memory=device.type == "cuda", persistent_workers=False)
-    weights = dict(recipe.weights, adv=recipe.gan_weight)
-    terms_sum = L.LossTerms(weights)
-    use_amp = use_bf16(cfg.amp, device)
-    gan_from = int(recipe.gan_start * cfg.steps)
-    t0 = time.monotonic()
-    step = start
-    n_steps = cfg.steps
-    fit_at = start + max(cfg.warmup, 12) if cfg.time_budget_s else None
-    paced_from = None
-    state_path = out_dir / "state.pt"
-    saved_at = start
-    meta = {"net": cfg.net, "data": str(cfg.data), "recipe": recipe.notes, "degradation": cfg.degradation}
-    ended = False   # the loop ran out or stopped on request (not an exception, not a closed generator)
-    try:
-        for batch in loader:
-            batch = _to(batch, device)
-            batch["lr"] = batch["lr"].contiguous(memory_format=memory_format)
-            for group in opt.param_groups:
-                group["lr"] = lr * lr_factor(step, n_steps, cfg.schedule, cfg.warmup)
-            net.train()
-            gan_on = disc is not None and step >= gan_from
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
-                out = net(batch["lr"])
-                terms, skipped = _compute_terms(recipe, out, batch)
-                if gan_on:
-                    terms["adv"] = L.g_adv_loss(disc(out.image))
-            total, log = terms_sum(terms)
-            opt.zero_grad(set_to_none=True)
-            total.backward()
-            opt.step()
+    def _build_net(self, net_cfg: dict) -> None:
+        cfg = self.cfg
+        init_state = None
+        if cfg.init and not cfg.resume:
+            init_state, header = read_init_weights(cfg.init, cfg.net)
+            net_cfg = _init_config(cfg, header)
+        net = create_net(cfg.net, **net_cfg).to(self.device)
+        if init_state is not None:
+            load_state_strict(net, init_state, source=Path(cfg.init).name)
+        self.memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
+        self.net = net.to(memory_format=self.memory_format)
+        self.hr_size = cfg.hr_size or net_lr_side(net) * net.scale
+
+    def _build_data(self) -> None:
+        cfg, scale, edge_scales = self.cfg, self.net.scale, self.info.edge_scales
+        parsing_dir = cfg.parsing_dir if self.recipe.needs_parsing else None
+        self.train_ds = FaceFolder(cfg.data, hr_size=self.hr_size, scale=scale, augment=True, crop=cfg.crop,
+                                   edge_scales=edge_scales, with_edges=bool(edge_scales), parsing_dir=parsing_dir,
+                                   seed=cfg.seed, rotate=cfg.rotate, degradation=cfg.degradation, jitter=cfg.jitter)
+        if cfg.preload:
+            self.train_ds = PreloadedFaces(self.train_ds)
+        self.val_items: list[dict] = []
+        if cfg.val and self.rank == 0:
+            val_ds = FaceFolder(cfg.val, hr_size=self.hr_size, scale=scale, augment=False, crop=cfg.crop,
+                                with_edges=False, degradation=cfg.degradation, seed=cfg.seed)
+            self.val_items = [val_ds[i] for i in range(min(cfg.val_limit, len(val_ds)))]
+
+    def _build_optimisers(self) -> None:
+        cfg = self.cfg
+        self.lr = cfg.lr or self.recipe.lr
+        if cfg.gan_weight is not None:
+            if cfg.gan_weight < 0:
+                raise ValueError(f"the adversarial weight must be >= 0, got {cfg.gan_weight}")
+            self.recipe = replace(self.recipe, gan_weight=float(cfg.gan_weight))
+        lr_factor(0, cfg.steps, cfg.schedule, cfg.warmup)   # reject an unknown schedule before any work
+        self.opt = torch.optim.Adam(self.net.parameters(), lr=self.lr, betas=self.recipe.betas)
+        self.ema = copy.deepcopy(self.net).eval()
+        for p in self.ema.parameters():
+            p.requires_grad_(False)
+        self.disc = self.d_opt = None
+        if cfg.gan and self.recipe.gan_weight > 0 and self.info.discriminator is not None:
+            self.disc = create_discriminator(cfg.net, hr_size=self.hr_size).to(self.device, memory_format=self.memory_format)
+            self.d_opt = torch.optim.Adam(self.disc.parameters(), lr=self.recipe.d_lr, betas=self.recipe.d_betas)
+
+    def _resume(self, state: dict | None) -> int:
+        """Load a saved state into the nets and optimisers; returns the step it was saved at (0 if none)."""
+        if state is None:
+            return 0
+        load_state_strict(self.net, state["net"], source=Path(self.cfg.resume).name)
+        self.ema.load_state_dict(state["ema"])
+        self.opt.load_state_dict(state["opt"])
+        if self.disc is not None and "disc" in state:
+            self.disc.load_state_dict(state["disc"])
+            self.d_opt.load_state_dict(state["d_opt"])
+        return int(state["step"])
+
+    # --- one step ---------------------------------------------------------------------------------
+    def step(self, batch: dict) -> TrainEvent:
+        """Optimise on ``batch`` (generator, then the discriminator in the GAN phase); update the EMA."""
+        cfg, device = self.cfg, self.device
+        batch = _to(batch, device)
+        batch["lr"] = batch["lr"].contiguous(memory_format=self.memory_format)
+        for group in self.opt.param_groups:
+            group["lr"] = self.lr * lr_factor(self.step_no, self.n_steps, cfg.schedule, cfg.warmup)
+        self.net.train()
+        gan_on = self.disc is not None and self.step_no >= self.gan_from
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=self.use_amp):
+            out = self.net(batch["lr"])
+            terms, skipped = _compute_terms(self.recipe, out, batch)
             if gan_on:
-                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
-                    d = L.d_loss(disc(batch["hr"]), disc(out.image.detach()))
-                d_opt.zero_grad(set_to_none=True)
-                d.backward()
-                d_opt.step()
-                log["d"] = float(d.detach())
-            step += 1
-            _ema_update(ema, _unwrap(net), min(cfg.ema_decay, (1 + step) / (10 + step)))
-            elapsed = time.monotonic() - t0
-            if step == start + 2:
-                paced_from = elapsed    # the first two steps pay for warm-up (allocations, autotuning)
-            if step == fit_at:
-                n_steps = fit_steps(step, n_steps, (elapsed - paced_from) / (step - start - 2), cfg.time_budget_s - elapsed)
-                if world > 1:           # every rank stops at the same step
-                    agreed = torch.tensor([n_steps], device=device)
-                    dist.all_reduce(agreed, op=dist.ReduceOp.MIN)
-                    n_steps = int(agreed)
-                cfg = replace(cfg, steps=n_steps)     # the state records the length the schedule follows
-                gan_from = int(recipe.gan_start * n_steps)
-            eta = elapsed / (step - start) * (n_steps - step)
-            event = TrainEvent(step, n_steps, log, opt.param_groups[0]["lr"], elapsed, eta,
-                               phase="gan" if gan_on else "pixel", skipped_terms=tuple(skipped))
-            last = step == n_steps
-            if rank == 0:
-                if val_items and (step % cfg.val_every == 0 or last):
-                    event.val, event.preview = validate(ema, val_items, device, cfg.preview_count)
-                if step % cfg.save_every == 0 or last:
-                    _save_state(state_path, step, cfg, net, ema, opt, disc, d_opt)
-                    saved_at = step
-                    event.checkpoint = str(save_checkpoint(out_dir / f"{cfg.net}.safetensors", ema,
-                                                           meta={**meta, "steps": step, "val": event.val}))
-            event.finished = last
-            yield event
-            if last or should_stop is not None and should_stop():
-                break
-        ended = True
-    finally:
-        # cancelled or crashed mid-run: keep what was learned (atomic writes, never a torn file)
-        if rank == 0 and step > saved_at:
-            _save_state(state_path, step, cfg, net, ema, opt, disc, d_opt)
-            save_checkpoint(out_dir / f"{cfg.net}.safetensors", ema, meta={**meta, "steps": step})
-        if own_group and ended and dist.is_initialized():
+                terms["adv"] = L.g_adv_loss(self.disc(out.image))
+        total, log = self.terms_sum(terms)
+        self.opt.zero_grad(set_to_none=True)
+        total.backward()
+        self.opt.step()
+        if gan_on:
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=self.use_amp):
+                d = L.d_loss(self.disc(batch["hr"]), self.disc(out.image.detach()))
+            self.d_opt.zero_grad(set_to_none=True)
+            d.backward()
+            self.d_opt.step()
+            log["d"] = float(d.detach())
+        self.step_no += 1
+        _ema_update(self.ema, _unwrap(self.net), min(cfg.ema_decay, (1 + self.step_no) / (10 + self.step_no)))
+        elapsed = time.monotonic() - self.t0
+        self._pace(elapsed)
+        eta = elapsed / (self.step_no - self.start) * (self.n_steps - self.step_no)
+        return TrainEvent(self.step_no, self.n_steps, log, self.opt.param_groups[0]["lr"], elapsed, eta,
+                          phase="gan" if gan_on else "pixel", skipped_terms=tuple(skipped))
+
+    def _pace(self, elapsed: float) -> None:
+        """With a time budget: measure the pace after warm-up, then fix the run's length once."""
+        step = self.step_no
+        if step == self.start + 2:
+            self.paced_from = elapsed    # the first two steps pay for warm-up (allocations, autotuning)
+        if step != self.fit_at:
+            return
+        n_steps = fit_steps(step, self.n_steps, (elapsed - self.paced_from) / (step - self.start - 2),
+                            self.cfg.time_budget_s - elapsed)
+        if self.world > 1:           # every rank stops at the same step
+            agreed = torch.tensor([n_steps], device=self.device)
+            dist.all_reduce(agreed, op=dist.ReduceOp.MIN)
+            n_steps = int(agreed)
+        self.n_steps = n_steps
+        self.cfg = replace(self.cfg, steps=n_steps)     # the state records the length the schedule follows
+        self.gan_from = int(self.recipe.gan_start * n_steps)
+
+    # --- validation and saving ----------------------------------------------------------------------
+    def validate(self) -> tuple[dict[str, float], np.ndarray | None]:
+        """Y-PSNR/SSIM of the EMA weights on the validation faces, and the preview grid."""
+        return validate(self.ema, self.val_items, self.device, self.cfg.preview_count)
+
+    def save(self, val: dict | None = None, final: bool = False) -> str:
+        """Write ``state.pt`` and the EMA weights (``<net>.safetensors``); returns the weights' path."""
+        _save_state(self.state_path, self.step_no, self.cfg, self.net, self.ema, self.opt, self.disc, self.d_opt)
+        self.saved_at = self.step_no
+        meta = {**self.meta, "steps": self.step_no} if final else {**self.meta, "steps": self.step_no, "val": val}
+        return str(save_checkpoint(self.out_dir / f"{self.cfg.net}.safetensors", self.ema, meta=meta))
+
+    def report(self, event: TrainEvent) -> None:
+        """Rank 0: validate and save on their steps (and the last), filling ``event``."""
+        last = event.step == self.n_steps
+        if self.rank == 0:
+            if self.val_items and (event.step % self.cfg.val_every == 0 or last):
+                event.val, event.preview = self.validate()
+            if event.step % self.cfg.save_every == 0 or last:
+                event.checkpoint = self.save(event.val)
+        event.finished = last
+
+    def close(self, ended: bool) -> None:
+        """Cancelled or crashed mid-run: keep what was learned (atomic writes, never a torn file)."""
+        if self.rank == 0 and self.step_no > self.saved_at:
+            self.save(final=True)
+        if self.own_group and ended and dist.is_initialized():
             # a rank that exits while another still holds the gloo group can abort at interpreter
             # exit ("terminate called without an active exception"), failing a finished run: wait
             # for every rank (rank 0 saves last), then close the group. Not after an error, where
@@ -404,3 +409,19 @@ def train(cfg: TrainConfig, should_stop: Callable[[], bool] | None = None) -> It
             dist.barrier()
             dist.destroy_process_group()
 
+
+def train(cfg: TrainConfig, should_stop: Callable[[], bool] | None = None) -> Iterator[TrainEvent]:
+    """Train ``cfg.net`` and yield a :class:`TrainEvent` after every step (see module docstring)."""
+    trainer = Trainer(cfg)
+    trainer.setup()
+    ended = False   # the loop ran out or stopped on request (not an exception, not a closed generator)
+    try:
+        for batch in trainer.loader:
+            event = trainer.step(batch)
+            trainer.report(event)
+            yield event
+            if event.finished or should_stop is not None and should_stop():
+                break
+        ended = True
+    finally:
+        trainer.close(ended)

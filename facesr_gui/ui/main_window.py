@@ -1,13 +1,12 @@
 """Main window: Photos / Video / Training tabs, model and device pickers, files, drag-and-drop, status bar.
 
-The window owns the one :class:`~facesr_gui.workers.inference.InferenceWorker` (shared with
-the Photos tab) and routes what is opened: photos and folders of photos to the Photos tab,
-videos to the Video tab. The Video and Training tabs are imported defensively: if one
-cannot be built, a placeholder says why and the rest of the app works.
+The window is given its three workers (inference for the Photos tab, video, training; built
+by :func:`facesr_gui.app.create_window`, so the UI never imports torch) and routes what is
+opened: photos and folders of photos to the Photos tab, videos to the Video tab. A fresh
+window (no saved choice) starts on the worker's default model, the manifest's first.
 """
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, Qt
@@ -22,7 +21,6 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QTabWidget,
     QToolBar,
-    QVBoxLayout,
     QWidget,
 )
 
@@ -30,27 +28,12 @@ from ..pipeline.imageio import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, ImageError, c
 from .export import SAVE_FILTER, with_suffix_for_filter
 from .photos_tab import PhotosTab
 from .settings import Settings
+from .training_tab import RunPhase, TrainingTab
+from .video_tab import VideoTab
 from .widgets.icons import icon
 
 MAX_RECENT = 10
 DEVICES = [("CPU", "cpu"), ("GPU (CUDA)", "cuda")]
-
-
-def _placeholder(text: str) -> QWidget:
-    page = QWidget()
-    label = QLabel(text)
-    label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-    label.setWordWrap(True)
-    QVBoxLayout(page).addWidget(label)
-    return page
-
-
-def _build_tab(module: str, cls: str, title: str) -> tuple[QWidget, bool]:
-    """``(tab, True)``, or ``(placeholder saying why, False)`` when the tab cannot be built."""
-    try:
-        return getattr(importlib.import_module(f"{__package__}.{module}"), cls)(), True
-    except Exception as exc:  # noqa: BLE001 - one broken tab must not take the app down
-        return _placeholder(f"The {title} tab is not available:\n{type(exc).__name__}: {exc}"), False
 
 
 def photos_in(folder: Path) -> list[Path]:
@@ -58,27 +41,21 @@ def photos_in(folder: Path) -> list[Path]:
 
 
 class MainWindow(QMainWindow):
-    """``worker`` may be injected (tests); ``side_tabs=False`` puts placeholders for Video/Training."""
+    """``worker``: the inference worker (Photos tab, model and device pickers); ``video_worker``
+    and ``training_worker``: those of the Video and Training tabs."""
 
-    def __init__(self, worker=None, side_tabs: bool = True, parent: QWidget | None = None):
+    def __init__(self, worker, video_worker, training_worker, parent: QWidget | None = None):
         super().__init__(parent)
         self.setWindowTitle("FaceSR Studio")
         self.setAcceptDrops(True)
-        if worker is None:
-            from ..workers.inference import InferenceWorker
-            worker = InferenceWorker()
         self.worker = worker
         self.worker.setParent(self)
         self._settings = Settings("main_window")
         self.recent_files: list[str] = self._settings.get_list("recent_files")
         self.last_folder = self._settings.get("last_folder", str(Path.home()))
         self.photos = PhotosTab(self.worker)
-        if side_tabs:
-            self.video, self.has_video = _build_tab("video_tab", "VideoTab", "Video")
-            self.training, self.has_training = _build_tab("training_tab", "TrainingTab", "Training")
-        else:
-            self.video, self.has_video = _placeholder("Video tab disabled"), False
-            self.training, self.has_training = _placeholder("Training tab disabled"), False
+        self.video = VideoTab(video_worker)
+        self.training = TrainingTab(training_worker)
         self.tabs = QTabWidget()
         self.tabs.addTab(self.photos, icon("mdi6.image-multiple"), "Photos")
         self.tabs.addTab(self.video, icon("mdi6.video"), "Video")
@@ -90,7 +67,7 @@ class MainWindow(QMainWindow):
         self._build_toolbar()
         self._build_menus()
         self._build_status_bar()
-        self._fill_models(self._settings.get("model", "bicubic"))
+        self._fill_models(self._settings.get("model", self.worker.default_model_id()))
         self._restore_device()
         self._connect()
         self._restore_geometry()
@@ -184,10 +161,8 @@ class MainWindow(QMainWindow):
         p.busy_changed.connect(self._on_busy_changed)
         p.photo_opened.connect(self._on_photo_opened)
         p.truth_requested.connect(self.ground_truth_dialog)
-        if self.has_video:
-            self.video.status_message.connect(lambda text: self.statusBar().showMessage(text, 8000))
-        if self.has_training:
-            self.training.model_registered.connect(self._on_model_registered)
+        self.video.status_message.connect(lambda text: self.statusBar().showMessage(text, 8000))
+        self.training.model_registered.connect(self._on_model_registered)
         self.device_label.setText(self.worker.device_label())
 
     # --- models and device ----------------------------------------------------------------------
@@ -200,7 +175,7 @@ class MainWindow(QMainWindow):
             self.model_combo.setItemData(row, entry.tooltip(), Qt.ItemDataRole.ToolTipRole)
             self.model_combo.model().item(row).setEnabled(entry.available)
         self.model_combo.blockSignals(False)
-        self.select_model(wanted) or self.select_model("bicubic")
+        self.select_model(wanted) or self.select_model(self.worker.default_model_id()) or self.select_model("bicubic")
         self.photos.set_models(entries)
         self._on_model_changed()
 
@@ -229,8 +204,7 @@ class MainWindow(QMainWindow):
         model = self.current_model()
         self.model_label.setText(f"Model: {self.photos.model_name(model)}")
         self.photos.set_model(model)
-        if self.has_video:
-            self.video.set_model(model)
+        self.video.set_model(model)
 
     def _restore_device(self) -> None:
         device = self._settings.get("device", "cuda" if self.worker.cuda_available() else "cpu")
@@ -244,8 +218,7 @@ class MainWindow(QMainWindow):
         self.half_check.setEnabled(device == "cuda")
         half = self.half_check.isChecked() and device == "cuda"
         self.worker.set_device(device, half)
-        if self.has_video:
-            self.video.set_device(device, half)
+        self.video.set_device(device, half)
 
     def _on_worker_device_changed(self, label: str) -> None:
         self.device_label.setText(label)
@@ -298,9 +271,6 @@ class MainWindow(QMainWindow):
         return False
 
     def open_video(self, path: Path) -> bool:
-        if not self.has_video:
-            self.statusBar().showMessage("the Video tab is not available", 8000)
-            return False
         if not self.video.open_video(str(path)):
             return False
         self.tabs.setCurrentWidget(self.video)
@@ -407,16 +377,14 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event) -> None:
         """Save settings, cancel what runs and wait for every thread (training asks first)."""
-        if self.has_training and getattr(self.training, "run_state", lambda: "idle")() != "idle":
+        if self.training.run_state() is not RunPhase.IDLE:
             answer = QMessageBox.question(self, "Training is running",
                                           "A training run is in progress. Stop it (its state is saved) and quit?")
             if answer != QMessageBox.StandardButton.Yes:
                 event.ignore()
                 return
         self.save_settings()
-        self.photos.stop(10000)
-        for tab, ok in ((self.video, self.has_video), (self.training, self.has_training)):
-            if ok and hasattr(tab, "stop"):
-                tab.stop(10000)
+        for tab in (self.photos, self.video, self.training):
+            tab.stop(10000)
         self.worker.stop(10000)
         super().closeEvent(event)

@@ -12,41 +12,19 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QRectF, Signal
-from PySide6.QtWidgets import (
-    QCheckBox,
-    QComboBox,
-    QHBoxLayout,
-    QLabel,
-    QPushButton,
-    QSplitter,
-    QTabWidget,
-    QToolButton,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtWidgets import QWidget
 
 from ..pipeline.faces import combine_faces, subset
 from ..pipeline.imageio import ImageError, load_image
 from ..pipeline.sizing import auto_upscale
+from ..workers.requests import RequestKind
 from .export import Exporter, comparison_image
 from .qimage import rgb_to_qimage
 from .settings import Settings
-from .tips import ENSEMBLE_TIP
-from .widgets.compare_view import CompareView, FaceMark
-from .widgets.face_list import FaceList
-from .widgets.face_panel import FacePanel
-from .widgets.icons import icon
-from .widgets.model_grid import ModelGrid
-from .widgets.overlay_picker import OverlayPicker
-from .widgets.photo_views import FaceItem, face_crops, face_panel_values, overlay_patches, view_images
+from .photos_layout import PhotosLayout, PhotosView
+from .widgets.photo_views import FaceItem
 
-_MODES = [("Side by side", "side"), ("Slider", "slider")]
-_VIEWS = [("Whole image", "whole"), ("Selected face", "face")]
-_UPSCALES = [("Auto", 0), ("1x", 1), ("2x", 2), ("4x", 4), ("8x", 8)]
-_MASKS = [("Ellipse", "ellipse"), ("Parsing", "parsing")]
-
-
-class PhotosTab(QWidget):
+class PhotosTab(PhotosLayout, PhotosView, QWidget):
     """``status_message(text)``, ``timings_changed(text)`` and ``busy_changed(bool)`` feed the status bar;
     ``photo_opened(path)`` (recent files) and ``truth_requested()`` (the window's file dialog)."""
 
@@ -72,92 +50,14 @@ class PhotosTab(QWidget):
         self.files: list[Path] = []
         self._file_index = 0
         self.path: Path | None = None
-        self._ids = {"detect": -1, "enhance": -1, "grid": -1}
-        self._pending: set[str] = set()
+        self._ids = dict.fromkeys(RequestKind, -1)     # the latest request id of each kind
+        self._pending: set[RequestKind] = set()
         self._settings = Settings("photos")
         self.exporter = Exporter(self)
         self._build_widgets()
         self._build_layout()
         self._connect()
         self._restore()
-
-    # --- construction -----------------------------------------------------------------------
-    def _build_widgets(self) -> None:
-        self.prev_button, self.next_button = QToolButton(), QToolButton()
-        self.prev_button.setIcon(icon("mdi6.chevron-left"))
-        self.next_button.setIcon(icon("mdi6.chevron-right"))
-        self.file_label = QLabel("No photo loaded")
-        self.file_label.setMinimumWidth(40)
-        self.enhance_button = QPushButton(icon("mdi6.auto-fix"), "Enhance")
-        self.enhance_button.setEnabled(False)
-        self.enhance_button.setToolTip("Restore the ticked faces with the model chosen in the toolbar (Ctrl+E)")
-        self.enhance_button.setShortcut("Ctrl+E")
-        self.upscale_combo = _combo(_UPSCALES, "Output size: the photo is enlarged (bicubic) and the faces are "
-                                               "pasted from the network. Auto: as large as the ticked faces "
-                                               "still fit the network's output (up to its scale)")
-        self.mask_combo = _combo(_MASKS, "Blend mask: feathered ellipse, or the face parsing the network "
-                                         "predicts (where it has one)")
-        self.ensemble_check = QCheckBox("Flip ensemble")
-        self.ensemble_check.setToolTip(ENSEMBLE_TIP)
-        self.identity_check = QCheckBox("Identity")
-        self.identity_check.setToolTip("Measure identity similarity (dlib embeddings) of each face, LR vs SR")
-        self.truth_button = QPushButton(icon("mdi6.scale-balance"), "Ground truth...")
-        self.truth_button.setToolTip("Load the high-resolution original to measure PSNR/SSIM")
-        self.faces_list = FaceList()
-        self.view_combo = _combo(_VIEWS, "Whole image, or the selected face: LR input | bicubic | SR")
-        self.mode_combo = _combo(_MODES, "Side by side, or one view with a draggable split line")
-        self.overlays = OverlayPicker()
-        self.fit_button = QToolButton()
-        self.fit_button.setIcon(icon("mdi6.fit-to-screen"))
-        self.fit_button.setToolTip("Fit the image to the view (wheel zooms, drag pans)")
-        self.compare = CompareView()
-        self.grid = ModelGrid()
-        self.panel = FacePanel()
-        self.message = QLabel("")
-        self.message.setWordWrap(True)
-        self.message.setStyleSheet("color: #d04040;")
-        self.message.hide()
-
-    def _build_layout(self) -> None:
-        top = QHBoxLayout()
-        top.addWidget(self.prev_button)
-        top.addWidget(self.next_button)
-        top.addWidget(self.file_label, 1)
-        top.addWidget(QLabel("Output:"))
-        top.addWidget(self.upscale_combo)
-        top.addWidget(QLabel("Mask:"))
-        top.addWidget(self.mask_combo)
-        top.addWidget(self.ensemble_check)
-        top.addWidget(self.identity_check)
-        top.addWidget(self.truth_button)
-        top.addWidget(self.enhance_button)
-        bar = QHBoxLayout()
-        for w in (QLabel("View:"), self.view_combo, self.mode_combo, self.fit_button):
-            bar.addWidget(w)
-        bar.addStretch(1)
-        compare_page = QWidget()
-        col = QVBoxLayout(compare_page)
-        col.setContentsMargins(0, 4, 0, 0)
-        col.addLayout(bar)
-        col.addWidget(self.compare, 1)
-        self.pages = QTabWidget()
-        self.pages.addTab(compare_page, icon("mdi6.compare"), "Compare")
-        self.pages.addTab(self.grid, icon("mdi6.view-grid"), "Model grid")
-        self.splitter = QSplitter()
-        self.splitter.addWidget(self.faces_list)
-        self.splitter.addWidget(self.pages)
-        side = QWidget()
-        side_layout = QVBoxLayout(side)
-        side_layout.setContentsMargins(0, 0, 0, 0)
-        side_layout.addWidget(self.panel, 1)
-        side_layout.addWidget(self.overlays)
-        self.splitter.addWidget(side)
-        self.splitter.setStretchFactor(1, 1)
-        self.splitter.setSizes([220, 800, 290])
-        layout = QVBoxLayout(self)
-        layout.addLayout(top)
-        layout.addWidget(self.message)
-        layout.addWidget(self.splitter, 1)
 
     def _connect(self) -> None:
         self.enhance_button.clicked.connect(self.enhance)
@@ -247,9 +147,9 @@ class PhotosTab(QWidget):
     def detect(self) -> None:
         if self.image is None:
             return
-        self._ids["detect"] = self.worker.detect(self.image)
+        self._ids[RequestKind.DETECT] = self.worker.detect(self.image)
         self.faces_list.set_summary("Detecting faces...")
-        self._set_pending("detect", True)
+        self._set_pending(RequestKind.DETECT, True)
 
     def model_name(self, model_id: str | None = None) -> str:
         model_id = self.model_id if model_id is None else model_id
@@ -273,13 +173,13 @@ class PhotosTab(QWidget):
             return
         manual = self._manual_boxes()
         dets_pending = self.detections is None and manual is None
-        self._ids["enhance"] = self.worker.enhance(
+        self._ids[RequestKind.ENHANCE] = self.worker.enhance(
             self.image, self.model_id, detections=self.detections, manual_boxes=manual,
             selected=None if dets_pending else tuple(self.faces_list.checked()),
             upscale=self.upscale(), mask=self.mask_combo.currentData(),
             identity=self.identity_check.isChecked(), ground_truth=self.ground_truth,
             flip_ensemble=self.ensemble_check.isChecked())
-        self._set_pending("enhance", True)
+        self._set_pending(RequestKind.ENHANCE, True)
         self.message.hide()
 
     def run_grid(self, model_ids: list[str]) -> None:
@@ -287,7 +187,7 @@ class PhotosTab(QWidget):
         if self.image is None or row < 0 or not model_ids:
             self.grid.set_status("Select a face in the list and tick at least one model.")
             return
-        self._ids["grid"] = self.worker.run_grid(
+        self._ids[RequestKind.GRID] = self.worker.run_grid(
             self.image, model_ids, row, detections=self.detections, manual_boxes=self._manual_boxes(),
             flip_ensemble=self.ensemble_check.isChecked())
         self._settings.set_list("grid_models", model_ids)
@@ -295,7 +195,7 @@ class PhotosTab(QWidget):
         self._grid_refs = False
         self._grid_bicubic = "bicubic" in model_ids     # then the reference tile would repeat it
         self.grid.set_busy(True)
-        self._set_pending("grid", True)
+        self._set_pending(RequestKind.GRID, True)
 
     def _manual_boxes(self) -> np.ndarray | None:
         """The boxes drawn by hand, ``(M, 4)`` float32 photo pixels, or None."""
@@ -358,9 +258,9 @@ class PhotosTab(QWidget):
 
     # --- worker results ---------------------------------------------------------------------
     def _on_detected(self, outcome) -> None:
-        if outcome.request_id != self._ids["detect"]:
+        if outcome.request_id != self._ids[RequestKind.DETECT]:
             return
-        self._set_pending("detect", False)
+        self._set_pending(RequestKind.DETECT, False)
         self.detections = outcome.detections
         manual = [f for f in self.faces if f.manual]
         self.faces = [FaceItem(b.copy(), float(s)) for b, s in zip(outcome.detections.boxes, outcome.detections.scores)]
@@ -371,9 +271,9 @@ class PhotosTab(QWidget):
         self.status_message.emit(f"{len(outcome.detections)} faces found in {outcome.seconds:.2f} s")
 
     def _on_enhanced(self, outcome) -> None:
-        if outcome.request_id != self._ids["enhance"]:
+        if outcome.request_id != self._ids[RequestKind.ENHANCE]:
             return
-        self._set_pending("enhance", False)
+        self._set_pending(RequestKind.ENHANCE, False)
         if self.detections is None and not any(f.manual for f in self.faces):   # the worker detected: adopt them
             dets = outcome.result.detections
             self.faces = [FaceItem(b.copy(), float(s)) for b, s in zip(dets.boxes, dets.scores)]
@@ -394,7 +294,7 @@ class PhotosTab(QWidget):
         self._update_panel()
 
     def _on_grid_tile(self, tile) -> None:
-        if tile.request_id != self._ids["grid"]:
+        if tile.request_id != self._ids[RequestKind.GRID]:
             return
         if not self._grid_refs and tile.lr is not None:
             self._grid_refs = True
@@ -407,9 +307,9 @@ class PhotosTab(QWidget):
             self.grid.add_tile(self.model_name(tile.model_id), rgb_to_qimage(tile.sr), f"{tile.seconds * 1000:.0f} ms")
 
     def _on_grid_finished(self, outcome) -> None:
-        if outcome.request_id != self._ids["grid"]:
+        if outcome.request_id != self._ids[RequestKind.GRID]:
             return
-        self._set_pending("grid", False)
+        self._set_pending(RequestKind.GRID, False)
         self.grid.set_busy(False)
         self.grid.set_status(f"Face #{outcome.face_id + 1}: {len(outcome.tiles)} models")
 
@@ -418,7 +318,7 @@ class PhotosTab(QWidget):
         if not kinds:
             return
         self._set_pending(kinds[0], False)
-        if kinds[0] == "grid":
+        if kinds[0] is RequestKind.GRID:
             self.grid.set_busy(False)
             self.grid.set_status(message)
         self._show_error(message)
@@ -428,10 +328,10 @@ class PhotosTab(QWidget):
         self.message.show()
         self.status_message.emit(message)
 
-    def _set_pending(self, kind: str, on: bool) -> None:
+    def _set_pending(self, kind: RequestKind, on: bool) -> None:
         was = bool(self._pending)
         (self._pending.add if on else self._pending.discard)(kind)
-        busy = "enhance" in self._pending
+        busy = RequestKind.ENHANCE in self._pending
         self.enhance_button.setText("Enhancing..." if busy else "Enhance")
         if was != bool(self._pending):
             self.busy_changed.emit(bool(self._pending))
@@ -473,88 +373,6 @@ class PhotosTab(QWidget):
         self.add_manual_box((rect.left() * k, rect.top() * k, rect.right() * k, rect.bottom() * k))
         self.faces_list.set_draw_mode(False)
 
-    # --- view -------------------------------------------------------------------------------
-    def _current_face(self):
-        row = self.faces_list.current()
-        return row, (self.outcome.face(row) if self.outcome is not None and row >= 0 else None)
-
-    def _shown(self, view: str):
-        row, face = self._current_face()
-        item = self.faces[row] if 0 <= row < len(self.faces) else None
-        name = self.model_name(self.outcome.model_id) if self.outcome is not None else ""
-        return view_images(view, self.image, self.outcome, face, item, name)
-
-    def _refresh_view(self, reset: bool = False) -> None:
-        if self.image is None:
-            self.compare.clear()
-            self.panel.clear()
-            return
-        view = self.view_combo.currentData()
-        shown = self._shown(view)
-        if shown is None:
-            self.compare.clear("Select a face in the list" if view == "face" else "")
-        else:
-            before, middle, after, captions = shown
-            self.compare.set_images(rgb_to_qimage(before), rgb_to_qimage(after), reset_view=reset,
-                                    middle=None if middle is None else rgb_to_qimage(middle))
-            self.compare.set_captions(*captions)
-        self._refresh_marks()
-        self._set_overlay_names()
-        self._update_panel()
-
-    def _refresh_marks(self) -> None:
-        if self.image is None or self.view_combo.currentData() != "whole" or not self.compare.image_size()[0]:
-            self.compare.set_marks([])
-            return
-        k = self.compare.image_size()[0] / self.image.shape[1]
-        checked, current = set(self.faces_list.checked()), self.faces_list.current()
-        self.compare.set_marks([FaceMark(QRectF(f.box[0] * k, f.box[1] * k, (f.box[2] - f.box[0]) * k,
-                                                (f.box[3] - f.box[1]) * k), str(i + 1), i == current, f.manual,
-                                         i in checked) for i, f in enumerate(self.faces)])
-
-    def _set_overlay_names(self) -> None:
-        _, face = self._current_face()
-        if self.view_combo.currentData() == "face":
-            names = sorted(face.maps) if face is not None else []
-        else:
-            names = self.outcome.result.map_names if self.outcome is not None else []
-        self.overlays.set_names(names)
-        self._update_overlay()
-
-    def _update_overlay(self, *_args) -> None:
-        name, opacity = self.overlays.current(), self.overlays.opacity()
-        if self.outcome is None or name is None:
-            self.compare.set_overlay(None, opacity)
-            return
-        _, face = self._current_face()
-        whole = self.view_combo.currentData() == "whole"
-        self.compare.set_overlay_patches(overlay_patches(name, self.outcome.result.faces if whole else [face],
-                                                         stretch=not whole), opacity)
-
-    def _update_panel(self) -> None:
-        row, face = self._current_face()
-        if self.image is None or row < 0 or row >= len(self.faces):
-            self.panel.clear()
-            return
-        item = self.faces[row]
-        name = self.model_name(self.outcome.model_id) if self.outcome is not None else ""
-        crops = face_crops(self.image, item, face, name)
-        self.panel.set_face(item.title(row), [(c, rgb_to_qimage(img)) for c, img in crops])
-        values = face_panel_values(item, face, self.outcome, self.measures.get(row), self.measures.get(-1),
-                                   self.identity_check.isChecked(), self.ground_truth is not None, name)
-        for key, text in values.items():
-            self.panel.set_value(key, text)
-
-    def _comparison_panels(self) -> list[tuple[str, np.ndarray]]:
-        if self.image is None:
-            return []
-        shown = self._shown(self.view_combo.currentData())
-        if shown is None:
-            return []
-        before, middle, after, captions = shown
-        panels = [(captions[0], before)] + ([(captions[2], middle)] if middle is not None else [])
-        return panels + [(captions[1], after)] if self.outcome is not None else panels
-
     # --- files and settings -----------------------------------------------------------------
     def _step_file(self, step: int) -> None:
         if not self.files:
@@ -593,11 +411,3 @@ class PhotosTab(QWidget):
         self.splitter.restoreState(s.get("splitter", self.splitter.saveState()))
         self.view_combo.setCurrentIndex(max(0, self.view_combo.findData(s.get("view", "whole"))))
         self._update_nav()
-
-
-def _combo(items: list[tuple[str, object]], tip: str) -> QComboBox:
-    combo = QComboBox()
-    for label, data in items:
-        combo.addItem(label, data)
-    combo.setToolTip(tip)
-    return combo

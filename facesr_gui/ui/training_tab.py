@@ -1,31 +1,36 @@
 """Training tab: set up a run, start/pause/resume/cancel it, watch curves and previews, register the result.
 
-The tab only builds a :class:`TrainConfig` and talks to a :class:`TrainingWorker`; network
-names, checkpoints and registration come from ``workers.training`` (the UI never imports
-torch). Form values are remembered in ``Settings("training")``.
+The tab talks to the :class:`~facesr_gui.workers.training.TrainingWorker` it is given: the
+training config, network names, checkpoints and registration come from the worker's methods,
+so the UI never imports torch. The run's state is a :class:`RunPhase`. Form values are
+remembered in ``Settings("training")``.
 """
 from __future__ import annotations
 
+import enum
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QPixmap
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGroupBox,
-                               QHBoxLayout, QInputDialog, QLabel, QLineEdit, QListWidget, QProgressBar,
-                               QPushButton, QSpinBox, QSplitter, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import QFileDialog, QInputDialog, QLineEdit, QWidget
 
-from ..workers.training import (TrainConfig, TrainEvent, TrainingWorker, TrainSummary, checkpoint_config,
-                                degradation_choices, degraded_samples,
-                                default_run_dir, describe_state, known_checkpoints, register_model, sanitize_model_id,
-                                trainable_nets, training_devices, user_models_dir)
 from .qimage import rgb_to_qimage
 from .settings import Settings
-from .widgets.curve_plot import CurvePlot
+from .training_form import BICUBIC, PSNR, TrainingForm
 
-PRESETS = [("Paper", "paper"), ("Tiny (quick test)", "tiny"), ("Custom", "custom")]
-START_MODES = [("From scratch", "scratch"), ("Fine-tune weights", "finetune"), ("Resume run (state.pt)", "resume")]
-PSNR, BICUBIC = "PSNR (EMA)", "bicubic"
+if TYPE_CHECKING:
+    from ..workers.training import TrainConfig, TrainEvent, TrainingWorker, TrainSummary
+
+
+class RunPhase(enum.Enum):
+    """Where the tab's training run is."""
+
+    IDLE = "idle"
+    RUNNING = "running"
+    PAUSED = "paused"
+    CANCELLING = "cancelling"
 
 
 def format_duration(seconds: float) -> str:
@@ -38,27 +43,19 @@ def format_duration(seconds: float) -> str:
     return f"{s // 3600}h {s % 3600 // 60:02d}m"
 
 
-def _spin(lo: int, hi: int, value: int, step: int) -> QSpinBox:
-    spin = QSpinBox()
-    spin.setRange(lo, hi)
-    spin.setValue(value)
-    spin.setSingleStep(step)
-    return spin
-
-
-class TrainingTab(QWidget):
+class TrainingTab(TrainingForm, QWidget):
     """Emits ``model_registered(weights path)`` after "Register as model" wrote the user manifest."""
 
     model_registered = Signal(str)
 
-    def __init__(self, worker: TrainingWorker | None = None, parent: QWidget | None = None):
+    def __init__(self, worker: TrainingWorker, parent: QWidget | None = None):
         super().__init__(parent)
-        self.worker = worker if worker is not None else TrainingWorker()
+        self.worker = worker
         self.worker.setParent(self)
-        self.nets = {n.name: n for n in trainable_nets()}
+        self.nets = {n.name: n for n in worker.trainable_nets()}
         self.summary: TrainSummary | None = None   # last finished run
         self.preview_image = None                  # QImage of the latest preview grid
-        self._run_state = "idle"                   # idle | running | paused | cancelling
+        self._run_state = RunPhase.IDLE
         self._last_step = 0
         self._phase = ""
         self._warned_skipped = False
@@ -67,153 +64,7 @@ class TrainingTab(QWidget):
         self._build_layout()
         self._connect()
         self._restore()
-        self._set_run_state("idle")
-
-    # --- construction ---------------------------------------------------------------------------------
-    def _build_widgets(self) -> None:
-        self.net_combo = QComboBox()
-        for net in self.nets.values():
-            self.net_combo.addItem(f"{net.name} (x{net.scale})", net.name)
-            self.net_combo.setItemData(self.net_combo.count() - 1, net.paper, Qt.ItemDataRole.ToolTipRole)
-        self.preset_combo = QComboBox()
-        for label, key in PRESETS:
-            self.preset_combo.addItem(label, key)
-        self.net_cfg_edit = QLineEdit()
-        self.net_cfg_edit.setPlaceholderText("{}  (paper configuration)")
-        self.data_edit, self.val_edit, self.parsing_edit, self.out_edit = (QLineEdit() for _ in range(4))
-        self.val_edit.setPlaceholderText("optional: no validation, curves or previews without it")
-        self.parsing_edit.setPlaceholderText("optional: cache from `facesr labels` (parsing-guided nets)")
-        self.out_edit.setPlaceholderText("automatic: <user data>/runs/<net>-<time>")
-        self.steps_spin = _spin(1, 10_000_000, 1000, 100)
-        self.batch_spin = _spin(1, 1024, 16, 1)
-        self.val_every_spin = _spin(1, 1_000_000, 200, 50)
-        self.lr_spin = QDoubleSpinBox()
-        self.lr_spin.setDecimals(6)
-        self.lr_spin.setRange(0.0, 1.0)
-        self.lr_spin.setSingleStep(1e-5)
-        self.lr_spin.setSpecialValueText("paper default")
-        self.degradation_combo = QComboBox()
-        for name, summary in degradation_choices():
-            self.degradation_combo.addItem(name, name)
-            self.degradation_combo.setItemData(self.degradation_combo.count() - 1, summary, Qt.ItemDataRole.ToolTipRole)
-        self.degradation_combo.setToolTip(
-            "How the LR training faces are made from the HR ones (validation uses the same).\n"
-            "bicubic: the papers' clean downscale. realistic: camera blur, random scaler, noise, JPEG.\n"
-            "surveillance: as realistic, with H.264 video compression. Models trained on bicubic only\n"
-            "can be worse than bicubic on real camera faces.")
-        self.jitter_spin = QDoubleSpinBox()
-        self.jitter_spin.setRange(0.0, 0.25)
-        self.jitter_spin.setSingleStep(0.01)
-        self.jitter_spin.setDecimals(2)
-        self.jitter_spin.setSpecialValueText("none")
-        self.jitter_spin.setToolTip("Framing jitter: zoom each face crop by 1-J..1+J and shift it by up to J of its\n"
-                                    "side, so faces aligned by other tools (framed differently) are served too.\n"
-                                    "0.04 is a few pixels. Not combined with preloading.")
-        self.samples_button = QPushButton("Preview inputs")
-        self.samples_button.setToolTip("Show the first training faces and the LR inputs this degradation makes of them")
-        self.device_combo = QComboBox()
-        self.device_combo.addItems(training_devices())
-        self.gan_check = QCheckBox("GAN phase (paper recipe)")
-        self.start_mode_combo = QComboBox()
-        for label, key in START_MODES:
-            self.start_mode_combo.addItem(label, key)
-        self.start_path_combo = QComboBox()
-        self.start_path_combo.setEditable(True)
-        self.start_path_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.start_browse = QPushButton("Browse...")
-
-        self.start_button = QPushButton("Start")
-        self.pause_button = QPushButton("Pause")
-        self.resume_button = QPushButton("Resume")
-        self.cancel_button = QPushButton("Cancel")
-        self.register_button = QPushButton("Register as model...")
-        self.progress = QProgressBar()
-        self.progress.setFormat("%v / %m steps")
-        self.eta_label = QLabel("Not started")
-        self.loss_plot = CurvePlot("Training loss", "step", "loss", log_y=True)
-        self.val_plot = CurvePlot("Validation PSNR (Y)", "step", "dB")
-        self.val_plot.add_series(PSNR, "#d62728")
-        self.val_plot.add_series(BICUBIC, "#7f7f7f", dashed=True)
-        self.preview_label = QLabel("Preview appears after the first validation")
-        self.preview_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.preview_label.setMinimumSize(200, 160)
-        self.preview_caption = QLabel("")
-        self.log_list = QListWidget()
-        self.log_list.setWordWrap(True)
-
-    def _path_row(self, edit: QLineEdit, title: str) -> QHBoxLayout:
-        row = QHBoxLayout()
-        row.addWidget(edit, 1)
-        button = QPushButton("Browse...")
-        button.clicked.connect(lambda: self._browse_folder(edit, title))
-        row.addWidget(button)
-        return row
-
-    def _build_layout(self) -> None:
-        net_box = QGroupBox("Network")
-        f = QFormLayout(net_box)
-        f.addRow("Network:", self.net_combo)
-        f.addRow("Size:", self.preset_combo)
-        f.addRow("Config (JSON):", self.net_cfg_edit)
-        data_box = QGroupBox("Data")
-        f = QFormLayout(data_box)
-        f.addRow("Training faces:", self._path_row(self.data_edit, "Folder of training faces"))
-        f.addRow("Validation faces:", self._path_row(self.val_edit, "Folder of validation faces"))
-        f.addRow("Parsing labels:", self._path_row(self.parsing_edit, "Parsing-label cache"))
-        degradation_row = QHBoxLayout()
-        degradation_row.addWidget(self.degradation_combo, 1)
-        degradation_row.addWidget(self.samples_button)
-        f.addRow("LR degradation:", degradation_row)
-        f.addRow("Framing jitter:", self.jitter_spin)
-        run_box = QGroupBox("Run")
-        f = QFormLayout(run_box)
-        f.addRow("Steps:", self.steps_spin)
-        f.addRow("Batch size:", self.batch_spin)
-        f.addRow("Learning rate:", self.lr_spin)
-        f.addRow("Validate every:", self.val_every_spin)
-        f.addRow("Device:", self.device_combo)
-        f.addRow("", self.gan_check)
-        start_row = QHBoxLayout()
-        start_row.addWidget(self.start_path_combo, 1)
-        start_row.addWidget(self.start_browse)
-        f.addRow("Start from:", self.start_mode_combo)
-        f.addRow("", start_row)
-        f.addRow("Output folder:", self._path_row(self.out_edit, "Output folder"))
-        self.form = QWidget()
-        form_layout = QVBoxLayout(self.form)
-        for box in (net_box, data_box, run_box):
-            form_layout.addWidget(box)
-        form_layout.addStretch(1)
-        buttons = QHBoxLayout()
-        for b in (self.start_button, self.pause_button, self.resume_button, self.cancel_button):
-            buttons.addWidget(b)
-        buttons.addStretch(1)
-        buttons.addWidget(self.register_button)
-        left = QWidget()
-        left_layout = QVBoxLayout(left)
-        left_layout.addWidget(self.form, 1)
-        left_layout.addLayout(buttons)
-
-        right = QWidget()
-        r = QVBoxLayout(right)
-        r.addWidget(self.progress)
-        r.addWidget(self.eta_label)
-        curves = QHBoxLayout()
-        curves.addWidget(self.loss_plot)
-        curves.addWidget(self.val_plot)
-        r.addLayout(curves, 2)
-        bottom = QHBoxLayout()
-        preview = QVBoxLayout()
-        preview.addWidget(self.preview_label, 1)
-        preview.addWidget(self.preview_caption)
-        bottom.addLayout(preview, 1)
-        bottom.addWidget(self.log_list, 1)
-        r.addLayout(bottom, 2)
-        splitter = QSplitter(Qt.Orientation.Horizontal)
-        splitter.addWidget(left)
-        splitter.addWidget(right)
-        splitter.setStretchFactor(1, 1)
-        QVBoxLayout(self).addWidget(splitter)
+        self._set_run_state(RunPhase.IDLE)
 
     def _connect(self) -> None:
         self.net_combo.currentIndexChanged.connect(self._on_net_changed)
@@ -313,7 +164,7 @@ class TrainingTab(QWidget):
         path = Path(text.strip())
         if self.start_mode() != "finetune" or not text.strip() or not path.is_file():
             return
-        cfg = checkpoint_config(path)
+        cfg = self.worker.checkpoint_config(path)
         if cfg is not None:
             self.net_cfg_edit.setText(json.dumps(cfg))
             self._on_cfg_edited("")
@@ -329,7 +180,7 @@ class TrainingTab(QWidget):
     def _fill_checkpoints(self) -> None:
         text = self.start_path_combo.currentText()
         self.start_path_combo.clear()
-        for label, path in known_checkpoints(self.current_net()):
+        for label, path in self.worker.known_checkpoints(self.current_net()):
             self.start_path_combo.addItem(str(path))
             self.start_path_combo.setItemData(self.start_path_combo.count() - 1, label, Qt.ItemDataRole.ToolTipRole)
         if text:
@@ -371,7 +222,7 @@ class TrainingTab(QWidget):
         steps, out_text = self.steps_spin.value(), self.out_edit.text().strip()
         resume = init = None
         if mode == "resume":
-            state = describe_state(start_path)       # ValueError with the reason
+            state = self.worker.describe_state(start_path)       # ValueError with the reason
             if state.net != net:
                 self.select_net(state.net)
                 net = state.net
@@ -384,11 +235,11 @@ class TrainingTab(QWidget):
                 if not Path(start_path).is_file():
                     raise ValueError(f"weights to fine-tune not found: {start_path or '(none chosen)'}")
                 init = start_path
-            out = Path(out_text) if out_text else default_run_dir(net)
+            out = Path(out_text) if out_text else self.worker.default_run_dir(net)
             if (out / "state.pt").exists():
                 raise ValueError(f"{out} already holds a run: resume it or choose another output folder")
         parsing = self.parsing_edit.text().strip() or None
-        return TrainConfig(net=net, data=data, val=val, steps=steps, batch_size=self.batch_spin.value(),
+        return self.worker.make_config(net=net, data=data, val=val, steps=steps, batch_size=self.batch_spin.value(),
                            lr=self.lr_spin.value() or None, out=str(out), resume=resume, init=init,
                            device=self.device_combo.currentText(), val_every=self.val_every_spin.value(),
                            net_cfg=net_cfg, parsing_dir=parsing if self.parsing_edit.isEnabled() else None,
@@ -402,7 +253,7 @@ class TrainingTab(QWidget):
         try:
             if not data or not Path(data).is_dir():
                 raise ValueError("choose a folder of training faces first")
-            grid = degraded_samples(data, self.current_net(), degradation, self.jitter_spin.value())
+            grid = self.worker.degraded_samples(data, self.current_net(), degradation, self.jitter_spin.value())
         except ValueError as exc:
             self._log(f"Cannot preview: {exc}")
             return False
@@ -438,25 +289,25 @@ class TrainingTab(QWidget):
         self._log(f"Started {cfg.net} {how}: {cfg.steps} steps, batch {cfg.batch_size} on {cfg.device} -> {cfg.out}")
         self.eta_label.setText("Preparing data and network...")
         self.worker.start(cfg)
-        self._set_run_state("running")
+        self._set_run_state(RunPhase.RUNNING)
         return True
 
     def pause(self) -> None:
-        if self._run_state == "running":
+        if self._run_state is RunPhase.RUNNING:
             self.worker.pause()
             self._log("Pausing after the current step...")
-            self._set_run_state("paused")
+            self._set_run_state(RunPhase.PAUSED)
 
     def resume(self) -> None:
-        if self._run_state == "paused":
+        if self._run_state is RunPhase.PAUSED:
             self.worker.resume()
-            self._set_run_state("running")
+            self._set_run_state(RunPhase.RUNNING)
 
     def cancel(self) -> None:
-        if self._run_state in ("running", "paused"):
+        if self._run_state in (RunPhase.RUNNING, RunPhase.PAUSED):
             self.worker.cancel()
             self._log("Cancelling after the current step (the state is saved so the run can be resumed)...")
-            self._set_run_state("cancelling")
+            self._set_run_state(RunPhase.CANCELLING)
 
     def stop(self, timeout_ms: int = 10_000) -> bool:
         """Cancel any run and wait for its thread (call on window close); True if it ended."""
@@ -464,17 +315,17 @@ class TrainingTab(QWidget):
             self.worker.cancel()
         return self.worker.wait(timeout_ms)
 
-    def run_state(self) -> str:
+    def run_state(self) -> RunPhase:
         return self._run_state
 
-    def _set_run_state(self, state: str) -> None:
+    def _set_run_state(self, state: RunPhase) -> None:
         self._run_state = state
-        idle = state == "idle"
+        idle = state is RunPhase.IDLE
         self.form.setEnabled(idle)
         self.start_button.setEnabled(idle)
-        self.pause_button.setEnabled(state == "running")
-        self.resume_button.setEnabled(state == "paused")
-        self.cancel_button.setEnabled(state in ("running", "paused"))
+        self.pause_button.setEnabled(state is RunPhase.RUNNING)
+        self.resume_button.setEnabled(state is RunPhase.PAUSED)
+        self.cancel_button.setEnabled(state in (RunPhase.RUNNING, RunPhase.PAUSED))
         self.register_button.setEnabled(idle and self.summary is not None and self.summary.checkpoint is not None)
 
     # --- worker signals ---------------------------------------------------------------------------------
@@ -482,7 +333,7 @@ class TrainingTab(QWidget):
         self._last_step = event.step
         self.progress.setRange(0, event.total)
         self.progress.setValue(event.step)
-        if self._run_state != "paused":
+        if self._run_state is not RunPhase.PAUSED:
             self.eta_label.setText(f"Step {event.step} / {event.total}   elapsed {format_duration(event.elapsed_s)}"
                                    f"   ETA {format_duration(event.eta_s)}   lr {event.lr:.2g}")
         for name, value in event.losses.items():
@@ -534,18 +385,18 @@ class TrainingTab(QWidget):
         if summary.cancelled and summary.state:
             self._log(f"Resume later from {summary.state}")
         self.eta_label.setText(f"{what} at step {summary.step} / {summary.total}")
-        self._set_run_state("idle")
+        self._set_run_state(RunPhase.IDLE)
 
     def _on_errored(self, message: str) -> None:
         self._log(f"Error: {message}")
         self.eta_label.setText(f"Training failed: {message}")
-        self._set_run_state("idle")
+        self._set_run_state(RunPhase.IDLE)
 
     def _on_paused_changed(self, paused: bool) -> None:
         if paused:
             self._log(f"Paused at step {self._last_step}")
             self.eta_label.setText(f"Paused at step {self._last_step}")
-        elif self._run_state == "running":
+        elif self._run_state is RunPhase.RUNNING:
             self._log("Resumed")
 
     def _log(self, text: str) -> None:
@@ -557,7 +408,7 @@ class TrainingTab(QWidget):
         if self.summary is None:
             return ""
         name = self.summary.out_dir.name
-        return sanitize_model_id(name if name.startswith(self.summary.net) else f"{self.summary.net}-{name}")
+        return self.worker.sanitize_model_id(name if name.startswith(self.summary.net) else f"{self.summary.net}-{name}")
 
     def register_model(self, model_id: str | None = None) -> str | None:
         """Copy the last run's weights into the user models folder and add it to the user manifest.
@@ -578,11 +429,11 @@ class TrainingTab(QWidget):
         metrics = {Path(cfg.val).name: summary.val} if cfg.val and summary.val else {}
         notes = f"trained in FaceSR Studio{' (cancelled early)' if summary.cancelled else ''}"
         try:
-            card = register_model(summary.checkpoint, model_id, training=training, metrics=metrics, notes=notes)
+            card = self.worker.register_model(summary.checkpoint, model_id, training=training, metrics=metrics, notes=notes)
         except (RuntimeError, OSError, ValueError) as exc:
             self._log(f"Register failed: {exc}")
             return None
-        path = str(user_models_dir() / card.file)
+        path = str(self.worker.user_models_dir() / card.file)
         self._log(f"Registered model {card.id}: {path}")
         self.model_registered.emit(path)
         return path

@@ -1,7 +1,8 @@
 """Video tab: open a clip, scrub through it, preview face detection, process it in the background.
 
-The tab only builds :class:`VideoJob`\\ s and frame requests for a :class:`VideoWorker`
-(``workers.video``: the UI never imports torch), and shows what comes back: scrubber
+The tab only builds :class:`VideoJob`\\ s and frame requests for the
+:class:`~facesr_gui.workers.video.VideoWorker` it is given (the job types come from the
+torch-free ``workers.video_jobs``: the UI never imports torch), and shows what comes back: scrubber
 frames, throttled enhanced previews, progress with ETA, and the final report, cancelled
 runs naming their partial output. Errors (unreadable video, unwritable output) appear in
 the tab's message line. Options and folders are remembered in ``Settings("video")``.
@@ -11,19 +12,18 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import numpy as np
-from PySide6.QtCore import QRectF, QStandardPaths, Qt, Signal
-from PySide6.QtGui import QColor, QImage, QPainter, QPen
+from PySide6.QtCore import QStandardPaths, Qt, Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QGroupBox, QHBoxLayout, QLabel,
                                QLineEdit, QMessageBox, QProgressBar, QPushButton, QSlider, QSpinBox,
                                QVBoxLayout, QWidget)
 
 from ..pipeline.imageio import VIDEO_EXTENSIONS
-from ..workers.video import (DecodedFrame, PreviewFrame, VideoInfo, VideoJob, VideoReport,
-                             VideoWorker, default_output, probe_video)
+from ..workers.video_jobs import (DecodedFrame, PreviewFrame, VideoInfo, VideoJob, VideoReport, default_output,
+                                  probe_video)
 from .qimage import rgb_to_qimage
 from .settings import Settings
 from .tips import ENSEMBLE_TIP
+from .widgets.frame_view import FrameView
 
 MASKS = [("Ellipse (feathered)", "ellipse"), ("Face parsing (where the net predicts it)", "parsing")]
 OUTPUT_FILTERS = {".mkv": "Matroska video (*.mkv)", ".mp4": "MP4 video (*.mp4)"}
@@ -45,37 +45,6 @@ def describe_info(name: str, info: VideoInfo) -> str:
             f"  |  {info.codec}")
 
 
-class FrameView(QWidget):
-    """Paints one frame fitted to the widget, with optional face boxes in frame pixels."""
-
-    def __init__(self, parent: QWidget | None = None):
-        super().__init__(parent)
-        self.image: QImage | None = None
-        self.boxes: np.ndarray | None = None    # (K, 4) float32 x0, y0, x1, y1
-        self.setMinimumSize(160, 90)
-
-    def set_frame(self, image: QImage | None, boxes: np.ndarray | None = None) -> None:
-        self.image, self.boxes = image, boxes
-        self.update()
-
-    def paintEvent(self, _event) -> None:
-        p = QPainter(self)
-        p.fillRect(self.rect(), QColor(40, 40, 40))
-        if self.image is None or self.image.isNull():
-            p.setPen(QColor(170, 170, 170))
-            p.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, "Drop or open a video")
-            return
-        w, h = self.image.width(), self.image.height()
-        s = min(self.width() / w, self.height() / h)
-        x0, y0 = (self.width() - w * s) / 2, (self.height() - h * s) / 2
-        p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, s < 2.0)
-        p.drawImage(QRectF(x0, y0, w * s, h * s), self.image)
-        if self.boxes is not None:
-            p.setPen(QPen(QColor(0, 230, 120), 2))
-            for bx0, by0, bx1, by1 in np.asarray(self.boxes, dtype=float).reshape(-1, 4):
-                p.drawRect(QRectF(x0 + bx0 * s, y0 + by0 * s, (bx1 - bx0) * s, (by1 - by0) * s))
-
-
 def _spin(lo: int, hi: int, value: int, suffix: str = "") -> QSpinBox:
     spin = QSpinBox()
     spin.setRange(lo, hi)
@@ -90,9 +59,9 @@ class VideoTab(QWidget):
     busy_changed = Signal(bool)
     status_message = Signal(str)
 
-    def __init__(self, worker: VideoWorker | None = None, parent: QWidget | None = None):
+    def __init__(self, worker, parent: QWidget | None = None):
         super().__init__(parent)
-        self.worker = worker if worker is not None else VideoWorker()
+        self.worker = worker
         self.worker.setParent(self)
         self.path: Path | None = None
         self.info: VideoInfo | None = None
@@ -206,7 +175,7 @@ class VideoTab(QWidget):
         return self._busy
 
     def set_model(self, model_id: str) -> None:
-        """The model the next Process run uses (a ``load_restorer`` id)."""
+        """The model the next Process run uses (a catalogue id, as the model picker lists them)."""
         self.model_id = model_id
 
     def set_device(self, device: str, half: bool = False) -> None:

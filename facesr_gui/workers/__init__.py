@@ -1,4 +1,5 @@
-"""Qt threads that drive the engine: the only layer where Qt meets torch."""
-from .inference import InferenceRequest, InferenceResult, InferenceWorker
+"""Qt threads that drive the engine: the only layer where Qt meets torch.
 
-__all__ = ["InferenceRequest", "InferenceResult", "InferenceWorker"]
+Nothing is imported here, so a torch-free module of this package (:mod:`.requests`) can be
+imported without loading torch.
+"""

@@ -6,10 +6,11 @@ engine's ``should_stop`` callback blocks on a ``threading.Event`` while paused (
 wait) and returns True once cancelled, after which the engine writes ``state.pt`` and the
 weights so the run can be resumed or registered.
 
-Also here, because the UI must not import torch: the trainable-network catalogue
-(:func:`trainable_nets`), known checkpoints per network, reading a run's ``state.pt``
-(:func:`describe_state`) and registering trained weights as a user model
-(:func:`register_model`, written to ``user_data_dir()/models/manifest.json``).
+Also here: the trainable-network list (:func:`trainable_nets`), known checkpoints per network
+(the catalogue's), reading a run's ``state.pt`` (:func:`describe_state`) and registering
+trained weights as a user model (:func:`register_model`, written to
+``user_data_dir()/models/manifest.json``). The Training tab reaches them through its worker's
+methods of the same names, so the UI never imports this (torch-importing) module.
 """
 from __future__ import annotations
 
@@ -238,6 +239,24 @@ class TrainingWorker(QObject):
         self._cfg: TrainConfig | None = None
         self._held: TrainEvent | None = None  # newest event not yet forwarded (throttled)
         self._last_emit = 0.0
+
+    # --- what the Training tab needs (it never imports this module) -----------------------------------
+    trainable_nets = staticmethod(trainable_nets)
+    training_devices = staticmethod(training_devices)
+    user_models_dir = staticmethod(user_models_dir)
+    default_run_dir = staticmethod(default_run_dir)
+    known_checkpoints = staticmethod(known_checkpoints)
+    checkpoint_config = staticmethod(checkpoint_config)
+    describe_state = staticmethod(describe_state)
+    sanitize_model_id = staticmethod(sanitize_model_id)
+    register_model = staticmethod(register_model)
+    degradation_choices = staticmethod(degradation_choices)
+    degraded_samples = staticmethod(degraded_samples)
+
+    @staticmethod
+    def make_config(**fields) -> TrainConfig:
+        """A :class:`TrainConfig` (``net``, ``data``, ... as its fields)."""
+        return TrainConfig(**fields)
 
     # --- control (GUI thread) ---------------------------------------------------------------------
     def start(self, cfg: TrainConfig) -> None:

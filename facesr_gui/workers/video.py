@@ -1,171 +1,48 @@
 """The video thread: scrubber frames, face-detection previews and whole-video processing.
 
 :class:`VideoWorker` owns one long-lived QThread (the :class:`~.inference.InferenceWorker`
-pattern). Frame requests (:meth:`VideoWorker.request_frame`) are *latest-wins*: while the
-user drags the scrubber only the newest position is decoded. A processing job
-(:meth:`VideoWorker.process`) runs :func:`facesr_gui.pipeline.video.enhance_video` on the
-same thread; frame requests made meanwhile wait for it. The restorer
-(:func:`~facesr_gui.catalog.load_restorer`) and the MTCNN detector are built on
-that thread and kept for the next job.
+pattern, :class:`~._latest.LatestRequests`). Frame requests (:meth:`VideoWorker.request_frame`)
+are *latest-wins*: while the user drags the scrubber only the newest position is decoded. A
+processing job (:meth:`VideoWorker.process`) runs :func:`facesr_gui.pipeline.video.enhance_video`
+on the same thread and goes before frame requests. Restorers and detectors come from a
+:class:`~facesr_gui.service.ModelService` (shared with the Photos tab's worker when the window
+passes one), which keeps them for the next job.
 
 Every job ends with exactly one of ``finished(VideoReport)``, ``cancelled(VideoReport |
 None)`` (the report names the partial output; None when cancelled before the first
 frame) or ``errored(str)``. While it runs: ``progressed(fraction, message)``,
 ``frames_progressed(done, total, eta_seconds)`` and, at most :data:`PREVIEW_PER_SECOND`
 times a second, ``frame_previewed(PreviewFrame)``. Signals carry numpy arrays and
-dataclasses, never pixmaps or tensors.
+dataclasses (:mod:`.video_jobs`), never pixmaps or tensors.
 
 Frames are ``(H, W, 3)`` uint8 RGB numpy arrays throughout.
 """
 from __future__ import annotations
 
-import os
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Callable
 
-import cv2
-import numpy as np
-from PySide6.QtCore import QMutex, QMutexLocker, QObject, QWaitCondition, Signal, SignalInstance
+import torch
+from PySide6.QtCore import QObject, Signal, SignalInstance
 
-from ..catalog import load_restorer
-from ..pipeline.detect import FaceDetector
 from ..pipeline.restore import FaceRestorer
-from ..pipeline.video import VideoError, VideoInfo, VideoReport, enhance_video, partial_path, probe_video
+from ..pipeline.video import VideoError, VideoInfo, VideoReport, enhance_video, probe_video
+from ..service import ModelService
+from ._latest import LatestRequests
 from ._thread import LoopThread
+from .video_jobs import (PREVIEW_PER_SECOND, DecodedFrame, FrameReader, FrameRequest, PreviewFrame, VideoJob,
+                         default_output, partial_path, read_frame, shrink)
 
 __all__ = ["DecodedFrame", "FrameReader", "PreviewFrame", "VideoError", "VideoInfo", "VideoJob", "VideoReport",
            "VideoWorker", "default_output", "partial_path", "probe_video", "read_frame"]
-
-PREVIEW_PER_SECOND = 4.0
-PREVIEW_MAX_SIDE = 960   # enhanced previews are shrunk to this long side before they cross threads
-
-
-def default_output(src: str | Path, suffix: str = ".mkv", fallback_dir: str | Path | None = None) -> Path:
-    """``clip.mp4`` -> ``clip_facesr.mkv`` beside the source, or in ``fallback_dir`` when the source's
-    folder is not writable (a camera card, a network share mounted read-only)."""
-    src = Path(src)
-    out = src.with_name(f"{src.stem}_facesr{suffix}")
-    if fallback_dir is not None and not os.access(out.parent, os.W_OK):
-        return Path(fallback_dir) / out.name
-    return out
-
-
-class FrameReader:
-    """Random access to one video's frames with OpenCV (the scrubber preview).
-
-    Keeps the capture open between calls: reading ``index + 1`` after ``index`` costs one
-    decode; any other index seeks (OpenCV decodes forward from the previous keyframe, so
-    frame ``i`` is the same frame :func:`~facesr_gui.pipeline.video.iter_frames` yields as ``i``).
-    """
-
-    def __init__(self) -> None:
-        self._path: Path | None = None
-        self._cap: cv2.VideoCapture | None = None
-        self._next = -1
-
-    def read(self, path: str | Path, index: int) -> np.ndarray:
-        """Frame ``index`` of ``path`` as ``(H, W, 3)`` uint8 RGB; raises :class:`VideoError`."""
-        path = Path(path)
-        if path != self._path or self._cap is None:
-            self.close()
-            if not path.is_file():
-                raise VideoError(path, "file not found")
-            cap = cv2.VideoCapture(str(path))
-            if not cap.isOpened():
-                raise VideoError(path, "not a readable video (OpenCV could not open it)")
-            self._path, self._cap, self._next = path, cap, 0
-        if index < 0:
-            raise VideoError(path, f"no frame {index}")
-        if index != self._next:
-            self._cap.set(cv2.CAP_PROP_POS_FRAMES, index)
-        ok, bgr = self._cap.read()
-        if not ok or bgr is None:
-            self._next = -1
-            raise VideoError(path, f"frame {index} could not be decoded (past the end, or damaged)")
-        self._next = index + 1
-        return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-
-    def close(self) -> None:
-        if self._cap is not None:
-            self._cap.release()
-        self._path, self._cap, self._next = None, None, -1
-
-
-def read_frame(path: str | Path, index: int) -> np.ndarray:
-    """One frame, ``(H, W, 3)`` uint8 RGB (opens and closes the file; see :class:`FrameReader`)."""
-    reader = FrameReader()
-    try:
-        return reader.read(path, index)
-    finally:
-        reader.close()
-
-
-@dataclass(frozen=True)
-class FrameRequest:
-    path: Path
-    index: int
-    detect: bool = False
-    device: str = "cpu"
-
-
-@dataclass(frozen=True, eq=False)
-class DecodedFrame:
-    """A scrubber frame: ``rgb`` ``(H, W, 3)`` uint8 RGB; ``boxes`` ``(K, 4)`` float32
-    ``x0, y0, x1, y1`` in frame pixels and ``scores`` ``(K,)`` when detection was asked for, else None."""
-
-    path: Path
-    index: int
-    rgb: np.ndarray
-    boxes: np.ndarray | None = None
-    scores: np.ndarray | None = None
-
-
-@dataclass(frozen=True, eq=False)
-class PreviewFrame:
-    """An enhanced frame during processing: ``index`` in the source, ``rgb`` ``(h, w, 3)``
-    uint8 RGB shrunk to at most :data:`PREVIEW_MAX_SIDE` on its long side."""
-
-    index: int
-    rgb: np.ndarray
-
-
-@dataclass(frozen=True)
-class VideoJob:
-    """What to process: ``src`` -> ``dst`` with ``model_id`` (see ``load_restorer``).
-
-    ``upscale``: whole-frame output scale (1-4); ``detect_every``: run MTCNN every N-th
-    frame and track in between; ``mask``: ``"ellipse"`` or ``"parsing"``; ``max_frames``:
-    only the first frames (None: all); ``flip_ensemble``: see :class:`FaceRestorer`.
-    """
-
-    src: Path
-    dst: Path
-    model_id: str = "bicubic"
-    upscale: int = 1
-    detect_every: int = 1
-    mask: str = "ellipse"
-    device: str = "cpu"
-    half: bool = False
-    max_frames: int | None = None
-    flip_ensemble: bool = False
-
-
-def shrink(rgb: np.ndarray, max_side: int = PREVIEW_MAX_SIDE) -> np.ndarray:
-    """``rgb`` resized (area) so its long side is at most ``max_side``; a copy either way."""
-    h, w = rgb.shape[:2]
-    if max(h, w) <= max_side:
-        return rgb.copy()
-    f = max_side / max(h, w)
-    return cv2.resize(rgb, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
 
 
 class VideoWorker(QObject):
     """Call :meth:`start` once and :meth:`stop` on close (it cancels a running job and waits).
 
-    ``loader(model_id, device, half, **kw) -> FaceRestorer`` may be injected (tests).
+    ``models``: the :class:`~facesr_gui.service.ModelService` restorers and detectors come from
+    (default: a new one over the catalogue).
     """
 
     frame_decoded = Signal(object)            # DecodedFrame
@@ -177,20 +54,13 @@ class VideoWorker(QObject):
     cancelled = Signal(object)                # VideoReport with the partial output, or None
     errored = Signal(str)
 
-    def __init__(self, loader: Callable[..., FaceRestorer] = load_restorer, parent=None):
+    def __init__(self, models: ModelService | None = None, parent=None):
         super().__init__(parent)
-        self._loader = loader
-        self._mutex = QMutex()
-        self._cond = QWaitCondition()
-        self._pending_frame: FrameRequest | None = None
-        self._pending_job: VideoJob | None = None
-        self._running_job = False
+        self.service = models if models is not None else ModelService()
         self._cancel = threading.Event()
-        self._restorer: FaceRestorer | None = None
-        self._restorer_key: tuple | None = None
-        self._detectors: dict[str, FaceDetector] = {}
         self._frames = FrameReader()
         self._thread = LoopThread(self._run, self)
+        self._requests = LatestRequests(self._thread, priority=(VideoJob,))
 
     # --- GUI-thread API -----------------------------------------------------------------------
     def start(self) -> None:
@@ -200,21 +70,16 @@ class VideoWorker(QObject):
         return self._thread.isRunning()
 
     def is_processing(self) -> bool:
-        with QMutexLocker(self._mutex):
-            return self._running_job or self._pending_job is not None
+        return self._requests.running() is VideoJob or self._requests.pending(VideoJob)
 
     def request_frame(self, path: str | Path, index: int, detect: bool = False, device: str = "cpu") -> None:
         """Decode frame ``index`` (and detect faces on it); replaces a request not yet started."""
-        with QMutexLocker(self._mutex):
-            self._pending_frame = FrameRequest(Path(path), int(index), detect, device)
-            self._cond.wakeOne()
+        self._requests.submit(FrameRequest, FrameRequest(Path(path), int(index), detect, device))
 
     def process(self, job: VideoJob) -> None:
         """Queue ``job``; it runs after the frame being decoded now, if any."""
-        with QMutexLocker(self._mutex):
-            self._cancel.clear()
-            self._pending_job = job
-            self._cond.wakeOne()
+        self._cancel.clear()
+        self._requests.submit(VideoJob, job)
 
     def cancel(self) -> None:
         """Stop the job at the next frame; it ends with ``cancelled``."""
@@ -224,9 +89,7 @@ class VideoWorker(QObject):
         """Cancel, end the thread and wait for it; True if it stopped in time."""
         self._thread.requestInterruption()
         self._cancel.set()
-        with QMutexLocker(self._mutex):
-            self._pending_frame = None
-            self._cond.wakeAll()
+        self._requests.wake(drop=[FrameRequest])   # a pending job still runs, to end with `cancelled`
         self._thread.quit()
         stopped = self._thread.wait(timeout_ms)
         if stopped:
@@ -234,42 +97,28 @@ class VideoWorker(QObject):
         return stopped
 
     # --- worker thread --------------------------------------------------------------------------
-    def _interrupted(self) -> bool:
-        return self._thread.isInterruptionRequested()
-
     def _run(self) -> None:
-        while True:
-            with QMutexLocker(self._mutex):
-                while self._pending_frame is None and self._pending_job is None and not self._interrupted():
-                    self._cond.wait(self._mutex)
-                job, frame = self._pending_job, None
-                if job is not None:
-                    self._pending_job, self._running_job = None, True
-                elif not self._interrupted():
-                    frame, self._pending_frame = self._pending_frame, None
-            if job is not None:
+        while (taken := self._requests.take()) is not None:
+            kind, _request_id, request = taken
+            if kind is VideoJob:
                 try:
-                    signal, payload = self._run_job(job)
+                    signal, payload = self._run_job(request)
                 finally:
-                    with QMutexLocker(self._mutex):
-                        self._running_job = False
-                signal.emit(payload)     # after the flag: is_processing() is False in the slots
-            elif frame is not None:
-                self._decode(frame)
-            if self._interrupted():
-                return
-
-    def _detector(self, device: str) -> FaceDetector:
-        if device not in self._detectors:
-            self._detectors[device] = FaceDetector(device=device)
-        return self._detectors[device]
+                    self._requests.done()
+                signal.emit(payload)     # after done(): is_processing() is False in the slots
+            else:
+                try:
+                    if not self._thread.isInterruptionRequested():
+                        self._decode(request)
+                finally:
+                    self._requests.done()
 
     def _decode(self, req: FrameRequest) -> None:
         try:
             rgb = self._frames.read(req.path, req.index)
             boxes = scores = None
             if req.detect:
-                det = self._detector(req.device).detect(rgb)
+                det = self.service.find_faces(rgb, req.device)
                 boxes, scores = det.boxes.copy(), det.scores.copy()
         except Exception as exc:  # noqa: BLE001 - shown in the tab, never a crash
             self.frame_failed.emit(str(exc) if isinstance(exc, VideoError) else f"{type(exc).__name__}: {exc}")
@@ -277,14 +126,9 @@ class VideoWorker(QObject):
         self.frame_decoded.emit(DecodedFrame(req.path, req.index, rgb, boxes, scores))
 
     def _load(self, job: VideoJob) -> FaceRestorer:
-        key = (job.model_id, job.device, job.half)
-        if self._restorer is None or self._restorer_key != key:
-            self._restorer = None   # free the previous model first
-            self._restorer = self._loader(job.model_id, job.device, job.half, detector=self._detector(job.device))
-            self._restorer_key = key
-        self._restorer.mask = job.mask
-        self._restorer.flip_ensemble = job.flip_ensemble
-        return self._restorer
+        """The job's restorer (cached by the model service) with the job's options."""
+        restorer = self.service.restorer(job.model_id, torch.device(job.device), job.half)
+        return restorer.with_options(mask=job.mask, flip_ensemble=job.flip_ensemble)
 
     def _run_job(self, job: VideoJob) -> tuple[SignalInstance, object]:
         """Run ``job``; returns the terminal signal to emit and its argument."""

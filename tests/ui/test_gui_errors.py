@@ -16,7 +16,8 @@ from facesr_gui.pipeline.detect import from_boxes
 from facesr_gui.ui import export
 from facesr_gui.ui.export import Exporter
 from facesr_gui.ui.photos_tab import PhotosTab
-from facesr_gui.workers.inference import InferenceWorker, ModelEntry, load_model
+from facesr_gui.catalog import ModelEntry, load_net
+from facesr_gui.workers.inference import InferenceWorker
 
 FAKE_BOXES = [[20, 20, 44, 50], [100, 30, 124, 60]]   # as in conftest.py
 
@@ -33,11 +34,11 @@ def tab(qtbot, tmp_path):
     bomb = tmp_path / "bomb.safetensors"
     state = {k: v.contiguous() for k, v in create_net("eipnet", width=16).state_dict().items()}
     save_file(state, str(bomb), metadata={"facesr": json.dumps({"net": "eipnet", "config": {"width": 8192}})})
-    catalogue = [ModelEntry("bicubic", "bicubic", "baseline", 8), ModelEntry("bomb", "eipnet", "paper", 8, checkpoint=bomb),
-                 ModelEntry("broken", "broken", "test", 8, checkpoint=bomb)]
+    catalogue = [ModelEntry("bicubic", "bicubic", 8), ModelEntry("bomb", "eipnet", 8, checkpoint=bomb),
+                 ModelEntry("broken", "broken", 8, checkpoint=bomb)]
 
     def loader(entry, device):
-        return _Broken() if entry.id == "broken" else load_model(entry, device)
+        return _Broken() if entry.id == "broken" else load_net(entry, device)
 
     worker = InferenceWorker(catalogue, loader=loader, device="cpu", detect_fn=lambda img: from_boxes(FAKE_BOXES))
     worker.start()

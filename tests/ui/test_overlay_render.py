@@ -40,12 +40,17 @@ def test_errors_and_kinds():
 
 
 def test_ui_modules_do_not_import_torch():
+    """Every module of facesr_gui.ui (found by walking the package, not listed by hand) imports
+    without loading torch (import-linter checks the same statically: pyproject.toml)."""
     import subprocess
     import sys
-    code = ("import sys, facesr_gui.ui.overlay_render, facesr_gui.ui.photos_tab, facesr_gui.ui.settings, "
-            "facesr_gui.ui.main_window, facesr_gui.ui.export, facesr_gui.ui.widgets.compare_view; "
+    code = ("import importlib, pkgutil, sys, facesr_gui.ui as ui\n"
+            "names = [m.name for m in pkgutil.walk_packages(ui.__path__, 'facesr_gui.ui.')]\n"
+            "for name in names:\n"
+            "    importlib.import_module(name)\n"
+            "assert len(names) >= 15, names\n"
             "sys.exit('torch' in sys.modules)")
-    assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0
+    assert subprocess.run([sys.executable, "-c", code], timeout=120).returncode == 0
 
 
 def test_crop_to_frame_matches_the_pipeline_warp():

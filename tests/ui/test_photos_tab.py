@@ -241,9 +241,10 @@ def test_errors_are_shown_and_busy_is_reset(tab, qtbot, make_photo):
 def test_flip_ensemble_option_reaches_the_worker_and_is_remembered(tab, qtbot, make_photo):
     _load(tab, qtbot, make_photo)
     tab.ensemble_check.setChecked(True)
+    sent, enhance = [], tab.worker.enhance
+    tab.worker.enhance = lambda *args, **kwargs: sent.append(kwargs) or enhance(*args, **kwargs)
     _enhance(tab, qtbot)
-    (restorer,) = tab.worker._restorers.values()
-    assert restorer.flip_ensemble
+    assert sent[-1]["flip_ensemble"] is True
     tab.save_state()
     again = PhotosTab(tab.worker)
     qtbot.addWidget(again)

@@ -13,6 +13,7 @@ from facesr_gui.checkpoints import load_checkpoint, read_manifest, verify_card
 from facesr_gui.ui.qimage import qimage_to_rgb
 from facesr_gui.ui.training_tab import BICUBIC, PSNR, TrainingTab, format_duration
 from facesr_gui.ui.widgets.curve_plot import CurvePlot, nice_ticks
+from facesr_gui.workers.training import TrainingWorker
 
 NET = "priorsr"     # tiny config: ~50 ms a step on one core
 
@@ -40,7 +41,7 @@ def faces(tmp_path_factory, shared_data):
 
 @pytest.fixture
 def tab(qtbot):
-    t = TrainingTab()
+    t = TrainingTab(TrainingWorker())
     qtbot.addWidget(t)
     t.resize(1100, 700)
     t.show()
@@ -66,7 +67,7 @@ def _enabled(tab) -> dict[str, bool]:
 def test_run_fills_curves_preview_and_registers(qtbot, tab, faces):
     _setup(tab, faces, steps=4)
     assert json.loads(tab.net_cfg_edit.text()) == tab.nets[NET].tiny_cfg
-    with qtbot.waitSignal(tab.worker.finished, timeout=30_000):
+    with qtbot.waitSignal(tab.worker.finished, timeout=90_000):
         qtbot.mouseClick(tab.start_button, Qt.MouseButton.LeftButton)
         assert _enabled(tab) == {"start": False, "pause": True, "resume": False, "cancel": True, "register": False}
         assert not tab.form.isEnabled()
@@ -119,7 +120,7 @@ def test_settings_persist(qtbot, tab, faces, tmp_path):
     tab.lr_spin.setValue(2e-4)
     tab.gan_check.setChecked(False)
     tab.save_state()
-    again = TrainingTab()
+    again = TrainingTab(TrainingWorker())
     qtbot.addWidget(again)
     assert again.current_net() == NET and again.preset() == "custom"
     assert again.net_cfg_edit.text() == '{"channels": 16}'
@@ -201,7 +202,7 @@ def test_degradation_choice_previews_and_reaches_the_run(qtbot, tab, faces):
     cfg = tab.build_config()
     assert cfg.degradation == "realistic" and cfg.jitter == pytest.approx(0.04)
     tab.save_state()
-    again = TrainingTab()
+    again = TrainingTab(TrainingWorker())
     qtbot.addWidget(again)
     assert again.degradation_combo.currentData() == "realistic" and again.jitter_spin.value() == pytest.approx(0.04)
     tab.data_edit.setText("")

@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QFileDialog
 from facesr_gui.pipeline.video import partial_path, probe_video
 from facesr_gui.ui.qimage import qimage_to_rgb
 from facesr_gui.ui.video_tab import VideoTab, format_clock
-from facesr_gui.workers.video import read_frame
+from facesr_gui.workers.video import VideoWorker, read_frame
 
 SHORT = "videos/head-pose-face-detection-female.mp4"   # 23 frames, 480x270, one face
 LONG = "videos/head-pose-face-detection-male.mp4"      # 62 frames
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _make_tab(qtbot) -> VideoTab:
-    tab = VideoTab()
+    tab = VideoTab(VideoWorker())
     qtbot.addWidget(tab)
     tab.resize(900, 700)
     return tab

@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from facesr_gui.catalog import load_restorer
+from facesr_gui.catalog import load_net
+from facesr_gui.service import ModelService
 from facesr_gui.pipeline.video import iter_frames, partial_path, probe_video
 from facesr_gui.workers.video import (PREVIEW_PER_SECOND, FrameReader, VideoJob, VideoWorker, default_output,
                                       read_frame, shrink)
@@ -103,10 +104,13 @@ def test_bicubic_run_end_to_end(worker, short_clip, tmp_path, qtbot):
     worker.frames_progressed.connect(lambda done, total, eta: counts.append((done, total, eta, time.perf_counter())))
     worker.frame_previewed.connect(previews.append)
     worker.progressed.connect(lambda f, m: messages.append((f, m)))
-    with qtbot.waitSignal(worker.finished, timeout=30_000) as blocker:
+    loaded, load = [], worker._load
+    worker._load = lambda job: loaded.append(load(job)) or loaded[-1]
+    with qtbot.waitSignal(worker.finished, timeout=90_000) as blocker:
         worker.process(VideoJob(short_clip, dst, "bicubic", upscale=2, detect_every=3, flip_ensemble=True))
     report = blocker.args[0]
-    assert worker._restorer.flip_ensemble
+    assert loaded[-1].flip_ensemble                                          # the job's option ...
+    assert not worker.service._restorers[("bicubic", "cpu", False)].flip_ensemble   # ... not the cached one's
     assert not report.cancelled and report.frames_in == report.frames_out == 23
     assert report.output == dst and dst.is_file() and not partial_path(dst).exists()
     info = probe_video(dst)
@@ -143,12 +147,12 @@ def test_cancel_stops_promptly_and_keeps_the_partial_output(worker, long_clip, t
 def test_cancel_while_the_model_loads_writes_nothing(short_clip, tmp_path, qtbot):
     started, gate = threading.Event(), threading.Event()
 
-    def slow_loader(model_id, device, half, **kw):
+    def slow_loader(entry, device):
         started.set()
         gate.wait(5)
-        return load_restorer(model_id, device, half, **kw)
+        return load_net(entry, device)
 
-    w = VideoWorker(loader=slow_loader)
+    w = VideoWorker(ModelService(loader=slow_loader))
     w.start()
     try:
         dst = tmp_path / "none.mkv"
