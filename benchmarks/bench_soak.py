@@ -38,7 +38,7 @@ def rss_bytes() -> int:
 
 
 def soak(video: Path, frames: int | None, model: str, detect_every: int, every: int) -> dict:
-    from facesr_gui.pipeline.restore import load_restorer
+    from facesr_gui.catalog import load_restorer
     from facesr_gui.pipeline.video import enhance_video
 
     restorer = load_restorer(model, device="cpu")

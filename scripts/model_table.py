@@ -41,22 +41,34 @@ def changed(card) -> dict:
     return {k: v for k, v in card.config.items() if k != "scale" and norm(defaults.get(k)) != norm(v)}
 
 
+def camera_like(card) -> tuple[str, str]:
+    """``(PSNR cell, identity cell)`` of the card's camera-like set (``*_realistic``), or dashes."""
+    m = next((v for k, v in card.metrics.items() if k.endswith("_realistic")), None)
+    if m is None:
+        return "-", "-"
+    cell = f"{m['psnr']:.2f} ({m['psnr'] - m['bicubic_psnr']:+.2f})"
+    ident = f"{m['identity']:.3f} ({m['bicubic_identity']:.3f})" if "identity" in m else "-"
+    return cell, ident
+
+
 def main() -> int:
     cards = read_manifest(models_dir() / "manifest.json")
     if not cards:
         print("no bundled models", file=sys.stderr)
         return 1
-    print("| model | net (config) | params | trained | Y-PSNR / SSIM (ours) | bicubic | gain | paper |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| model | net (config) | params | trained for | trained | clean Y-PSNR / SSIM | bicubic | gain "
+          "| camera-like Y-PSNR (vs bicubic) | identity (bicubic) | paper |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for card in cards:
-        where, m = next(iter(card.metrics.items()))
+        where, m = next((k, v) for k, v in card.metrics.items() if not k.endswith("_realistic"))
         cfg = ", ".join(f"{k}={v}" for k, v in changed(card).items()) or "paper config"
         t = card.training
         trained = f"{t.get('steps', '?')} steps, {t.get('wall_time_s', 0) / 3600:.1f} h, {t.get('hardware', '').split(' (')[0]}"
-        print(f"| `{card.id}` | {card.net} x{card.scale} ({cfg}) | {params(card)} | {trained} "
-              f"| {m['psnr']:.2f} / {m['ssim']:.3f} | {m['bicubic_psnr']:.2f} / {m['bicubic_ssim']:.3f} "
-              f"| +{m['psnr'] - m['bicubic_psnr']:.2f} dB | {PAPER.get(card.net, '')} |")
-    protocols = dict.fromkeys(next(iter(c.metrics.values())).get("protocol", "") for c in cards)
+        real, ident = camera_like(card)
+        print(f"| `{card.id}` | {card.net} x{card.scale} ({cfg}) | {params(card)} | {t.get('degradation', 'bicubic')} "
+              f"| {trained} | {m['psnr']:.2f} / {m['ssim']:.3f} | {m['bicubic_psnr']:.2f} / {m['bicubic_ssim']:.3f} "
+              f"| +{m['psnr'] - m['bicubic_psnr']:.2f} dB | {real} | {ident} | {PAPER.get(card.net, '')} |")
+    protocols = dict.fromkeys(v.get("protocol", "") for c in cards for v in c.metrics.values())
     print(f"\nMeasured on {where} ({m['images']} faces): {'; '.join(p for p in protocols if p)}.")
     return 0
 

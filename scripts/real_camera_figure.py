@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from facesr_gui.pipeline.imageio import save_image
-from facesr_gui.pipeline.restore import load_restorer
+from facesr_gui.catalog import load_restorer
 from facesr_gui.pipeline.video_io import iter_frames
 
 REPO = Path(__file__).resolve().parents[1]
@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="bundled ids or checkpoint files; the first is the reference that detects")
     p.add_argument("--labels", nargs="*", default=None, help="column titles (default: the model specs)")
     p.add_argument("--video", type=Path, default=DATA / "videos" / "face-demographics-walking.mp4")
-    p.add_argument("--frames", type=int, nargs="*", default=[40, 120, 200])
+    p.add_argument("--frames", type=int, nargs="*", default=[4, 17, 30])
     p.add_argument("--photo", type=Path, default=DATA / "photos" / "face_recognition" / "obama-480p.jpg")
     p.add_argument("--upscale", type=int, default=4)
     p.add_argument("--out", type=Path, default=REPO / "docs" / "real_camera.png")

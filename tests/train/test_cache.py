@@ -53,5 +53,5 @@ def test_without_parsing_and_without_augmentation(labelled_faces):
 
 def test_zoom_augmentation_cannot_be_preloaded(labelled_faces):
     img, _ = labelled_faces(1, _labels())
-    with pytest.raises(ValueError, match="rescale"):
+    with pytest.raises(ValueError, match="zoom augmentation and framing jitter"):
         PreloadedFaces(FaceFolder(img, crop="none", rescale=(1.0, 1.3)))
