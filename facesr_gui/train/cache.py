@@ -51,14 +51,17 @@ class PreloadedFaces(Dataset):
         self._onehot_classes: int | None = None
         for i in range(n):
             for j, (flip, turns) in enumerate(variants):
-                self._put(i, j, n, len(variants), ds.item(i, FULL, flip, turns))
+                # a random degradation is drawn anew every epoch (__getitem__): only a clean LR is kept
+                self._put(i, j, n, len(variants), ds.item(i, FULL, flip, turns, with_lr=ds.degradation == "bicubic"))
                 if progress is not None:
                     progress(i * len(variants) + j + 1, total)
 
     def _put(self, i: int, j: int, n: int, n_var: int, item: dict) -> None:
         if j == 0:
             self.names.append(item["name"])
-        packed = {"hr": item["hr"].mul(255.0).round_().to(torch.uint8), "lr": item["lr"]}
+        packed = {"hr": item["hr"].mul(255.0).round_().to(torch.uint8)}
+        if "lr" in item:
+            packed["lr"] = item["lr"]
         for key, edge in item["edges"].items():
             packed[f"edges/{key}"] = edge.to(torch.uint8)
         if "parsing" in item:
@@ -90,8 +93,7 @@ class PreloadedFaces(Dataset):
         _, flip, turns = self.ds._draw(index)
         j = self._slot[(flip, turns)]
         hr = self._store["hr"][index, j].float().div_(255.0)
-        # a random degradation draws anew every epoch: only the clean LR is worth keeping
-        lr = self._store["lr"][index, j].clone() if self.ds.degradation == "bicubic" else self.ds.make_lr(hr, index)
+        lr = self._store["lr"][index, j].clone() if "lr" in self._store else self.ds.make_lr(hr, index)
         item: dict = {"name": self.names[index], "hr": hr, "lr": lr, "edges": {}}
         for key, value in self._store.items():
             if key.startswith("edges/"):

@@ -252,7 +252,8 @@ class FaceFolder(Dataset):
     def _draw(self, index: int) -> tuple[Box, bool, int]:
         """Random zoom sub-box (fractions), horizontal flip, and quarter turns for an item."""
         if not self.augment:
-            return self._jitter_box(FULL, sample_rng(self.seed, self.paths[index].stem, "jitter")), False, 0
+            frac = self._jitter_box(FULL, sample_rng(self.seed, self.paths[index].stem, "jitter")) if self.jitter else FULL
+            return frac, False, 0
         rng = np.random.default_rng([self.seed, self.epoch, index])
         flip, turns = bool(rng.random() < 0.5), int(rng.integers(4))
         turns = turns if self.rotate else 0   # drawn either way: the zoom draw stays the same
@@ -313,8 +314,9 @@ class FaceFolder(Dataset):
     def __getitem__(self, index: int) -> dict:
         return self.item(index, *self._draw(index))
 
-    def item(self, index: int, frac: Box = FULL, flip: bool = False, turns: int = 0) -> dict:
-        """Item ``index`` with the given zoom box, flip and quarter turns (``__getitem__`` draws them)."""
+    def item(self, index: int, frac: Box = FULL, flip: bool = False, turns: int = 0, with_lr: bool = True) -> dict:
+        """Item ``index`` with the given zoom box, flip and quarter turns (``__getitem__`` draws them);
+        ``with_lr=False`` leaves out ``lr`` (a caller that draws the degradation itself, per epoch)."""
         path = self.paths[index]
         img = load_rgb(path)
         try:
@@ -332,7 +334,8 @@ class FaceFolder(Dataset):
             if flip and parsing.shape[0] == 19:
                 parsing = parsing[list(_MIRROR_IDS)]  # a mirrored left eye is a right eye
             item["parsing"] = _flip_rotate(parsing, flip, turns)
-        item["lr"] = self.make_lr(item["hr"], index)
+        if with_lr:
+            item["lr"] = self.make_lr(item["hr"], index)
         item["edges"] = self._edges(item["hr"])
         return item
 

@@ -96,6 +96,7 @@ def degraded_samples(folder: str | Path, net: str, degradation: str, jitter: flo
     from PIL import Image
 
     from ..train.dataset import FaceFolder
+    from ..train.face_metrics import to_uint8_hwc
 
     scale = get_info(net).scale
     ds = FaceFolder(folder, hr_size=128, scale=scale, augment=True, with_edges=False, degradation=degradation,
@@ -105,8 +106,7 @@ def degraded_samples(folder: str | Path, net: str, degradation: str, jitter: flo
         item = ds[i]
         pair = []
         for key, resample in (("hr", Image.Resampling.BICUBIC), ("lr", Image.Resampling.NEAREST)):
-            rgb = (item[key].clamp(0, 1).permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
-            pair.append(np.asarray(Image.fromarray(rgb).resize((tile, tile), resample)))
+            pair.append(np.asarray(Image.fromarray(to_uint8_hwc(item[key])).resize((tile, tile), resample)))
         tiles.append(np.vstack(pair))
     return np.hstack(tiles)
 
