@@ -111,7 +111,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
                       crop=args.crop, gan=not args.no_gan, schedule=args.schedule, warmup=args.warmup,
                       save_every=args.save_every, amp=not args.fp32,
                       gan_weight=args.gan_weight, rotate=args.rotate, preload=args.preload,
-                      degradation=args.degradation, jitter=args.jitter,
+                      degradation=args.degradation, jitter=args.jitter, clean_share=args.clean_share,
                       time_budget_s=args.time_budget * 60 if args.time_budget else None)
     quiet = int(os.environ.get("RANK", "0")) != 0   # under torchrun only rank 0 reports
     bar = _Progress()
@@ -473,6 +473,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="how faces are cut from the images (celeba: centre 178x178 of aligned CelebA)")
     _add_degradation_args(t, "how LR training faces are made from the HR ones (validation uses the same); "
                              "realistic/surveillance: camera blur, noise, JPEG/H.264 (train/degradations.py)")
+    t.add_argument("--clean-share", type=_number_arg(float, 0, 1), default=0.0, metavar="P",
+                   help="with --degradation realistic/surveillance: give this share of the training faces the clean "
+                        "bicubic LR instead (on top of the pipeline's own 12%%), for a model that must serve both")
     t.set_defaults(func=_cmd_train)
 
     lb = sub.add_parser("labels", help="build the pseudo parsing-label cache (mediapipe face mesh) for a face folder")

@@ -78,6 +78,10 @@ case "${1:-}" in
     # with framing jitter (zoom/shift up to 4%, so no --preload); 12% of the samples stay clean bicubic
     eipnet_w128_real) run eipnet_w128_real eipnet 20000 2e-4 '{}' --no-gan --init models/eipnet_w128.safetensors --degradation realistic --jitter 0.04 ;;
     jeanet_s_cctv) run jeanet_s_cctv jeanet 20000 2e-4 '{}' --init models/jeanet_s.safetensors --degradation surveillance --jitter 0.04 ;;
+    # a second surveillance cycle from the first one's fp32 weights: 25% more clean bicubic faces (--clean-share) so the
+    # default model keeps its clean-input gain, and the same cycle with only the pipeline's own 12% (the comparison)
+    jeanet_s_cctv2) run jeanet_s_cctv2 jeanet 20000 1.5e-4 '{}' --init "$RUNS/jeanet_s_cctv/jeanet.safetensors" --degradation surveillance --jitter 0.04 --clean-share 0.25 ;;
+    jeanet_s_cctv2b) run jeanet_s_cctv2b jeanet 20000 1.5e-4 '{}' --init "$RUNS/jeanet_s_cctv/jeanet.safetensors" --degradation surveillance --jitter 0.04 ;;
     # GPU runs (scripts/device_train.py run --minutes M ID...): the papers' configurations, time-budgeted
     # (--steps is only a cap), faces preloaded; W-Net with a one-level W path (the paper's three levels
     # reach 1024x1024 for a 128 px face)

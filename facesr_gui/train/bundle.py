@@ -118,7 +118,8 @@ def bundle_model(checkpoint: str | Path, model_id: str, models: str | Path, dev_
     card = ModelCard(
         id=model_id, net=header["net"], file=target.name, sha256=sha256_file(target), scale=net.scale,
         config=dict(getattr(net, "config", {})), dtype="float16" if use_fp16 else "float32",
-        training={"terms": CELEBA_TERMS, "degradation": degradation, **training},
+        training={"terms": CELEBA_TERMS, "degradation": degradation,
+                  **({"clean_share": meta["clean_share"]} if meta.get("clean_share") else {}), **training},
         metrics={Path(dev_dir).name: measured, realistic_set_name(dev_dir): realistic},
         notes=notes,
     )

@@ -182,6 +182,9 @@ class FaceFolder(Dataset):
         rescale: ``(lo, hi)`` random zoom range, or None.
         degradation: name of the LR pipeline (:func:`facesr_gui.train.degradations.list_degradations`).
         jitter: framing jitter ``j`` (module docstring), 0 for none; at most 0.25.
+        clean_share: in training (``augment``), this share of the samples gets the clean bicubic LR
+            instead of the ``degradation`` draw (on top of the pipeline's own clean share): a model
+            meant for camera-like inputs that must still serve clean ones. Evaluation ignores it.
         seed: base seed; the draw of item ``i`` in epoch ``e`` depends on ``(seed, e, i)`` only.
         validate: check every file's header at construction and list all unreadable ones.
     """
@@ -205,10 +208,13 @@ class FaceFolder(Dataset):
         rotate: bool = True,
         degradation: str = "bicubic",
         jitter: float = 0.0,
+        clean_share: float = 0.0,
     ):
         get_degradation(degradation)   # an unknown name fails here, before any file is read
         if not 0.0 <= jitter <= 0.25:
             raise ValueError(f"jitter must be in [0, 0.25], got {jitter}")
+        if not 0.0 <= clean_share <= 1.0:
+            raise ValueError(f"clean_share must be in [0, 1], got {clean_share}")
         if crop not in ("celeba", "center", "none"):
             raise ValueError(f"crop must be 'celeba', 'center' or 'none', got {crop!r}")
         if hr_size % scale:
@@ -238,7 +244,7 @@ class FaceFolder(Dataset):
                 raise ValueError(f"no parsing maps in {self.parsing_dir} for the images under {self.root}")
         self.parsing_key, self.parsing_classes = parsing_key, parsing_classes
         self.rescale, self.seed, self.rotate = rescale, seed, rotate
-        self.degradation, self.jitter = degradation, float(jitter)
+        self.degradation, self.jitter, self.clean_share = degradation, float(jitter), float(clean_share)
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -281,6 +287,8 @@ class FaceFolder(Dataset):
         if self.degradation == "bicubic":
             return downscale(hr[None], self.scale)[0]
         if self.augment:
+            if self.clean_share and sample_rng(self.seed, self.epoch, index, "clean").random() < self.clean_share:
+                return downscale(hr[None], self.scale)[0]
             rng = sample_rng(self.seed, self.epoch, index, "lr")
         else:
             rng = sample_rng(self.seed, self.paths[index].stem, "lr")

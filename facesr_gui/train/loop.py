@@ -76,6 +76,7 @@ class TrainConfig:
                                             # nets only ever see upright aligned faces (see README)
     degradation: str = "bicubic"            # LR pipeline (train/degradations.py); validation uses it too
     jitter: float = 0.0                     # framing jitter (dataset.py): zoom and shift up to this share
+    clean_share: float = 0.0                # extra share of clean bicubic LR faces in training (dataset.py)
 
 
 @dataclass
@@ -266,7 +267,8 @@ class Trainer:
         self.fit_at = self.start + max(cfg.warmup, 12) if cfg.time_budget_s else None
         self.paced_from: float | None = None
         self.state_path = self.out_dir / "state.pt"
-        self.meta = {"net": cfg.net, "data": str(cfg.data), "recipe": self.recipe.notes, "degradation": cfg.degradation}
+        self.meta = {"net": cfg.net, "data": str(cfg.data), "recipe": self.recipe.notes, "degradation": cfg.degradation,
+                     **({"clean_share": cfg.clean_share} if cfg.clean_share else {})}
 
     def _build_net(self, net_cfg: dict) -> None:
         cfg = self.cfg
@@ -286,7 +288,8 @@ class Trainer:
         parsing_dir = cfg.parsing_dir if self.recipe.needs_parsing else None
         self.train_ds = FaceFolder(cfg.data, hr_size=self.hr_size, scale=scale, augment=True, crop=cfg.crop,
                                    edge_scales=edge_scales, with_edges=bool(edge_scales), parsing_dir=parsing_dir,
-                                   seed=cfg.seed, rotate=cfg.rotate, degradation=cfg.degradation, jitter=cfg.jitter)
+                                   seed=cfg.seed, rotate=cfg.rotate, degradation=cfg.degradation, jitter=cfg.jitter,
+                                   clean_share=cfg.clean_share)
         if cfg.preload:
             self.train_ds = PreloadedFaces(self.train_ds)
         self.val_items: list[dict] = []
