@@ -127,3 +127,32 @@ def test_preloaded_faces_draw_the_same_degraded_inputs(faces):
             assert torch.equal(ds[i]["lr"], pre[i]["lr"]), (epoch, i)
     with pytest.raises(ValueError, match="jitter"):
         PreloadedFaces(FaceFolder(faces, hr_size=64, scale=8, crop="center", jitter=0.05))
+
+
+def test_clean_share_gives_that_share_the_bicubic_input_in_training_only(faces):
+    kw = dict(hr_size=64, scale=8, crop="center", degradation="surveillance", seed=1, with_edges=False)
+    everything = FaceFolder(faces, clean_share=1.0, **kw)
+    for epoch in range(3):
+        everything.set_epoch(epoch)
+        for i in range(len(everything)):
+            item = everything[i]
+            assert torch.equal(item["lr"], downscale(item["hr"][None], 8)[0])
+    # a share of it: the same draw with or without it for the faces it leaves degraded
+    some, none = FaceFolder(faces, clean_share=0.5, **kw), FaceFolder(faces, **kw)
+    clean = 0
+    for epoch in range(6):
+        some.set_epoch(epoch)
+        none.set_epoch(epoch)
+        for i in range(len(some)):
+            a, b = some[i], none[i]
+            if torch.equal(a["lr"], downscale(a["hr"][None], 8)[0]):
+                clean += 1
+            else:
+                assert torch.equal(a["lr"], b["lr"])
+    assert 4 <= clean <= 20   # of 24 draws; the pipeline's own 12% adds a few
+    # evaluation keeps the degraded inputs whatever the training share
+    ev = FaceFolder(faces, augment=False, clean_share=1.0, **kw)
+    ref = FaceFolder(faces, augment=False, **kw)
+    assert all(torch.equal(ev[i]["lr"], ref[i]["lr"]) for i in range(len(ev)))
+    with pytest.raises(ValueError, match="clean_share"):
+        FaceFolder(faces, clean_share=1.5)
