@@ -13,35 +13,11 @@ import argparse
 import json
 import os
 import sys
-import time
 from pathlib import Path
 from typing import Sequence
 
-
-class _Progress:
-    """A single-line terminal progress bar with ETA (stderr), for long jobs.
-
-    The ETA extrapolates from the progress made since the first call, so a resumed job
-    (starting at, say, 20%) gets an honest estimate.
-    """
-
-    def __init__(self, stream=None, width: int = 30):
-        self.stream, self.width, self.t0 = stream, width, time.monotonic()
-        self.f0: float | None = None
-
-    def __call__(self, fraction: float, msg: str = "") -> None:
-        stream = self.stream or sys.stderr
-        fraction = min(max(fraction, 0.0), 1.0)
-        if self.f0 is None:
-            self.f0, self.t0 = fraction, time.monotonic()
-        elapsed, done = time.monotonic() - self.t0, fraction - self.f0
-        eta = elapsed * (1 - fraction) / done if done > 0 else float("nan")
-        bar = "#" * int(self.width * fraction)
-        eta_s = f"{eta:6.0f}s" if eta == eta else "     ?s"
-        stream.write(f"\r[{bar:<{self.width}}] {fraction * 100:5.1f}% ETA {eta_s} {msg[:60]:<60}")
-        if fraction >= 1.0:
-            stream.write("\n")
-        stream.flush()
+from .cli_support import (NON_NEGATIVE, POSITIVE, ArgParser, Progress, StopOnSignal, add_degradation_args,
+                          json_object_arg, min_face_arg, number_arg, upscale_arg)
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
@@ -49,7 +25,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
     names = args.nets.split(",") if args.nets else None
     rows = run_bench(names, device=args.device, tiny=args.tiny, repeats=args.repeats, batch=args.batch,
-                     progress=None if args.json else _Progress())
+                     progress=None if args.json else Progress())
     if args.json:
         print(json.dumps([r.as_dict() for r in rows], indent=2))
     else:
@@ -89,7 +65,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     net = load_net(entry, args.device)
     label = f"{entry.net}:{entry.checkpoint.name}" if entry.source == "file" else entry.id
     result = evaluate_folder(net, args.hr, hr_size=args.hr_size, limit=args.limit, batch_size=args.batch,
-                             face_region=args.face, progress=None if args.json else _Progress(),
+                             face_region=args.face, progress=None if args.json else Progress(),
                              flip_ensemble=args.flip_ensemble, degradation=args.degradation, seed=args.seed,
                              jitter=args.jitter, lr_dir=args.lr)
     summary = {"model": label, "scale": net.scale, "images": len(result.per_image), **result.setup,
@@ -114,12 +90,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
                       degradation=args.degradation, jitter=args.jitter, clean_share=args.clean_share,
                       time_budget_s=args.time_budget * 60 if args.time_budget else None)
     quiet = int(os.environ.get("RANK", "0")) != 0   # under torchrun only rank 0 reports
-    bar = _Progress()
+    bar = Progress()
     if cfg.preload and not quiet:
         sys.stderr.write("decoding the training faces into memory (--preload) ...\n")
     last = None
     # under torchrun every rank gets the signal and may stop at another step than the others: not caught
-    with _StopOnSignal("the current step, saving the training state", enabled=int(os.environ.get("WORLD_SIZE", "1")) == 1
+    with StopOnSignal("the current step, saving the training state", enabled=int(os.environ.get("WORLD_SIZE", "1")) == 1
                        ) as stop:
         events = train(cfg, should_stop=stop)
         try:
@@ -144,7 +120,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _report_event(event, quiet: bool, bar: _Progress) -> None:
+def _report_event(event, quiet: bool, bar: Progress) -> None:
     """Print one TrainEvent (rank 0 only)."""
     if not quiet:
         msg = " ".join(f"{k}={v:.4f}" for k, v in event.losses.items())
@@ -157,103 +133,9 @@ def _cmd_labels(args: argparse.Namespace) -> int:
     from .train.dataset import list_images
     from .train.parsing_labels import build_cache
 
-    counts = build_cache(list_images(args.data), args.out, hr_size=args.hr_size, crop=args.crop, progress=_Progress())
+    counts = build_cache(list_images(args.data), args.out, hr_size=args.hr_size, crop=args.crop, progress=Progress())
     print(f"labelled {counts.done}, already cached {counts.skipped}, no face found {counts.no_face}")
     return 0
-
-
-class _StopOnSignal:
-    """SIGINT (Ctrl-C) or SIGTERM (``timeout``, systemd, the OS) once: stop at the next check (the
-    current frame or step is finished, a video's container is closed so its ``.partial`` file
-    plays, and the caller says where it is); a second signal: ``KeyboardInterrupt`` at once
-    (the callers still say what was left)."""
-
-    SIGNALS = ("SIGINT", "SIGTERM")
-
-    def __init__(self, what: str = "the current frame", enabled: bool = True) -> None:
-        self.requested, self.what, self.enabled, self._old = False, what, enabled, {}
-
-    def __enter__(self) -> _StopOnSignal:
-        import signal
-        import threading
-
-        if self.enabled and threading.current_thread() is threading.main_thread():
-            for name in self.SIGNALS:
-                if hasattr(signal, name):
-                    sig = getattr(signal, name)
-                    self._old[sig] = signal.signal(sig, self._on_signal)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        import signal
-
-        for sig, old in self._old.items():
-            signal.signal(sig, old)
-
-    def _on_signal(self, signum, frame) -> None:
-        import signal
-
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
-        name = signal.Signals(signum).name
-        sys.stderr.write(f"\n{name}: stopping after {self.what} (send it again to stop at once)\n")
-
-    def __call__(self) -> bool:
-        return self.requested
-
-
-_StopOnSigint = _StopOnSignal   # the old name
-
-
-def _number_arg(kind: type, low: float | None = None, high: float | None = None, *, above: bool = False,
-                what: str = ""):
-    """An argparse type: ``kind`` (int or float) in ``[low, high]`` (``(low, high]`` with ``above``)."""
-    bound = " and ".join(b for b in ((f"> {low:g}" if above else f">= {low:g}") if low is not None else "",
-                                     f"<= {high:g}" if high is not None else "") if b)
-    expected = f"{'an integer' if kind is int else 'a number'}{' ' + bound if bound else ''}{what}"
-
-    def parse(text: str):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
-        if value != value or (low is not None and (value <= low if above else value < low)) or (
-                high is not None and value > high):
-            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
-        return value
-
-    parse.__name__ = kind.__name__   # argparse names the type in its messages
-    return parse
-
-
-_POSITIVE = _number_arg(int, 1)
-_NON_NEGATIVE = _number_arg(int, 0)
-
-
-def _min_face_arg(text: str) -> int:
-    from .pipeline.detect import MIN_FACE_FLOOR
-
-    return _number_arg(int, MIN_FACE_FLOOR, 4096, what=f" (px; below {MIN_FACE_FLOOR} MTCNN's image pyramid "
-                                                      "grows past the image's own size many times over)")(text)
-
-
-def _json_object_arg(text: str) -> dict:
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise argparse.ArgumentTypeError(f"not valid JSON ({exc.msg} at column {exc.colno}): {text!r}") from None
-    if not isinstance(value, dict):
-        raise argparse.ArgumentTypeError(f"expected a JSON object like '{{\"width\": 64}}', got {text!r}")
-    return value
-
-
-def _upscale_arg(text: str) -> str | int:
-    if text == "auto":
-        return text
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"expected 'auto' or a positive integer, got {text!r}")
-    return int(text)
 
 
 def _default_model() -> str:
@@ -308,7 +190,7 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
                          + (f" ({len(skipped)} skipped, see above)" if skipped else ""))
     args.model = args.model or _default_model()
     restorer = _make_restorer(args)
-    bar = None if args.json else _Progress(sys.stderr)
+    bar = None if args.json else Progress(sys.stderr)
 
     def on_item(item) -> None:
         if not args.json:
@@ -318,7 +200,7 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
     max_pixels = None if args.max_megapixels is None else int(args.max_megapixels * 1_000_000)
     done: list = []
     try:
-        with _StopOnSignal() as stop:
+        with StopOnSignal() as stop:
             report = enhance_paths(inputs, args.out, restorer, upscale=args.upscale, progress=bar, should_stop=stop,
                                    on_item=lambda item: (done.append(item), on_item(item)),
                                    detect_every=args.detect_every, max_pixels=max_pixels)
@@ -385,26 +267,16 @@ def _run_demo(args: argparse.Namespace, restorer) -> int:
     return 0
 
 
-def _add_degradation_args(parser: argparse.ArgumentParser, help_text: str) -> None:
-    from .train.degradations import DEGRADATIONS
-
-    parser.add_argument("--degradation", default="bicubic", choices=list(DEGRADATIONS),
-                        help=help_text + ": " + "; ".join(f"{d.name}: {d.summary}" for d in DEGRADATIONS.values()))
-    parser.add_argument("--jitter", type=_number_arg(float, 0, 0.25), default=0.0, metavar="J",
-                        help="framing jitter: zoom the face crop by 1-J..1+J and shift it by up to J of its side "
-                             "(faces aligned by other tools are framed differently; 0.05 is a few px)")
-
-
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="facesr", description="FaceSR Studio command line")
+    p = ArgParser(prog="facesr", description="FaceSR Studio command line")
     sub = p.add_subparsers(dest="cmd", required=True)
 
     b = sub.add_parser("bench", help="parameter count, GMACs, latency and throughput per network")
     b.add_argument("--nets", help="comma-separated network names (default: all)")
     b.add_argument("--device", default="cpu")
     b.add_argument("--tiny", action="store_true", help="benchmark the tiny test variants")
-    b.add_argument("--repeats", type=_POSITIVE, default=3)
-    b.add_argument("--batch", type=_POSITIVE, default=16)
+    b.add_argument("--repeats", type=POSITIVE, default=3)
+    b.add_argument("--batch", type=POSITIVE, default=16)
     b.add_argument("--json", action="store_true")
     b.set_defaults(func=_cmd_bench)
 
@@ -414,15 +286,15 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("eval", help="PSNR/SSIM (Y channel) of a model on a folder of HR faces")
     e.add_argument("--model", required=True, help="network name (bundled weights) or a checkpoint file")
     e.add_argument("--hr", required=True, help="folder of HR face images")
-    e.add_argument("--scale", type=_number_arg(int, 1, 16), default=None)
+    e.add_argument("--scale", type=number_arg(int, 1, 16), default=None)
     e.add_argument("--device", default="cpu")
-    e.add_argument("--limit", type=_POSITIVE, default=None, help="evaluate only the first N images")
-    e.add_argument("--batch", type=_POSITIVE, default=16)
-    e.add_argument("--hr-size", type=_number_arg(int, 8, 4096), default=128, help="HR side the faces are resized to (default 128)")
+    e.add_argument("--limit", type=POSITIVE, default=None, help="evaluate only the first N images")
+    e.add_argument("--batch", type=POSITIVE, default=16)
+    e.add_argument("--hr-size", type=number_arg(int, 8, 4096), default=128, help="HR side the faces are resized to (default 128)")
     e.add_argument("--lr", metavar="DIR",
                    help="folder of paired LR faces (matched to --hr by file stem, any image extension) used instead "
                         "of LR inputs made from the HR faces")
-    _add_degradation_args(e, "how the LR inputs are made from the HR faces")
+    add_degradation_args(e, "how the LR inputs are made from the HR faces")
     e.add_argument("--seed", type=int, default=0,
                    help="seed of the degradation and jitter draws (per file name: the same inputs every run)")
     e.add_argument("--face", action="store_true",
@@ -438,29 +310,29 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--model", required=True, help="network name")
     t.add_argument("--data", required=True, help="folder of training face images")
     t.add_argument("--val", help="folder of validation face images")
-    t.add_argument("--steps", type=_POSITIVE, default=1000)
-    t.add_argument("--batch", type=_POSITIVE, default=16)
-    t.add_argument("--lr", type=_number_arg(float, 0, 1, above=True), default=None, help="learning rate (default: the paper's)")
+    t.add_argument("--steps", type=POSITIVE, default=1000)
+    t.add_argument("--batch", type=POSITIVE, default=16)
+    t.add_argument("--lr", type=number_arg(float, 0, 1, above=True), default=None, help="learning rate (default: the paper's)")
     t.add_argument("--out", default="runs", help="output folder for checkpoints")
     t.add_argument("--resume", help="resume from a training state (.pt) written by a previous run")
     t.add_argument("--device", default="cpu")
-    t.add_argument("--val-every", type=_POSITIVE, default=200)
-    t.add_argument("--val-limit", type=_POSITIVE, default=64)
-    t.add_argument("--net-cfg", type=_json_object_arg, help='JSON network config, e.g. \'{"width": 64}\'')
+    t.add_argument("--val-every", type=POSITIVE, default=200)
+    t.add_argument("--val-limit", type=POSITIVE, default=64)
+    t.add_argument("--net-cfg", type=json_object_arg, help='JSON network config, e.g. \'{"width": 64}\'')
     t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--workers", type=_NON_NEGATIVE, default=0)
+    t.add_argument("--workers", type=NON_NEGATIVE, default=0)
     t.add_argument("--parsing", help="parsing-label cache made by `facesr labels` (W-Net, CAGFace, priorsr)")
     t.add_argument("--no-gan", action="store_true", help="skip the paper's GAN phase (PSNR-oriented training)")
     t.add_argument("--init", help="weights (.safetensors) to fine-tune from")
-    t.add_argument("--gan-weight", type=_number_arg(float, 0), default=None,
+    t.add_argument("--gan-weight", type=number_arg(float, 0), default=None,
                    help="adversarial loss weight of the GAN phase (default: the recipe's, 1e-3 where the paper gives none)")
     t.add_argument("--fp32", action="store_true",
                    help="no bf16 autocast (default: bf16 forward pass on CUDA and on CPUs with native bf16)")
     t.add_argument("--schedule", default="constant", choices=["constant", "cosine"],
                    help="learning-rate schedule (cosine: warm-up, then decay to 1%% of --lr)")
-    t.add_argument("--warmup", type=_NON_NEGATIVE, default=0, help="warm-up steps of the cosine schedule")
-    t.add_argument("--save-every", type=_POSITIVE, default=500, help="write state and weights every N steps")
-    t.add_argument("--time-budget", type=_number_arg(float, 0, above=True), default=None, metavar="MIN",
+    t.add_argument("--warmup", type=NON_NEGATIVE, default=0, help="warm-up steps of the cosine schedule")
+    t.add_argument("--save-every", type=POSITIVE, default=500, help="write state and weights every N steps")
+    t.add_argument("--time-budget", type=number_arg(float, 0, above=True), default=None, metavar="MIN",
                    help="fit the run into MIN minutes: --steps becomes the most the pace measured over the "
                         "warm-up allows (the schedule then follows that length)")
     t.add_argument("--preload", action="store_true",
@@ -471,9 +343,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "since the pipeline hands the nets upright aligned faces")
     t.add_argument("--crop", default="celeba", choices=["celeba", "center", "none"],
                    help="how faces are cut from the images (celeba: centre 178x178 of aligned CelebA)")
-    _add_degradation_args(t, "how LR training faces are made from the HR ones (validation uses the same); "
+    add_degradation_args(t, "how LR training faces are made from the HR ones (validation uses the same); "
                              "realistic/surveillance: camera blur, noise, JPEG/H.264 (train/degradations.py)")
-    t.add_argument("--clean-share", type=_number_arg(float, 0, 1), default=0.0, metavar="P",
+    t.add_argument("--clean-share", type=number_arg(float, 0, 1), default=0.0, metavar="P",
                    help="with --degradation realistic/surveillance: give this share of the training faces the clean "
                         "bicubic LR instead (on top of the pipeline's own 12%%), for a model that must serve both")
     t.set_defaults(func=_cmd_train)
@@ -481,7 +353,7 @@ def build_parser() -> argparse.ArgumentParser:
     lb = sub.add_parser("labels", help="build the pseudo parsing-label cache (mediapipe face mesh) for a face folder")
     lb.add_argument("--data", required=True, help="folder of face images")
     lb.add_argument("--out", required=True, help="cache folder (one .npz per image)")
-    lb.add_argument("--hr-size", type=_number_arg(int, 8, 4096), default=128)
+    lb.add_argument("--hr-size", type=number_arg(int, 8, 4096), default=128)
     lb.add_argument("--crop", default="celeba", choices=["celeba", "center", "none"])
     lb.set_defaults(func=_cmd_labels)
 
@@ -495,29 +367,22 @@ def build_parser() -> argparse.ArgumentParser:
     en.add_argument("--half", action="store_true", help="fp16 inference (CUDA only)")
     en.add_argument("--fp32", action="store_true",
                     help="float32 on the CPU (default: bf16 where the CPU runs it natively, within 0.002 dB)")
-    en.add_argument("--upscale", type=_upscale_arg, default="auto",
+    en.add_argument("--upscale", type=upscale_arg, default="auto",
                     help="output scale of the whole frame: 'auto' (faces reach the net's SR size, long side "
                          "<= 4096 px images / 1920 px videos) or an integer")
     en.add_argument("--mask", default="ellipse", choices=["ellipse", "parsing"], help="paste-back mask")
     en.add_argument("--flip-ensemble", action="store_true",
                     help="average the net over each face and its mirror image: +0.05-0.09 dB on held-out faces, "
                          "twice the SR time")
-    en.add_argument("--min-face", type=_min_face_arg, default=None,
+    en.add_argument("--min-face", type=min_face_arg, default=None,
                     help="smallest face the detector looks for, px (default 12, at least 8)")
-    en.add_argument("--detect-every", type=_POSITIVE, default=1, help="videos: detect every N-th frame, track between")
-    en.add_argument("--max-megapixels", type=_number_arg(float, 0), default=None,
+    en.add_argument("--detect-every", type=POSITIVE, default=1, help="videos: detect every N-th frame, track between")
+    en.add_argument("--max-megapixels", type=number_arg(float, 0), default=None,
                     help="refuse larger images and video frames (default 50, or $FACESR_MAX_MEGAPIXELS; 0 = no limit)")
     en.add_argument("--demo", action="store_true", help="enhance a degraded copy of the bundled sample portrait")
     en.add_argument("--json", action="store_true", help="print a JSON report instead of text lines")
     en.set_defaults(func=_cmd_enhance)
     return p
-
-
-class _Parser(argparse.ArgumentParser):
-    """Usage errors as one line, ``error: facesr train: argument --batch: ...`` (exit code 2)."""
-
-    def error(self, message: str):
-        self.exit(2, f"error: {self.prog}: {message} (see {self.prog} --help)\n")
 
 
 def report_error(exc: BaseException) -> int:

@@ -1,0 +1,146 @@
+"""The command line's plumbing: a progress bar, stopping on signals, and argparse types that
+check ranges at the edge (one-line usage errors). :mod:`facesr_gui.cli` holds the commands."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+__all__ = ["ArgParser", "NON_NEGATIVE", "POSITIVE", "Progress", "StopOnSignal", "add_degradation_args",
+           "json_object_arg", "min_face_arg", "number_arg", "upscale_arg"]
+
+
+class Progress:
+    """A single-line terminal progress bar with ETA (stderr), for long jobs.
+
+    The ETA extrapolates from the progress made since the first call, so a resumed job
+    (starting at, say, 20%) gets an honest estimate.
+    """
+
+    def __init__(self, stream=None, width: int = 30):
+        self.stream, self.width, self.t0 = stream, width, time.monotonic()
+        self.f0: float | None = None
+
+    def __call__(self, fraction: float, msg: str = "") -> None:
+        stream = self.stream or sys.stderr
+        fraction = min(max(fraction, 0.0), 1.0)
+        if self.f0 is None:
+            self.f0, self.t0 = fraction, time.monotonic()
+        elapsed, done = time.monotonic() - self.t0, fraction - self.f0
+        eta = elapsed * (1 - fraction) / done if done > 0 else float("nan")
+        bar = "#" * int(self.width * fraction)
+        eta_s = f"{eta:6.0f}s" if eta == eta else "     ?s"
+        stream.write(f"\r[{bar:<{self.width}}] {fraction * 100:5.1f}% ETA {eta_s} {msg[:60]:<60}")
+        if fraction >= 1.0:
+            stream.write("\n")
+        stream.flush()
+
+
+class StopOnSignal:
+    """SIGINT (Ctrl-C) or SIGTERM (``timeout``, systemd, the OS) once: stop at the next check (the
+    current frame or step is finished, a video's container is closed so its ``.partial`` file
+    plays, and the caller says where it is); a second signal: ``KeyboardInterrupt`` at once
+    (the callers still say what was left)."""
+
+    SIGNALS = ("SIGINT", "SIGTERM")
+
+    def __init__(self, what: str = "the current frame", enabled: bool = True) -> None:
+        self.requested, self.what, self.enabled, self._old = False, what, enabled, {}
+
+    def __enter__(self) -> StopOnSignal:
+        import signal
+        import threading
+
+        if self.enabled and threading.current_thread() is threading.main_thread():
+            for name in self.SIGNALS:
+                if hasattr(signal, name):
+                    sig = getattr(signal, name)
+                    self._old[sig] = signal.signal(sig, self._on_signal)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        import signal
+
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+    def _on_signal(self, signum, frame) -> None:
+        import signal
+
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        name = signal.Signals(signum).name
+        sys.stderr.write(f"\n{name}: stopping after {self.what} (send it again to stop at once)\n")
+
+    def __call__(self) -> bool:
+        return self.requested
+
+
+
+def number_arg(kind: type, low: float | None = None, high: float | None = None, *, above: bool = False,
+                what: str = ""):
+    """An argparse type: ``kind`` (int or float) in ``[low, high]`` (``(low, high]`` with ``above``)."""
+    bound = " and ".join(b for b in ((f"> {low:g}" if above else f">= {low:g}") if low is not None else "",
+                                     f"<= {high:g}" if high is not None else "") if b)
+    expected = f"{'an integer' if kind is int else 'a number'}{' ' + bound if bound else ''}{what}"
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+        if value != value or (low is not None and (value <= low if above else value < low)) or (
+                high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+        return value
+
+    parse.__name__ = kind.__name__   # argparse names the type in its messages
+    return parse
+
+
+POSITIVE = number_arg(int, 1)
+NON_NEGATIVE = number_arg(int, 0)
+
+
+def min_face_arg(text: str) -> int:
+    from .pipeline.detect import MIN_FACE_FLOOR
+
+    return number_arg(int, MIN_FACE_FLOOR, 4096, what=f" (px; below {MIN_FACE_FLOOR} MTCNN's image pyramid "
+                                                      "grows past the image's own size many times over)")(text)
+
+
+def json_object_arg(text: str) -> dict:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"not valid JSON ({exc.msg} at column {exc.colno}): {text!r}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"expected a JSON object like '{{\"width\": 64}}', got {text!r}")
+    return value
+
+
+def upscale_arg(text: str) -> str | int:
+    if text == "auto":
+        return text
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected 'auto' or a positive integer, got {text!r}")
+    return int(text)
+
+
+def add_degradation_args(parser: argparse.ArgumentParser, help_text: str) -> None:
+    from .train.degradations import DEGRADATIONS
+
+    parser.add_argument("--degradation", default="bicubic", choices=list(DEGRADATIONS),
+                        help=help_text + ": " + "; ".join(f"{d.name}: {d.summary}" for d in DEGRADATIONS.values()))
+    parser.add_argument("--jitter", type=number_arg(float, 0, 0.25), default=0.0, metavar="J",
+                        help="framing jitter: zoom the face crop by 1-J..1+J and shift it by up to J of its side "
+                             "(faces aligned by other tools are framed differently; 0.05 is a few px)")
+
+
+class ArgParser(argparse.ArgumentParser):
+    """Usage errors as one line, ``error: facesr train: argument --batch: ...`` (exit code 2)."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {self.prog}: {message} (see {self.prog} --help)\n")
