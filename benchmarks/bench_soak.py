@@ -80,7 +80,7 @@ def main() -> None:
     ap.add_argument("--json", type=Path, help="also write the result here")
     args = ap.parse_args()
     if args.model is None:
-        from facesr_gui.checkpoints import read_manifest
+        from facesr_gui.manifest import read_manifest
         from facesr_gui.paths import models_dir
 
         cards = read_manifest(models_dir() / "manifest.json")

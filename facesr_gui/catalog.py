@@ -27,7 +27,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .checkpoints import CheckpointError, ModelCard, load_checkpoint, read_header, read_manifest, sha256_file
+from .checkpoints import CheckpointError, load_checkpoint, read_header
+from .manifest import ModelCard, read_manifest, sha256_file
 from .nets import create_net, get_info, list_nets, lr_side
 from .paths import models_dir, user_data_dir
 

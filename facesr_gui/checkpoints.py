@@ -6,27 +6,24 @@ so :func:`load_checkpoint` rebuilds the exact network with ``create_net(name, **
 and loads the weights strictly. Nothing is ever unpickled: ``.pt``/``.pth`` state dicts
 go through ``torch.load(weights_only=True)``.
 
-``models/manifest.json`` lists the bundled checkpoints (:class:`ModelCard`): file,
-sha256, network, config, training data and terms, steps, hardware and measured metrics.
+``models/manifest.json`` lists the bundled checkpoints: :mod:`facesr_gui.manifest`.
 
 Every file is checked before use, with one :class:`CheckpointError` line naming the file:
 a header's network description against a schema (:func:`check_net_config`: a registered
 network, known keys, JSON scalars in a sane range) and its size, estimated on PyTorch's
 ``meta`` device (no memory) before anything is built: over :data:`MAX_PARAMS` parameters
 it is refused, so a 1.5 MB file asking for ``width: 8192`` never allocates gigabytes; a
-manifest against :func:`check_manifest`; a training state (``--resume``) with
+training state (``--resume``) with
 :func:`read_training_state`; weights to fine-tune from (``--init``) with :func:`read_init_weights`.
 """
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import math
 import os
 import re
 import warnings
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -35,7 +32,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
-from .atomic import atomic_path, write_text_atomic
+from .atomic import atomic_path
 from .nets import create_net
 
 _META_KEY = "facesr"
@@ -118,13 +115,18 @@ def _config_value_ok(value: Any, default: Any) -> bool:
     return False
 
 
+def is_number(value: Any) -> bool:
+    """An int or float, not a bool."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def _same_kind(value: Any, default: Any) -> bool:
     if default is None or value is None:
         return True
     if isinstance(default, bool):
         return isinstance(value, bool)
     if isinstance(default, (int, float)):
-        return _is_number(value) and (isinstance(default, float) or isinstance(value, int))
+        return is_number(value) and (isinstance(default, float) or isinstance(value, int))
     if isinstance(default, (list, tuple)):
         return isinstance(value, (list, tuple))
     return isinstance(value, type(default))
@@ -160,20 +162,21 @@ def check_net_config(net: Any, config: Any, source: str) -> dict[str, Any]:
         if key != "scale" and defaults and key not in defaults:
             raise CheckpointError(f"{source}: {net} has no setting {key!r} (it has {', '.join(sorted(defaults))})")
         if not _config_value_ok(value, defaults.get(key)):
-            raise CheckpointError(f"{source}: {net} setting {key}={_short(value)} is out of range or of the wrong type")
+            raise CheckpointError(f"{source}: {net} setting {key}={short_text(value)} is out of range or of the wrong type")
     try:
         n = estimate_params(net, config)
     except Exception as exc:  # noqa: BLE001 - any builder complaint is a bad config
-        raise CheckpointError(f"{source}: cannot build {net} with {_short(config)}: {type(exc).__name__}: "
-                              f"{_short(exc)}") from exc
+        raise CheckpointError(f"{source}: cannot build {net} with {short_text(config)}: {type(exc).__name__}: "
+                              f"{short_text(exc)}") from exc
     if n > MAX_PARAMS:
-        raise CheckpointError(f"{source}: {net} with {_short(config)} would have {n / 1e6:,.0f} M parameters "
+        raise CheckpointError(f"{source}: {net} with {short_text(config)} would have {n / 1e6:,.0f} M parameters "
                               f"({n * 4 / 1e9:.1f} GB), over the {MAX_PARAMS / 1e6:.0f} M limit "
                               "(checkpoints.MAX_PARAMS); refusing to build it")
     return dict(config)
 
 
-def _short(value: Any, limit: int = 120) -> str:
+def short_text(value: Any, limit: int = 120) -> str:
+    """``value`` as one line of at most ``limit`` characters (for error messages)."""
     text = " ".join(str(value).split())
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
@@ -232,7 +235,7 @@ def read_header(path: str | os.PathLike) -> dict[str, Any]:
     try:
         header = json.loads(raw) if raw else {}
     except (json.JSONDecodeError, RecursionError) as exc:
-        raise CheckpointError(f"{path.name}: corrupt metadata header ({_short(exc)})") from exc
+        raise CheckpointError(f"{path.name}: corrupt metadata header ({short_text(exc)})") from exc
     return check_header(header, path.name)
 
 
@@ -306,10 +309,10 @@ def _unpickle_problem(exc: BaseException) -> str:
     text = str(exc)
     match = re.search(r"WeightsUnpickler error:\s*([^\n]*)", text)
     if match and "GLOBAL" in match.group(1):
-        return f"it holds pickled Python objects, refused unopened: {_short(match.group(1), 80)}"
+        return f"it holds pickled Python objects, refused unopened: {short_text(match.group(1), 80)}"
     if match:
-        return f"not a PyTorch tensor file: {_short(match.group(1), 80)}"
-    return _short(text, 100) or type(exc).__name__
+        return f"not a PyTorch tensor file: {short_text(match.group(1), 80)}"
+    return short_text(text, 100) or type(exc).__name__
 
 
 def read_training_state(path: str | os.PathLike, net: str, net_cfg: Mapping[str, Any] | None = None
@@ -342,7 +345,7 @@ def read_training_state(path: str | os.PathLike, net: str, net_cfg: Mapping[str,
         saved = json.loads(obj["net_config"])
         int(obj["step"])
     except (TypeError, ValueError) as exc:
-        raise CheckpointError(f"{path}: corrupt training state ({_short(exc)})") from exc
+        raise CheckpointError(f"{path}: corrupt training state ({short_text(exc)})") from exc
     theirs = run.get("net") if isinstance(run, dict) else None
     if theirs != net:
         raise CheckpointError(f"{path}: a training state of {theirs!r}, not {net!r}; resume it with --model {theirs}")
@@ -374,107 +377,3 @@ def read_init_weights(path: str | os.PathLike, net: str) -> tuple[dict[str, Tens
         raise CheckpointError(f"{path}: holds {theirs} weights, not {net}; --init needs weights of the network "
                               f"being trained (--model {theirs})")
     return state, header
-
-
-def sha256_file(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-@dataclass
-class ModelCard:
-    """One bundled checkpoint as listed in ``models/manifest.json``."""
-
-    id: str
-    net: str
-    file: str
-    sha256: str
-    scale: int
-    config: dict[str, Any] = field(default_factory=dict)
-    dtype: str = "float32"
-    training: dict[str, Any] = field(default_factory=dict)   # data, terms, steps, hardware, wall time
-    metrics: dict[str, Any] = field(default_factory=dict)    # e.g. {"celeba_dev": {"psnr": .., "ssim": ..}}
-    notes: str = ""
-
-
-_CARD_TYPES = {"id": str, "net": str, "file": str, "sha256": str, "scale": int, "config": dict, "dtype": str,
-               "training": dict, "metrics": dict, "notes": str}
-_CARD_REQUIRED = ("id", "net", "file", "sha256", "scale")
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def check_manifest(data: Any, source: str) -> list[dict[str, Any]]:
-    """Schema of ``manifest.json``: ``{"version": 1, "models": [card, ...]}``, each card with the
-    :class:`ModelCard` fields and types, every metric named ``*psnr``/``*ssim``/``*iou``/``images`` a
-    number. Returns the card dicts; raises :class:`CheckpointError` naming the first bad field."""
-    if not isinstance(data, dict) or not isinstance(data.get("models", []), list):
-        raise CheckpointError(f"{source}: invalid manifest: expected an object with a \"models\" list, "
-                              f"got {type(data).__name__}")
-    cards = data.get("models", [])
-    for i, card in enumerate(cards):
-        where = f"{source}: invalid manifest: models[{i}]"
-        if not isinstance(card, dict):
-            raise CheckpointError(f"{where} is a {type(card).__name__}, not an object")
-        missing = [k for k in _CARD_REQUIRED if k not in card]
-        unknown = sorted(set(card) - set(_CARD_TYPES))
-        if missing or unknown:
-            raise CheckpointError(f"{where}: " + "; ".join(
-                ([f"missing {', '.join(missing)}"] if missing else []) + ([f"unknown {', '.join(unknown)}"] if unknown else [])))
-        for key, value in card.items():
-            if not isinstance(value, _CARD_TYPES[key]) or (key == "scale" and (isinstance(value, bool) or value < 1)):
-                raise CheckpointError(f"{where}.{key} is {_short(repr(value), 40)}, expected {_CARD_TYPES[key].__name__}")
-        for split, values in card.get("metrics", {}).items():   # {"celeba_dev": {"psnr": ..}} or {"psnr": ..}
-            for name, value in (values.items() if isinstance(values, dict) else [(None, values)]):
-                key = f"{split}.{name}" if name else split
-                if str(key).endswith(("psnr", "ssim", "iou", "images")) and not _is_number(value):
-                    raise CheckpointError(f"{where}.metrics.{key} is {_short(repr(value), 40)}, expected a number")
-    return cards
-
-
-def read_manifest(path: str | os.PathLike) -> list[ModelCard]:
-    """The cards of ``path`` ([] when there is no file), checked by :func:`check_manifest`."""
-    path = Path(path)
-    if not path.is_file():
-        return []
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
-        raise CheckpointError(f"{path}: invalid manifest (not JSON: {_short(exc)})") from exc
-    except OSError as exc:
-        raise CheckpointError(f"{path}: cannot read the manifest ({exc.strerror or exc})") from exc
-    return [ModelCard(**entry) for entry in check_manifest(data, str(path))]
-
-
-def write_manifest(path: str | os.PathLike, cards: list[ModelCard]) -> None:
-    data = {"version": 1, "models": [asdict(c) for c in cards]}
-    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
-
-
-def find_card(spec: str, roots: list[Path], scale: int | None = None) -> tuple[ModelCard, Path] | None:
-    """``(card, root)`` for a model id or network name: each root's manifest in turn, the card
-    whose id is ``spec`` first, else the first (best) card of network ``spec`` (at ``scale`` if
-    given; an id match is returned whatever its scale, for the caller to check)."""
-    for root in roots:
-        cards = read_manifest(Path(root) / "manifest.json")
-        card = next((c for c in cards if c.id == spec), None) or next(
-            (c for c in cards if c.net == spec and (scale is None or c.scale == scale)), None)
-        if card is not None:
-            return card, Path(root)
-    return None
-
-
-def verify_card(card: ModelCard, root: str | os.PathLike) -> Path:
-    """Return the card's weights path after checking it exists and its sha256 matches."""
-    path = Path(root) / card.file
-    if not path.is_file():
-        raise CheckpointError(f"bundled model {card.id}: missing file {card.file}")
-    actual = sha256_file(path)
-    if actual != card.sha256:
-        raise CheckpointError(f"bundled model {card.id}: sha256 mismatch ({actual[:12]} != {card.sha256[:12]})")
-    return path

@@ -135,7 +135,7 @@ def _check_models(report: Report) -> list[str]:
     """sha256 + strict load of every bundled model; returns the model ids to enhance with."""
     from .bench import count_params
     from .catalog import list_models, load_net
-    from .checkpoints import read_manifest
+    from .manifest import read_manifest
 
     manifest = models_dir() / "manifest.json"
     bundled = []

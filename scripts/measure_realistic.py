@@ -9,7 +9,7 @@ import argparse
 import json
 import sys
 
-from facesr_gui.checkpoints import read_manifest
+from facesr_gui.manifest import read_manifest
 from facesr_gui.paths import models_dir
 from facesr_gui.train.bundle import measure_realistic, realistic_set_name
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 
-from facesr_gui.checkpoints import read_manifest
+from facesr_gui.manifest import read_manifest
 from facesr_gui.paths import models_dir
 
 # each paper's reported CelebA figure at the bundled scale (PSNR dB / SSIM), with its protocol
@@ -26,7 +26,8 @@ PAPER = {
 def params(card) -> str:
     """Parameter count of the bundled file itself (sha256-checked, strictly loaded)."""
     from facesr_gui.bench import count_params
-    from facesr_gui.checkpoints import load_checkpoint, verify_card
+    from facesr_gui.checkpoints import load_checkpoint
+    from facesr_gui.manifest import verify_card
 
     net, _ = load_checkpoint(verify_card(card, models_dir()))
     return f"{count_params(net) / 1e6:.2f}M"

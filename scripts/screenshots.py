@@ -88,7 +88,7 @@ class Shooter:
 
 def bundled_default() -> tuple[str, Path] | None:
     """Id and file of the default bundled model (the first manifest card), if any."""
-    from facesr_gui.checkpoints import read_manifest
+    from facesr_gui.manifest import read_manifest
     from facesr_gui.paths import models_dir
 
     cards = read_manifest(models_dir() / "manifest.json")
@@ -138,7 +138,7 @@ def photos(s: Shooter) -> None:
     s.shoot("photos_face_maps")
     tab.overlays.select(None)
     tab.pages.setCurrentWidget(tab.grid)
-    from facesr_gui.checkpoints import read_manifest
+    from facesr_gui.manifest import read_manifest
     from facesr_gui.paths import models_dir
 
     bundled = [c.id for c in read_manifest(models_dir() / "manifest.json")]

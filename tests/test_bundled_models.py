@@ -4,7 +4,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from facesr_gui.checkpoints import load_checkpoint, load_state_strict, read_manifest, read_state, verify_card
+from facesr_gui.checkpoints import load_checkpoint, load_state_strict, read_state
+from facesr_gui.manifest import read_manifest, verify_card
 from facesr_gui.nets import create_net, net_lr_side
 from facesr_gui.paths import models_dir
 from facesr_gui.train.evaluate import evaluate_folder

@@ -4,7 +4,8 @@ from __future__ import annotations
 import pytest
 
 from facesr_gui.catalog import ModelUnavailable, default_model, list_models, load_net, load_restorer, resolve
-from facesr_gui.checkpoints import ModelCard, save_checkpoint, sha256_file, write_manifest
+from facesr_gui.checkpoints import save_checkpoint
+from facesr_gui.manifest import ModelCard, sha256_file, write_manifest
 from facesr_gui.nets import create_net, get_info
 
 

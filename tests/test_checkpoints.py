@@ -5,8 +5,8 @@ import json
 import pytest
 import torch
 
-from facesr_gui.checkpoints import (CheckpointError, ModelCard, load_checkpoint, load_state_strict, read_manifest,
-                                    read_state, save_checkpoint, sha256_file, verify_card, write_manifest)
+from facesr_gui.checkpoints import CheckpointError, load_checkpoint, load_state_strict, read_state, save_checkpoint
+from facesr_gui.manifest import ModelCard, read_manifest, sha256_file, verify_card, write_manifest
 from facesr_gui.nets import create_net, get_info
 
 
@@ -118,18 +118,3 @@ def test_checkpoint_names_the_registered_net_it_was_built_as(tmp_path):
     _, header = read_state(save_checkpoint(tmp_path / "g.safetensors", net))
     assert header["net"] == "priorsr_gan"
     assert load_checkpoint(tmp_path / "g.safetensors")[1]["net"] == "priorsr_gan"
-
-
-def test_find_card_prefers_an_id_then_the_first_card_of_a_net(tmp_path):
-    from facesr_gui.checkpoints import find_card, write_manifest
-
-    a, b = tmp_path / "a", tmp_path / "b"
-    card = lambda i, net, scale: ModelCard(id=i, net=net, file=f"{i}.safetensors", sha256="0", scale=scale)  # noqa: E731
-    write_manifest(a / "manifest.json", [card("wnet_x4", "wnet", 4), card("best", "eipnet", 8)])
-    write_manifest(b / "manifest.json", [card("eipnet", "priorsr", 8), card("w8", "wnet", 8)])
-    assert find_card("best", [a, b]) == (read_manifest(a / "manifest.json")[1], a)
-    assert find_card("wnet", [a, b])[0].id == "wnet_x4"                # first root, first card of the net
-    assert find_card("wnet", [a, b], scale=8)[0].id == "w8"            # the scale filters net matches
-    assert find_card("wnet_x4", [a, b], scale=8)[0].id == "wnet_x4"    # an id is returned whatever its scale
-    assert find_card("eipnet", [b, a])[0].net == "priorsr"              # an id beats a net name in the same root
-    assert find_card("nope", [a, b]) is None

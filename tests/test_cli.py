@@ -35,7 +35,7 @@ def test_eval_plain_output_and_bad_model(dev_faces, capsys):
 
 
 def test_eval_by_bundled_id_and_by_network(dev_faces, capsys):
-    from facesr_gui.checkpoints import read_manifest
+    from facesr_gui.manifest import read_manifest
     from facesr_gui.paths import models_dir
 
     card = read_manifest(models_dir() / "manifest.json")[0]
@@ -49,7 +49,7 @@ def test_eval_by_bundled_id_and_by_network(dev_faces, capsys):
 
 
 def test_eval_flip_ensemble(dev_faces, capsys):
-    from facesr_gui.checkpoints import read_manifest
+    from facesr_gui.manifest import read_manifest
     from facesr_gui.paths import models_dir
 
     card = read_manifest(models_dir() / "manifest.json")[0]
@@ -104,7 +104,7 @@ def test_models_lists_registry(capsys):
 
 
 def test_models_lists_bundled_cards_with_measured_psnr(capsys, tmp_path, monkeypatch):
-    from facesr_gui.checkpoints import ModelCard, write_manifest
+    from facesr_gui.manifest import ModelCard, write_manifest
 
     metrics = {"celeba_dev": {"psnr": 25.5, "ssim": 0.71, "bicubic_psnr": 23.3, "images": 534}}
     write_manifest(tmp_path / "manifest.json", [ModelCard("best", "eipnet", "best.safetensors", "0" * 64, 8,

@@ -11,13 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from facesr_gui.checkpoints import (
-    ModelCard,
-    read_manifest,
-    save_checkpoint,
-    sha256_file,
-    write_manifest,
-)
+from facesr_gui.checkpoints import save_checkpoint
+from facesr_gui.manifest import ModelCard, read_manifest, sha256_file, write_manifest
 from facesr_gui.cli import main
 from facesr_gui.nets import create_net, get_info
 from facesr_gui.paths import models_dir

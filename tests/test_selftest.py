@@ -7,12 +7,8 @@ import io
 import pytest
 
 from facesr_gui import selftest
-from facesr_gui.checkpoints import (
-    ModelCard,
-    save_checkpoint,
-    sha256_file,
-    write_manifest,
-)
+from facesr_gui.checkpoints import save_checkpoint
+from facesr_gui.manifest import ModelCard, sha256_file, write_manifest
 from facesr_gui.nets import create_net, get_info
 from facesr_gui.paths import resources_dir
 

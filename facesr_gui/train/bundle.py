@@ -21,8 +21,8 @@ from typing import Any, Callable
 
 import torch
 
-from ..checkpoints import (ModelCard, load_checkpoint, read_manifest, save_checkpoint, sha256_file, verify_card,
-                           write_manifest)
+from ..checkpoints import load_checkpoint, save_checkpoint
+from ..manifest import ModelCard, read_manifest, sha256_file, verify_card, write_manifest
 from ..nets import create_net, net_lr_side
 from .evaluate import evaluate_components, evaluate_folder
 

@@ -29,8 +29,8 @@ from PySide6.QtCore import QObject, Signal
 
 from ..atomic import atomic_path
 from ..catalog import list_models
-from ..checkpoints import (CheckpointError, ModelCard, load_checkpoint, read_header, read_manifest,
-                           sha256_file, write_manifest)
+from ..checkpoints import CheckpointError, load_checkpoint, read_header
+from ..manifest import ModelCard, read_manifest, sha256_file, write_manifest
 from ..errors import describe
 from ..nets import get_info, list_nets, paper_config
 from ..paths import user_data_dir

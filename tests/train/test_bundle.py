@@ -7,7 +7,8 @@ from PIL import Image
 
 import pytest
 
-from facesr_gui.checkpoints import load_checkpoint, read_manifest, save_checkpoint, verify_card, write_manifest
+from facesr_gui.checkpoints import load_checkpoint, save_checkpoint
+from facesr_gui.manifest import read_manifest, verify_card, write_manifest
 from facesr_gui.nets import create_net, get_info
 from facesr_gui.train.bundle import bundle_model, measure_realistic
 

@@ -12,7 +12,8 @@ from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 from PySide6.QtWidgets import QApplication
 
-from facesr_gui.checkpoints import ModelCard, save_checkpoint, sha256_file, write_manifest
+from facesr_gui.checkpoints import save_checkpoint
+from facesr_gui.manifest import ModelCard, sha256_file, write_manifest
 from facesr_gui.nets import create_net, get_info
 from facesr_gui.app import create_window
 from facesr_gui.ui.main_window import MainWindow

@@ -9,7 +9,8 @@ import pytest
 import torch
 from PySide6.QtCore import Qt
 
-from facesr_gui.checkpoints import load_checkpoint, read_manifest, verify_card
+from facesr_gui.checkpoints import load_checkpoint
+from facesr_gui.manifest import read_manifest, verify_card
 from facesr_gui.ui.qimage import qimage_to_rgb
 from facesr_gui.ui.training_tab import BICUBIC, PSNR, TrainingTab, format_duration
 from facesr_gui.ui.widgets.curve_plot import CurvePlot, nice_ticks

@@ -9,7 +9,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from facesr_gui.checkpoints import ModelCard, save_checkpoint, sha256_file, write_manifest
+from facesr_gui.checkpoints import save_checkpoint
+from facesr_gui.manifest import ModelCard, sha256_file, write_manifest
 from facesr_gui.nets import SROutput, create_net, get_info
 from facesr_gui.nets._base import SRNet
 from facesr_gui.pipeline.detect import from_boxes

@@ -9,7 +9,8 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from facesr_gui.checkpoints import load_checkpoint, read_manifest, verify_card, write_manifest
+from facesr_gui.checkpoints import load_checkpoint
+from facesr_gui.manifest import read_manifest, verify_card, write_manifest
 from facesr_gui.nets import get_info
 from facesr_gui.train.loop import TrainConfig, TrainEvent
 from facesr_gui.workers.training import (TrainingWorker, describe_state, register_model, sanitize_model_id,
