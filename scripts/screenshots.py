@@ -109,10 +109,9 @@ def shrunk(src: Path, factor: float, dst: Path) -> Path:
 
 def enhance_and_wait(s: Shooter) -> None:
     tab = s.window.photos
-    s.wait(lambda: tab.detections is not None, 60)
-    rid = tab._ids["enhance"]
+    s.wait(lambda: tab.detections is not None and not tab.is_busy(), 60)
     tab.enhance()
-    s.wait(lambda: tab.outcome is not None and tab.outcome.request_id > rid, 120)
+    s.wait(lambda: not tab.is_busy() and tab.outcome is not None, 120)
     s.wait(lambda: set(tab.outcome.face_ids) <= set(tab.measures), 60)
 
 
@@ -143,9 +142,8 @@ def photos(s: Shooter) -> None:
 
     bundled = [c.id for c in read_manifest(models_dir() / "manifest.json")]
     tab.grid.set_checked_models(list(dict.fromkeys([model, *bundled, "bicubic"])))
-    rid = tab._ids["grid"]
     tab.grid.run_button.click()
-    s.wait(lambda: tab._ids["grid"] > rid and not tab.is_busy(), 120)
+    s.wait(lambda: not tab.is_busy(), 120)
     s.shoot("photos_model_grid")
     tab.pages.setCurrentIndex(0)
     tab.view_combo.setCurrentIndex(tab.view_combo.findData("whole"))
@@ -165,9 +163,6 @@ def selfie(s: Shooter) -> None:
 
 def video(s: Shooter) -> None:
     win = s.window
-    if not win.has_video:
-        print("Video tab not available: skipped")
-        return
     clip = s.args.data / "videos/face-demographics-walking.mp4"
     win.open_paths([clip])
     tab = win.video
@@ -181,9 +176,6 @@ def video(s: Shooter) -> None:
 
 def training(s: Shooter) -> None:
     win = s.window
-    if not win.has_training:
-        print("Training tab not available: skipped")
-        return
     tab = win.training
     faces, val = s.tmp / "faces", s.tmp / "val"
     for folder, src, n in ((faces, "celeba_train", 48), (val, "celeba_dev", 8)):
@@ -210,7 +202,7 @@ def training(s: Shooter) -> None:
     tab.val_every_spin.setValue(max(1, s.args.train_steps // 4))
     if not tab.start():
         print("training did not start:", tab.eta_label.text())
-    s.wait(lambda: tab.run_state() == "idle", 600)
+    s.wait(lambda: tab.run_state().value == "idle", 600)
     s.shoot("training")
 
 
