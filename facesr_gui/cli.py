@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 from pathlib import Path
@@ -71,10 +72,26 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     summary = {"model": label, "scale": net.scale, "images": len(result.per_image), **result.setup,
                **({"flip_ensemble": True} if args.flip_ensemble else {}), **result.mean}
     if args.json:
-        print(json.dumps({**summary, "per_image": result.per_image if args.per_image else None}, indent=2))
+        report = {**summary, "skipped": [{"name": n, "reason": r} for n, r in result.skipped],
+                  "per_image": result.per_image if args.per_image else None}
+        print(json.dumps(_finite_or_null(report), indent=2, allow_nan=False))
     else:
+        for name, reason in result.skipped:
+            sys.stderr.write(f"skipped {name}: {reason}\n")
         print(" ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in summary.items()))
     return 0
+
+
+def _finite_or_null(value):
+    """``value`` with every non-finite float (a PSNR of identical images, a mean over none) as None:
+    JSON has no inf or NaN."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite_or_null(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite_or_null(v) for v in value]
+    return value
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -231,7 +248,8 @@ def _left_over(inputs: list, done: list, exc: BaseException) -> str:
 
 def _run_demo(args: argparse.Namespace, restorer) -> int:
     """Degrade the bundled sample portrait to a surveillance-like frame, enhance it and
-    write ``demo_input.png``, ``demo_enhanced.png`` and ``demo_faces.png`` into ``--out``."""
+    write ``demo_input.png``, ``demo_enhanced.png`` and ``demo_faces.png`` into ``--out`` (``demo_*_2.png``
+    and so on when any of them exists: nothing is overwritten)."""
     from .paths import resources_dir
     from .pipeline.engine import auto_upscale, face_sheet
     from .pipeline.imageio import load_image, save_image
@@ -245,7 +263,10 @@ def _run_demo(args: argparse.Namespace, restorer) -> int:
     up = auto_upscale(h, w, dets, restorer.sr_size, restorer.scale) if args.upscale == "auto" else args.upscale
     result = restorer.enhance(frame, detections=dets, upscale=up)
     out = Path(args.out or "facesr-demo")
-    files = {name: out / f"demo_{name}.png" for name in ("input", "enhanced", "faces")}
+    files, n = {name: out / f"demo_{name}.png" for name in ("input", "enhanced", "faces")}, 1
+    while any(os.path.lexists(f) for f in files.values()):   # never overwrite an earlier demo or the user's file
+        n += 1
+        files = {name: out / f"demo_{name}_{n}.png" for name in ("input", "enhanced", "faces")}
     save_image(files["input"], frame)
     save_image(files["enhanced"], result.image)
     save_image(files["faces"], face_sheet(result, label=f"SR: {args.model}"))

@@ -366,6 +366,41 @@ def test_bad_training_states(case, tmp_path, capsys):
     assert not (tmp_path / "run" / "state.pt").exists()
 
 
+
+def test_a_fresh_run_never_overwrites_an_earlier_run(tmp_path, capsys):
+    faces = _faces(tmp_path / "faces", n=2)
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "state.pt").write_bytes(b"an earlier run")
+    (run / "eipnet.safetensors").write_bytes(b"its weights")
+    before = _snapshot(run)
+    code, _out, err = _run(capsys, ["train", "--model", "eipnet", "--data", faces, "--steps", "1",
+                                    "--net-cfg", '{"width": 16}', "--out", run])
+    line = _error_line(err)
+    assert code == 2 and "already holds a training run (state.pt, eipnet.safetensors)" in line and "--resume" in line
+    _assert_unchanged(before)
+
+
+def test_eval_of_images_smaller_than_the_hr_size(tmp_path, capsys):
+    hr = tmp_path / "hr"
+    hr.mkdir()
+    Image.new("RGB", (1, 1), (120, 30, 200)).save(hr / "dot.png")
+    code, _out, err = _run(capsys, ["eval", "--model", "bicubic", "--hr", hr])
+    line = _error_line(err)
+    assert code == 2 and "no image under" in line and "dot.png is 1x1" in line and "128 px HR" in line
+    # with a measurable image beside it: the small one is skipped and named, the report stays JSON
+    _faces(hr, n=1, size=160)
+    code, out, err = _run(capsys, ["eval", "--model", "bicubic", "--hr", hr, "--json"])
+    report = json.loads(out)
+    assert code == 0 and report["images"] == 1 and report["skipped"][0]["name"] == "dot.png"
+    assert isinstance(report["psnr"], float)
+    # a flat image is reproduced exactly: PSNR inf is left out of the mean, counted, and null in JSON
+    Image.new("RGB", (160, 160), (90, 90, 90)).save(hr / "0.png")
+    code, out, _err = _run(capsys, ["eval", "--model", "bicubic", "--hr", hr, "--json"])
+    report = json.loads(out)
+    assert code == 0 and report["identical"] == 1 and report["psnr"] is None
+
+
 # ---------------------------------------------------------------- signals
 
 class _SignalAt:

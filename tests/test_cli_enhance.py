@@ -90,6 +90,14 @@ def test_demo_with_bicubic(tmp_path, capsys):
     assert sr.size[0] % 128 == 0 and sr.size[0] // 128 >= 3 and sr.size[1] == 72 * sr.size[0] // 128
     faces = np.asarray(Image.open(out / "demo_faces.png"))
     assert faces.shape[1] == 3 * 128 + 16 and faces.shape[0] >= 128
+    # a second demo into the same folder keeps the first one's files
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    (out / "demo_faces_2.png").write_bytes(b"the user's own file")
+    assert main(["enhance", "--demo", "--model", "bicubic", "--out", str(out)]) == 0
+    assert str(out / "demo_faces_3.png") in capsys.readouterr().out
+    assert all((out / name).read_bytes() == data for name, data in before.items())
+    assert (out / "demo_faces_2.png").read_bytes() == b"the user's own file"
+    assert {p.name for p in out.iterdir()} >= {"demo_input_3.png", "demo_enhanced_3.png", "demo_faces_3.png"}
 
 
 def test_default_model_is_the_first_bundled_one(tmp_path, capsys, monkeypatch):
@@ -117,8 +125,9 @@ def test_demo_with_the_first_bundled_model(tmp_path, capsys):
     assert _json(capsys)["faces"] == 1 and (tmp_path / "demo_faces.png").is_file()
     plain = np.asarray(Image.open(tmp_path / "demo_enhanced.png"))
     assert main(["enhance", "--demo", "--model", cards[0].id, "--out", str(tmp_path), "--json", "--flip-ensemble"]) == 0
-    assert _json(capsys)["faces"] == 1
-    assert not np.array_equal(np.asarray(Image.open(tmp_path / "demo_enhanced.png")), plain)
+    report = _json(capsys)
+    assert report["faces"] == 1 and report["files"]["enhanced"].endswith("demo_enhanced_2.png")
+    assert not np.array_equal(np.asarray(Image.open(tmp_path / "demo_enhanced_2.png")), plain)
 
 
 def test_usage_errors(tmp_path, capsys):

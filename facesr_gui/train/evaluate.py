@@ -32,10 +32,14 @@ from .degrade import upscale_bicubic
 class EvalResult:
     """``per_image`` rows ``{"name", "psnr", "ssim", "psnr_rgb", "bicubic_psnr", "bicubic_ssim"}`` (Y channel
     but ``psnr_rgb``; with face metrics also ``fr_psnr``, ``fr_ssim``, ``identity``, ``bicubic_identity``);
-    ``mean`` their averages; ``setup`` how the LR inputs were made (degradation, seed, jitter, lr_dir)."""
+    ``mean`` their averages (an image identical to its HR has PSNR ``inf``: it is left out of the PSNR
+    means and counted in ``mean["identical"]``); ``setup`` how the LR inputs were made (degradation,
+    seed, jitter, lr_dir); ``skipped`` ``(file name, reason)`` of the images not measured (an HR
+    crop smaller than the HR size would be measured against an upsampled, blurred "ground truth")."""
     per_image: list[dict] = field(default_factory=list)
     mean: dict[str, float] = field(default_factory=dict)
     setup: dict = field(default_factory=dict)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
 
 
 def _crop_mode(root: str | Path) -> str:
@@ -115,12 +119,20 @@ def evaluate_folder(net: nn.Module, hr_dir: str | Path, hr_size: int = 128, limi
     crop = _crop_mode(hr_dir) if crop == "auto" else crop
     ds = FaceFolder(hr_dir, hr_size=hr_size, scale=scale, augment=False, crop=crop, with_edges=False,
                     degradation=degradation, seed=seed, jitter=jitter)
+    skipped = _too_small(ds, crop, hr_size)
+    if skipped:
+        names = {name for name, _ in skipped}
+        ds.paths = [p for p in ds.paths if p.name not in names]
+        if not ds.paths:
+            raise ValueError(f"no image under {hr_dir} is large enough for {hr_size} px HR faces "
+                             f"(x{scale}): {skipped[0][0]} {skipped[0][1]}" + (
+                                 f", and {len(skipped) - 1} more" if len(skipped) > 1 else ""))
     pairs = pair_lr_files(ds.paths, lr_dir) if lr_dir is not None else None
     n = min(len(ds), limit) if limit else len(ds)
     device = next(iter(net.parameters()), torch.empty(0)).device
     net.eval()
     result = EvalResult(setup={"degradation": "paired" if pairs else degradation, "seed": seed, "jitter": jitter,
-                               **({"lr_dir": str(lr_dir)} if pairs else {})})
+                               **({"lr_dir": str(lr_dir)} if pairs else {})}, skipped=skipped)
     fr_entries: list[dict | None] = []
     identity = None
     if face_region:
@@ -158,6 +170,9 @@ def evaluate_folder(net: nn.Module, hr_dir: str | Path, hr_size: int = 128, limi
     if result.per_image:
         keys = ("psnr", "ssim", "psnr_rgb", "bicubic_psnr", "bicubic_ssim")
         result.mean = {k: _mean(r[k] for r in result.per_image) for k in keys}
+        identical = sum(1 for r in result.per_image if r["psnr"] == math.inf)
+        if identical:
+            result.mean["identical"] = identical
         if identity is not None:
             from .face_metrics import mean_fr_metrics
 
@@ -165,6 +180,25 @@ def evaluate_folder(net: nn.Module, hr_dir: str | Path, hr_size: int = 128, limi
             result.mean["bicubic_identity"] = _mean(e["bicubic_identity"] for e in fr_entries
                                                     if e is not None and e["bicubic_identity"] is not None)
     return result
+
+
+def _too_small(ds: FaceFolder, crop: str, hr_size: int) -> list[tuple[str, str]]:
+    """``(name, reason)`` of the images whose crop is smaller than ``hr_size`` (sizes from the headers)."""
+    small = []
+    for p in ds.paths:
+        try:
+            with Image.open(p) as img:
+                w, h = img.size
+        except (OSError, ValueError):   # unreadable: FaceFolder has listed those
+            continue
+        try:
+            x0, y0, x1, y1 = _crop_box(w, h, crop)
+        except ValueError as exc:       # too small for CelebA's 178 px crop
+            small.append((p.name, str(exc)))
+            continue
+        if min(x1 - x0, y1 - y0) < hr_size:
+            small.append((p.name, f"is {w}x{h}: its {crop} crop is smaller than the {hr_size} px HR size"))
+    return small
 
 
 def _mean(values) -> float:

@@ -240,6 +240,12 @@ class Trainer:
                                    else f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}")
         self.info, self.recipe = get_info(cfg.net), recipe_for(cfg.net)
         self.out_dir = Path(cfg.out)
+        if not cfg.resume:   # a fresh run never overwrites an earlier run's state or weights
+            earlier = [p.name for p in (self.out_dir / "state.pt", self.out_dir / f"{cfg.net}.safetensors")
+                       if os.path.lexists(p)]
+            if earlier:
+                raise ValueError(f"{self.out_dir} already holds a training run ({', '.join(earlier)}): continue it "
+                                 f"with --resume {self.out_dir / 'state.pt'}, or choose another --out")
         self.out_dir.mkdir(parents=True, exist_ok=True)
         torch.manual_seed(cfg.seed)
         net_cfg = check_net_config(cfg.net, cfg.net_cfg, "--net-cfg")   # schema and size, before any build
