@@ -1,13 +1,19 @@
 """End-to-end video benchmark: frames per second and time per stage.
 
     python benchmarks/bench_pipeline.py [--video clip.mp4] [--frames 60] [--models bicubic,untrained:jeanet]
-                                        [--upscale 1] [--detect-every 1] [--device cpu] [--json out.json]
+                                        [--upscale 1] [--detect-every 10] [--no-regions] [--recall]
+                                        [--device cpu] [--json out.json]
 
 Without ``--video`` a 480p clip (854x480, 25 fps, with its AAC audio) is made from
 ``../shared/data/videos/facenet_street_1080p.mp4`` (a street with 3-7 faces of 11-42 px
 per frame at 480p) in a temporary folder. Models default to ``bicubic`` plus the first
 bundled model of ``models/manifest.json`` when there is one; ``untrained:<net>`` times a
 registered network with random weights (speed does not depend on the weights).
+
+Detection: the whole frame every ``--detect-every``-th frame (and at cuts and lost tracks), in
+between around each tracked face (``--no-regions``: only tracked). ``--recall`` also runs every
+frame through full-frame detection (the reference, and the "before" speed) and reports the share
+of its restored face-frames that the tested setting restores too (a box with IoU >= 0.5).
 
 Stages (seconds per frame): decode and encode run in their own threads, overlapping
 detect/sr/paste, so they do not add up to the wall time; detect includes tracking.
@@ -22,12 +28,14 @@ import tempfile
 from pathlib import Path
 
 import cv2
+import numpy as np
 import torch
 
 from facesr_gui.catalog import default_model, load_restorer
 from facesr_gui.nets import create_net, list_nets
 from facesr_gui.pipeline.restore import FaceRestorer
-from facesr_gui.pipeline.video import STAGES, VideoWriter, enhance_video, iter_frames, probe_video
+from facesr_gui.pipeline.video import (DEFAULT_DETECT_EVERY, STAGES, VideoWriter, enhance_video, iter_frames,
+                                       probe_video)
 
 REPO = Path(__file__).resolve().parents[1]
 STREET = REPO.parent / "shared" / "data" / "videos" / "facenet_street_1080p.mp4"
@@ -62,21 +70,43 @@ def make_restorer(model: str, device: str) -> FaceRestorer:
 
 
 def run(video: Path, model: str, frames: int, upscale: int, detect_every: int, device: str,
-        out_dir: Path) -> dict:
+        out_dir: Path, regions: bool = True, boxes: dict | None = None) -> dict:
+    """One timed run; ``boxes`` (when given) collects each frame's restored face boxes."""
     restorer = make_restorer(model, device)
+
+    def keep(index, result) -> None:
+        boxes[index] = np.array([f.box for f in result.faces if f.skipped is None], np.float32).reshape(-1, 4)
+
     report = enhance_video(video, out_dir / f"{model.replace('/', '_')}.mp4", restorer, upscale=upscale,
-                           detect_every=detect_every, max_frames=frames)
+                           detect_every=detect_every, max_frames=frames, regions=regions,
+                           on_frame=keep if boxes is not None else None)
     n = max(report.frames_out, 1)
     return {"model": model, "frames": report.frames_out, "upscale": upscale, "detect_every": detect_every,
+            "regions": regions and detect_every > 1, "full_detections": report.full_detections,
             "fps": round(report.fps, 3), "seconds": round(report.seconds, 3),
             "faces_per_frame": round(report.faces_mean, 2), "tracks": report.tracks, "audio": report.audio,
             "ms_per_frame": {k: round(1000 * report.timings[k] / n, 2) for k in STAGES}}
 
 
+def recall(reference: dict, tested: dict, iou: float = 0.5) -> float:
+    """Share of the reference's face-frames that ``tested`` restores too (a box with IoU >= ``iou``)."""
+    from facesr_gui.pipeline.track import greedy_match, iou_matrix
+
+    total = hit = 0
+    for index, ref in reference.items():
+        got = tested.get(index, np.zeros((0, 4), np.float32))
+        total += len(ref)
+        if len(ref) and len(got):
+            hit += len(greedy_match(iou_matrix(ref, got), iou - 1e-9))
+    return hit / total if total else float("nan")
+
+
 def format_table(rows: list[dict]) -> str:
-    head = ["model", "frames", "up", "det/k", "fps", "faces"] + [f"{s} ms" for s in STAGES]
-    lines = [head] + [[r["model"], str(r["frames"]), f"x{r['upscale']}", str(r["detect_every"]), f"{r['fps']:.2f}",
-                       f"{r['faces_per_frame']:.1f}"] + [f"{r['ms_per_frame'][s]:.1f}" for s in STAGES]
+    head = ["model", "frames", "up", "det/k", "regions", "full", "fps", "faces", "recall"] + [f"{s} ms" for s in STAGES]
+    lines = [head] + [[r["model"], str(r["frames"]), f"x{r['upscale']}", str(r["detect_every"]),
+                       "yes" if r["regions"] else "no", str(r["full_detections"]), f"{r['fps']:.2f}",
+                       f"{r['faces_per_frame']:.1f}", f"{r['recall']:.3f}" if "recall" in r else "-"]
+                      + [f"{r['ms_per_frame'][s]:.1f}" for s in STAGES]
                       for r in rows]
     widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
     return "\n".join("  ".join(c.rjust(w) for c, w in zip(line, widths)) for line in lines)
@@ -89,7 +119,11 @@ def main() -> None:
     ap.add_argument("--models", default=None,
                     help="comma-separated model ids, or untrained:<net> (default: bicubic + first bundled)")
     ap.add_argument("--upscale", type=int, default=1)
-    ap.add_argument("--detect-every", type=int, default=1)
+    ap.add_argument("--detect-every", type=int, default=DEFAULT_DETECT_EVERY,
+                    help="full-frame detection every N frames")
+    ap.add_argument("--no-regions", action="store_true", help="between full detections only track (no regions)")
+    ap.add_argument("--recall", action="store_true",
+                    help="also run per-frame full detection: the reference for recall, and the 'before' speed")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     ap.add_argument("--json", type=Path, default=None, help="also write the results here")
@@ -99,7 +133,16 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         video = args.video or make_480p(STREET, tmp / "street_480p.mp4", args.frames)
-        rows = [run(video, m, args.frames, args.upscale, args.detect_every, args.device, tmp) for m in models]
+        rows = []
+        for m in models:
+            if args.recall:
+                reference: dict = {}
+                rows.append(run(video, m, args.frames, args.upscale, 1, args.device, tmp, False, reference))
+            tested: dict = {}
+            rows.append(run(video, m, args.frames, args.upscale, args.detect_every, args.device, tmp,
+                            not args.no_regions, tested))
+            if args.recall:
+                rows[-1]["recall"] = round(recall(reference, tested), 4)
         info = probe_video(video)
     print(f"{video.name}: {info.width}x{info.height} @ {float(info.fps):.3f} fps, device {args.device}, "
           f"{torch.get_num_threads()} torch thread(s)")

@@ -12,7 +12,9 @@ Boundary conventions:
 
 Tiny faces (12-40 px in surveillance frames) are found more reliably when the frame is
 resized up before detection (``upscale``); results are mapped back to the original
-image. The MTCNN weights ship inside the facenet-pytorch wheel (offline).
+image. The MTCNN weights ship inside the facenet-pytorch wheel (offline); the cascade runs in
+:mod:`.mtcnn` (facenet-pytorch's, without its slow resampling and NMS). Between full-frame
+detections of a video, :mod:`.regions` looks for the tracked faces with O-Net alone.
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ import numpy as np
 import torch
 
 from facesr_gui.pipeline._tv_shim import import_facenet_pytorch
+from facesr_gui.pipeline.mtcnn import detect_faces
 from facesr_gui.pipeline.faces import LANDMARKS_IN_BOX, Detections, combine_faces, from_boxes, subset  # noqa: F401
 
 __all__ = ["Detections", "FaceDetector", "LANDMARKS_IN_BOX", "combine_faces", "detection_zoom", "from_boxes", "subset"]
@@ -57,15 +60,6 @@ def _resize(img: np.ndarray, factor: float) -> tuple[np.ndarray, float, float]:
     return cv2.resize(img, (nw, nh), interpolation=interp), nw / w, nh / h
 
 
-def _to_detections(boxes, scores, points) -> Detections:
-    """One image's MTCNN output (``None`` when no face) -> :class:`Detections`."""
-    if boxes is None or len(boxes) == 0:
-        return Detections.empty()
-    return Detections(np.asarray(boxes, np.float32).reshape(-1, 4),
-                      np.asarray(scores, np.float32).reshape(-1),
-                      np.asarray(points, np.float32).reshape(-1, 5, 2))
-
-
 class FaceDetector:
     """MTCNN face detector returning :class:`Detections` in original image coordinates.
 
@@ -98,20 +92,33 @@ class FaceDetector:
             keep_all=True, select_largest=False, min_face_size=min_face_size,
             thresholds=list(thresholds), device=self.device,
         ).eval()
+        self._mtcnn.pnet.to(memory_format=torch.channels_last)   # ~1.9x faster convolutions on the CPU
 
     def factor_for(self, height: int, width: int) -> float:
         """The resize factor used for an image of this size."""
         return detection_zoom(height, width) if self.upscale is None else float(self.upscale)
 
+    @torch.inference_mode()
+    def score_crops(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """MTCNN's last stage (O-Net) on ``(N, 48, 48, 3)`` uint8 RGB face crops, as MTCNN feeds
+        it: ``(regression (N, 4), landmarks (N, 10) x then y as fractions of the crop, face
+        probability (N,))`` float32 (:mod:`.regions` turns them into boxes)."""
+        x = torch.from_numpy(np.ascontiguousarray(crops)).to(self.device).permute(0, 3, 1, 2).float()
+        reg, points, prob = self._mtcnn.onet((x - 127.5) * 0.0078125)
+        return reg.float().cpu().numpy(), points.float().cpu().numpy(), prob[:, 1].float().cpu().numpy()
+
     def detect(self, img_rgb_uint8: np.ndarray) -> Detections:
         """Faces in one ``(H, W, 3)`` uint8 RGB image, sorted by decreasing score."""
         return self.detect_batch([img_rgb_uint8])[0]
 
-    def detect_batch(self, frames: Sequence[np.ndarray], batch_size: int = 8) -> list[Detections]:
+    def detect_batch(self, frames: Sequence[np.ndarray], batch_size: int = 8,
+                     upscale: float | None = None) -> list[Detections]:
         """Faces in each of several same-size ``(H, W, 3)`` uint8 RGB frames.
 
         Frames are run through MTCNN ``batch_size`` at a time (one image pyramid per
-        chunk). Returns one :class:`Detections` per frame, in order.
+        chunk). ``upscale`` overrides the detector's resize factor (regions already resampled
+        to the scale their face needs, :mod:`.regions`, pass 1). Returns one
+        :class:`Detections` per frame, in order.
         """
         if len(frames) == 0:
             return []
@@ -119,7 +126,7 @@ class FaceDetector:
             _check_frame(f)
         if any(f.shape != frames[0].shape for f in frames):
             raise ValueError("detect_batch needs frames of one size; call detect() per frame")
-        factor = self.factor_for(*frames[0].shape[:2])
+        factor = self.factor_for(*frames[0].shape[:2]) if upscale is None else float(upscale)
         if min(frames[0].shape[:2]) * factor < self.min_face_size:   # MTCNN's pyramid would be empty
             return [Detections.empty() for _ in frames]
         out: list[Detections] = []
@@ -127,8 +134,8 @@ class FaceDetector:
             chunk = [_resize(f, factor) for f in frames[start:start + batch_size]]
             sx, sy = chunk[0][1], chunk[0][2]
             batch = np.ascontiguousarray(np.stack([c[0] for c in chunk]))
-            boxes, scores, points = self._mtcnn.detect(batch, landmarks=True)
-            for b, s, p in zip(boxes, scores, points):
-                det = _to_detections(b, s, p)
+            m = self._mtcnn
+            for b, s, p in detect_faces(batch, m.pnet, m.rnet, m.onet, m.min_face_size, m.thresholds, m.factor):
+                det = Detections(b, s, p)
                 out.append(det.rescaled(sx, sy) if (sx, sy) != (1.0, 1.0) else det)
         return out

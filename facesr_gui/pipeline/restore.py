@@ -223,6 +223,13 @@ class FaceRestorer:
     def detect(self, rgb: np.ndarray) -> Detections:
         return self.detector.detect(rgb)
 
+    def detect_near(self, rgb: np.ndarray, boxes: np.ndarray) -> tuple[Detections, np.ndarray]:
+        """The face near each predicted ``(K, 4)`` box of a video frame, and which were found
+        (:func:`.regions.detect_regions`: MTCNN's last stage only, a few ms a frame)."""
+        from .regions import detect_regions
+
+        return detect_regions(self.detector, rgb, boxes)
+
     def enhance(self, rgb: np.ndarray, detections: Detections | None = None, upscale: int = 1,
                 progress: Progress | None = None, should_stop: Callable[[], bool] | None = None) -> EnhanceResult:
         """Enhance every face of ``rgb`` (``(H, W, 3)`` uint8 RGB); see the module docstring.

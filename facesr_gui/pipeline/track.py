@@ -158,6 +158,11 @@ class FaceTracker:
         """Forget all tracks (e.g. at a scene cut); ids keep counting up."""
         self._tracks = []
 
+    def peek(self) -> np.ndarray:
+        """``(K, 4)`` float32 boxes where every track (shown or not yet) is expected in the next
+        frame: the boxes :meth:`update` will match that frame's detections against."""
+        return np.array([t.state[:4] + t.velocity[:4] for t in self._tracks], np.float32).reshape(-1, 4)
+
     def predict(self) -> TrackedFaces:
         """Advance every track one frame without a detection (a frame that was not detected)."""
         self._advance()

@@ -52,11 +52,16 @@ from .video_io import (
     probe_video,
 )
 
-__all__ = ["LOSSLESS_SUFFIXES", "STAGES", "VideoError", "VideoInfo", "VideoReader", "VideoReport", "VideoWarning",
+__all__ = ["DEFAULT_DETECT_EVERY", "LOSSLESS_SUFFIXES", "STAGES", "VideoError", "VideoInfo", "VideoReader", "VideoReport", "VideoWarning",
            "VideoWriter", "enhance_video", "iter_frames", "partial_path", "probe_video"]
 
 if TYPE_CHECKING:
     from .restore import EnhanceResult, FaceRestorer
+
+# Full-frame detection every this many frames by default (the CLI, the Video tab, the benchmark):
+# between them faces are detected around their tracks (regions.py) and new faces wait at most
+# this long (0.4 s at 25 fps); see benchmarks/README.md for the recall measured with it.
+DEFAULT_DETECT_EVERY = 10
 
 Progress = Callable[[float, str], None]
 
@@ -69,7 +74,8 @@ class VideoReport:
     cancelled); frames_out: frames written (== frames_in, but for a frame cancelled
     halfway); frames_expected: the count the file announced; faces_*: faces restored per
     frame (total, max, frames with at least one); tracks: distinct faces tracked;
-    scene_cuts: hard cuts seen; seconds: wall time; output: the finished file, the
+    scene_cuts: hard cuts seen; full_detections: frames detected whole (the others were
+    detected around their tracked faces or only tracked); seconds: wall time; output: the finished file, the
     ``.partial`` file when cancelled or failed, None when nothing was written; problem:
     why frames were missing from the source (truncated/corrupt), else None; audio:
     ``"none"``, ``"copied (aac)"`` or ``"dropped (why)"``; fps_video: the frame rate of
@@ -84,6 +90,7 @@ class VideoReport:
     frames_with_faces: int = 0
     tracks: int = 0
     scene_cuts: int = 0
+    full_detections: int = 0
     seconds: float = 0.0
     cancelled: bool = False
     output: Path | None = None
@@ -159,11 +166,14 @@ def enhance_video(src: str | os.PathLike, dst: str | os.PathLike, restorer: Face
                   should_stop: Callable[[], bool] | None = None, max_queue: int = 8,
                   max_frames: int | None = None, tracker: FaceTracker | None = None,
                   scene_cut: float | None = 20.0, max_pixels: int | None = None, on_frame: FrameHook | None = None,
-                  **writer_options) -> VideoReport:
+                  regions: bool = True, **writer_options) -> VideoReport:
     """Restore every face of ``src`` frame by frame and write ``dst``.
 
-    Each frame is decoded, faces are detected every ``detect_every``-th frame and
-    tracked (smoothed, bridged over short misses) in between, restored with
+    Each frame is decoded, faces are detected in the whole frame every ``detect_every``-th
+    frame, at scene cuts and after a tracked face was missed twice in a row; in between, with ``regions``, each
+    tracked face is detected only in a small region around it (:mod:`.regions`: ~1/30 of the
+    cost), without, the tracks are moved on by their velocity. Tracks are smoothed and bridged
+    over short misses (:class:`~.track.FaceTracker`). Each frame is restored with
     ``restorer.enhance(frame, detections=tracked, upscale=upscale)`` and encoded; audio
     is copied. Decoding and encoding run in their own threads, at most ``max_queue``
     frames ahead/behind. See the module docstring for timestamps and partial output.
@@ -174,6 +184,7 @@ def enhance_video(src: str | os.PathLike, dst: str | os.PathLike, restorer: Face
         should_stop: polled before every frame; True cancels after the current frame.
         max_frames: process only the first frames (previews, tests, benchmarks).
         tracker: default ``FaceTracker()`` keeping a missed face for ~0.25 s.
+        regions: detect around the tracked faces between full-frame detections.
         scene_cut: :class:`SceneCutDetector` threshold; at a cut the tracks are dropped
             and the frame is detected. None: no cut detection.
         max_pixels: refuse frames over this many pixels (see :class:`VideoReader`).
@@ -195,13 +206,14 @@ def enhance_video(src: str | os.PathLike, dst: str | os.PathLike, restorer: Face
     info = reader.info
     report.frames_expected, report.fps_video = info.frames, info.fps
     if tracker is None:
-        tracker = FaceTracker(max_missed=max(1, round(float(info.fps) / 4 / detect_every)))
+        # misses are counted per detected frame: with regions every frame is one
+        tracker = FaceTracker(max_missed=max(1, round(float(info.fps) / 4 / (1 if regions else detect_every))))
     tmp = partial_path(dst)
     writer = _open_writer(tmp, dst, reader, upscale, writer_options)
     report.audio = writer.audio
     pipe = _Pipeline(reader, writer, report, max_queue)
     stop = should_stop or (lambda: False)
-    restore = _FrameRestorer(restorer, tracker, upscale, detect_every, scene_cut, report)
+    restore = _FrameRestorer(restorer, tracker, upscale, detect_every, scene_cut, report, regions)
     total = min(info.frames, max_frames) if max_frames is not None else info.frames
     error: BaseException | None = None
     try:
@@ -262,14 +274,15 @@ def _open_writer(tmp: Path, dst: Path, reader: VideoReader, upscale: int, option
 
 
 class _FrameRestorer:
-    """Detect (every ``detect_every``-th frame and at scene cuts) or track, then restore one frame;
-    adds the stage times and face counts to ``report``."""
+    """Detect (the whole frame every ``detect_every``-th frame, at scene cuts and after a region
+    lost its face; else around the tracked faces, or not at all without ``regions``) and track,
+    then restore one frame; adds the stage times and face counts to ``report``."""
 
     def __init__(self, restorer: FaceRestorer, tracker: FaceTracker, upscale: int, detect_every: int,
-                 scene_cut: float | None, report: VideoReport) -> None:
+                 scene_cut: float | None, report: VideoReport, regions: bool = True) -> None:
         self.restorer, self.tracker, self.upscale, self.detect_every = restorer, tracker, upscale, detect_every
         self.is_cut = SceneCutDetector(scene_cut) if scene_cut is not None else (lambda rgb: False)
-        self.report = report
+        self.report, self.regions, self.full_next = report, regions, False
 
     def __call__(self, index: int, rgb, stop: Callable[[], bool]) -> EnhanceResult:
         report, t0 = self.report, time.perf_counter()
@@ -277,8 +290,15 @@ class _FrameRestorer:
         if cut:
             self.tracker.reset()
             report.scene_cuts += 1
-        if cut or index % self.detect_every == 0:
+        if cut or self.full_next or index % self.detect_every == 0:
             tracked = self.tracker.update(self.restorer.detect(rgb))
+            report.full_detections += 1
+            self.full_next = False
+        elif self.regions and len(predicted := self.tracker.peek()):
+            found, _ = self.restorer.detect_near(rgb, predicted)
+            tracked = self.tracker.update(found)
+            # a face not found around its track twice in a row (lost, turned away, left): the whole next frame
+            self.full_next = bool(len(tracked) and tracked.missed.max() >= 2)
         else:
             tracked = self.tracker.predict()
         report.timings["detect"] += time.perf_counter() - t0

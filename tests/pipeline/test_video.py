@@ -281,6 +281,9 @@ class _FailingRestorer:
     def detect(self, rgb):
         return self._restorer.detect(rgb)
 
+    def detect_near(self, rgb, boxes):
+        return self._restorer.detect_near(rgb, boxes)
+
     def enhance(self, rgb, **kwargs):
         if self.calls == self._fail_at:
             raise RuntimeError("out of memory (simulated)")

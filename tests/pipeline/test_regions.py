@@ -1,0 +1,138 @@
+"""Detection around tracked faces (regions.py), the faster MTCNN cascade (mtcnn.py), and how a video
+chooses between full-frame detection, regions and tracking."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+av = pytest.importorskip("av")
+
+from facesr_gui.pipeline.detect import FaceDetector, _resize
+from facesr_gui.pipeline.faces import Detections
+from facesr_gui.pipeline.regions import candidate_boxes, detect_regions
+from facesr_gui.pipeline.track import greedy_match, iou_matrix
+from facesr_gui.pipeline.video import enhance_video, iter_frames
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+HALLWAY = "face-demographics-walking.mp4"   # 480x270, 12.5 fps, 35 frames, two walking people
+
+
+@pytest.fixture(scope="module")
+def clip(shared_data):
+    path = shared_data / "videos" / HALLWAY
+    if not path.is_file():
+        pytest.skip(f"{path} missing")
+    return path
+
+
+@pytest.fixture(scope="module")
+def detector():
+    return FaceDetector()
+
+
+@pytest.fixture(scope="module")
+def frames(clip):
+    return [rgb for _, _, rgb in iter_frames(clip, max_frames=12)]
+
+
+def _matched(a: np.ndarray, b: np.ndarray, iou: float = 0.5) -> int:
+    return len(greedy_match(iou_matrix(a, b), iou - 1e-9)) if len(a) and len(b) else 0
+
+
+def test_candidates_are_squares_around_the_box():
+    c = candidate_boxes(np.array([[10, 20, 30, 50]], np.float32))
+    assert c.shape == (1, 6, 4)
+    sides = c[0, :, 2:] - c[0, :, :2]
+    assert np.allclose(sides[:, 0], sides[:, 1]) and np.allclose(sides[:5, 0], 30)   # square of the long side
+    assert np.allclose((c[0, 0, :2] + c[0, 0, 2:]) / 2, [20, 35])                     # centred on the box
+    assert sides[5, 0] > 30                                                            # and a larger one
+
+
+def test_the_cascade_finds_what_facenet_pytorch_finds(detector, frames):
+    """Same networks, same cascade: every face facenet-pytorch's own detect() finds with a clear score
+    is found (IoU >= 0.5); borderline ones (O-Net near its 0.7 threshold) may flip either way, since
+    the crops are resampled with exact area weights."""
+    from facesr_gui.pipeline.mtcnn import detect_faces
+
+    m = detector._mtcnn
+    theirs = ours = matched = 0
+    for rgb in frames[::4]:
+        img = _resize(rgb, 2.0)[0]
+        boxes, probs = m.detect(img[None])
+        ref = np.zeros((0, 4), np.float32) if boxes[0] is None else np.asarray(boxes[0], np.float32)
+        clear = ref[np.asarray(probs[0], np.float32) >= 0.8] if len(ref) else ref
+        got = detect_faces(img[None], m.pnet, m.rnet, m.onet, m.min_face_size, m.thresholds, m.factor)[0]
+        assert got[0].shape[1:] == (4,) and got[2].shape[1:] == (5, 2) and np.all(np.diff(got[1]) <= 0)
+        theirs, ours, matched = theirs + len(clear), ours + len(got[0]), matched + _matched(clear, got[0])
+    assert theirs > 0 and matched == theirs and abs(ours - theirs) <= 2
+
+
+def test_tracked_faces_are_found_again_in_the_next_frame(detector, frames):
+    found_total = boxes_total = 0
+    for a, b in zip(frames[:-1:3], frames[1::3]):
+        prev, full = detector.detect(a), detector.detect(b)
+        got, found = detect_regions(detector, b, prev.boxes)
+        assert found.shape == (len(prev),) and len(got) == int(found.sum())
+        assert _matched(got.boxes, full.boxes) == len(got)   # each one is a face the full detector sees there
+        found_total, boxes_total = found_total + int(found.sum()), boxes_total + len(prev)
+    assert boxes_total > 0 and found_total >= 0.8 * boxes_total
+
+
+def test_no_face_where_there_is_none(detector, frames):
+    empty = np.zeros_like(frames[0])
+    got, found = detect_regions(detector, empty, np.array([[100, 100, 130, 140], [-20, -20, 10, 10]], np.float32))
+    assert len(got) == 0 and not found.any()
+    got, found = detect_regions(detector, frames[0], np.zeros((0, 4), np.float32))
+    assert len(got) == 0 and found.shape == (0,)
+
+
+class _Counting:
+    """A restorer that counts full-frame and region detections; ``lose_after`` makes the regions
+    find nothing from that frame on."""
+
+    def __init__(self, restorer, lose_after: int | None = None) -> None:
+        self._restorer, self.full, self.near, self.lose_after, self.frame = restorer, 0, 0, lose_after, 0
+
+    def __getattr__(self, name):
+        return getattr(self._restorer, name)
+
+    def detect(self, rgb):
+        self.full += 1
+        return self._restorer.detect(rgb)
+
+    def detect_near(self, rgb, boxes):
+        self.near += 1
+        if self.lose_after is not None and self.frame >= self.lose_after:
+            return Detections.empty(), np.zeros(len(boxes), bool)
+        return self._restorer.detect_near(rgb, boxes)
+
+    def enhance(self, rgb, **kwargs):
+        self.frame += 1
+        return self._restorer.enhance(rgb, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def restorer():
+    from facesr_gui.catalog import load_restorer
+
+    return load_restorer("bicubic", keep_maps=False)
+
+
+def test_video_detects_whole_frames_every_k_and_regions_between(clip, restorer, tmp_path):
+    counting = _Counting(restorer)
+    report = enhance_video(clip, tmp_path / "r.mp4", counting, detect_every=5, max_frames=20)
+    assert report.frames_out == 20 and report.full_detections == counting.full
+    assert counting.full >= 4 and counting.near >= 10 and counting.full + counting.near <= 20
+    assert report.faces_mean > 0
+    # without regions: only the full detections, the tracks are moved on in between
+    plain = _Counting(restorer)
+    report = enhance_video(clip, tmp_path / "p.mp4", plain, detect_every=5, max_frames=20, regions=False)
+    assert plain.full == 4 and plain.near == 0 and report.full_detections == 4
+
+
+def test_a_face_lost_twice_brings_a_full_detection(clip, restorer, tmp_path):
+    """Regions that stop finding the faces: the next-but-one frame is detected whole, not the
+    scheduled one 50 frames later."""
+    lost = _Counting(restorer, lose_after=3)
+    report = enhance_video(clip, tmp_path / "l.mp4", lost, detect_every=50, max_frames=12)
+    assert report.frames_out == 12 and lost.full >= 3 and lost.near >= 4
