@@ -220,7 +220,7 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
         with StopOnSignal() as stop:
             report = enhance_paths(inputs, args.out, restorer, upscale=args.upscale, progress=bar, should_stop=stop,
                                    on_item=lambda item: (done.append(item), on_item(item)),
-                                   detect_every=args.detect_every, max_pixels=max_pixels)
+                                   detect_every=args.detect_every or _default_detect_every(), max_pixels=max_pixels)
     except KeyboardInterrupt as exc:   # a second signal: say what was done and what was left
         sys.stderr.write("\n" + _left_over(inputs, done, exc) + "\n")
         return 130
@@ -286,6 +286,12 @@ def _run_demo(args: argparse.Namespace, restorer) -> int:
         sys.stderr.write("warning: no face was found in the degraded sample\n")
         return 1
     return 0
+
+
+def _default_detect_every() -> int:
+    from .pipeline.video import DEFAULT_DETECT_EVERY
+
+    return DEFAULT_DETECT_EVERY
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -397,7 +403,9 @@ def build_parser() -> argparse.ArgumentParser:
                          "twice the SR time")
     en.add_argument("--min-face", type=min_face_arg, default=None,
                     help="smallest face the detector looks for, px (default 12, at least 8)")
-    en.add_argument("--detect-every", type=POSITIVE, default=1, help="videos: detect every N-th frame, track between")
+    en.add_argument("--detect-every", type=POSITIVE, default=None, metavar="N",
+                    help="videos: detect faces in the whole frame every N-th frame (default "
+                         f"{_default_detect_every()}), and in between only around each tracked face (a few ms)")
     en.add_argument("--max-megapixels", type=number_arg(float, 0), default=None,
                     help="refuse larger images and video frames (default 50, or $FACESR_MAX_MEGAPIXELS; 0 = no limit)")
     en.add_argument("--demo", action="store_true", help="enhance a degraded copy of the bundled sample portrait")

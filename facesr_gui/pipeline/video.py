@@ -108,11 +108,18 @@ class VideoReport:
     def faces_mean(self) -> float:
         return self.faces_total / self.frames_out if self.frames_out else 0.0
 
+    def stage_line(self) -> str:
+        """Milliseconds per frame of each stage, and how many frames were detected whole. Decode and
+        encode run in their own threads, overlapping the others: the stages do not add up to the wall time."""
+        n = max(self.frames_out, 1)
+        stages = ", ".join(f"{k} {1000 * self.timings[k] / n:.0f}" for k in STAGES)
+        return f"ms/frame: {stages}; {self.full_detections} of {self.frames_in} frames detected whole"
+
     def summary(self) -> str:
         state = "cancelled" if self.cancelled else "done"
         text = (f"{state}: {self.frames_out}/{self.frames_in} frames written in {self.seconds:.1f} s "
                 f"({self.fps:.2f} fps), {self.faces_mean:.2f} faces/frame (max {self.faces_max}, "
-                f"{self.tracks} tracks), audio {self.audio}")
+                f"{self.tracks} tracks), audio {self.audio}; {self.stage_line()}")
         return text + (f"; source: {self.problem}" if self.problem else "")
 
 

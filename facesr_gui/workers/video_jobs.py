@@ -12,7 +12,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..pipeline.video import VideoError, VideoInfo, VideoReport, partial_path, probe_video  # noqa: F401 (re-exported)
+from ..pipeline.video import (DEFAULT_DETECT_EVERY, VideoError, VideoInfo, VideoReport, partial_path,  # noqa: F401
+                              probe_video)   # (re-exported)
 
 __all__ = ["DecodedFrame", "FrameReader", "FrameRequest", "PreviewFrame", "VideoError", "VideoInfo", "VideoJob",
            "VideoReport", "default_output", "partial_path", "probe_video", "read_frame", "shrink"]
@@ -114,8 +115,8 @@ class PreviewFrame:
 class VideoJob:
     """What to process: ``src`` -> ``dst`` with ``model_id`` (a catalogue id, :mod:`facesr_gui.catalog`).
 
-    ``upscale``: whole-frame output scale (1-4); ``detect_every``: run MTCNN every N-th
-    frame and track in between; ``mask``: ``"ellipse"`` or ``"parsing"``; ``max_frames``:
+    ``upscale``: whole-frame output scale (1-4); ``detect_every``: run MTCNN on the whole
+    frame every N-th frame, and in between look for each tracked face only around it; ``mask``: ``"ellipse"`` or ``"parsing"``; ``max_frames``:
     only the first frames (None: all); ``flip_ensemble``: see :class:`FaceRestorer`.
     """
 
@@ -123,7 +124,7 @@ class VideoJob:
     dst: Path
     model_id: str = "bicubic"
     upscale: int = 1
-    detect_every: int = 1
+    detect_every: int = DEFAULT_DETECT_EVERY
     mask: str = "ellipse"
     device: str = "cpu"
     half: bool = False
