@@ -1,7 +1,7 @@
 """Soak benchmark: resident memory (RSS) over a long video, to show it stays flat.
 
     python benchmarks/bench_soak.py [--video clip.mp4] [--frames N] [--model ID|NET|CKPT]
-                                    [--detect-every 1] [--every 10] [--json out.json]
+                                    [--detect-every 10] [--every 10] [--json out.json]
 
 Runs the whole pipeline (decode -> detect/track -> restore -> paste -> encode, the engine
 behind ``facesr enhance``) on ``../shared/data/videos/one-by-one-person-detection-139s.mp4``
@@ -75,7 +75,8 @@ def main() -> None:
     ap.add_argument("--video", type=Path, default=CLIP)
     ap.add_argument("--frames", type=int, default=None, help="process only the first N frames (default: all)")
     ap.add_argument("--model", default=None, help="default: the first bundled model, else bicubic")
-    ap.add_argument("--detect-every", type=int, default=1)
+    ap.add_argument("--detect-every", type=int, default=None,
+                    help="full-frame detection every N frames (default: the app's, regions in between)")
     ap.add_argument("--every", type=int, default=25, help="print a sample every N frames")
     ap.add_argument("--json", type=Path, help="also write the result here")
     args = ap.parse_args()
@@ -85,7 +86,9 @@ def main() -> None:
 
         cards = read_manifest(models_dir() / "manifest.json")
         args.model = cards[0].id if cards else "bicubic"
-    result = soak(args.video, args.frames, args.model, args.detect_every, args.every)
+    from facesr_gui.pipeline.video import DEFAULT_DETECT_EVERY
+
+    result = soak(args.video, args.frames, args.model, args.detect_every or DEFAULT_DETECT_EVERY, args.every)
     print(json.dumps({k: v for k, v in result.items() if k != "samples"}, indent=2))
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")
