@@ -14,6 +14,8 @@ Detection: the whole frame every ``--detect-every``-th frame (and at cuts and lo
 between around each tracked face (``--no-regions``: only tracked). ``--recall`` also runs every
 frame through full-frame detection (the reference, and the "before" speed) and reports the share
 of its restored face-frames that the tested setting restores too (a box with IoU >= 0.5).
+Flicker (pipeline/flicker.py): how much each tracked face's SR crop changes between consecutive
+frames relative to its bicubic crop (1.0: no more than the input itself; above: added flicker).
 
 Stages (seconds per frame): decode and encode run in their own threads, overlapping
 detect/sr/paste, so they do not add up to the wall time; detect includes tracking.
@@ -33,6 +35,7 @@ import torch
 
 from facesr_gui.catalog import default_model, load_restorer
 from facesr_gui.nets import create_net, list_nets
+from facesr_gui.pipeline.flicker import FlickerMeter
 from facesr_gui.pipeline.restore import FaceRestorer
 from facesr_gui.pipeline.video import (DEFAULT_DETECT_EVERY, STAGES, VideoWriter, enhance_video, iter_frames,
                                        probe_video)
@@ -73,18 +76,22 @@ def run(video: Path, model: str, frames: int, upscale: int, detect_every: int, d
         out_dir: Path, regions: bool = True, boxes: dict | None = None) -> dict:
     """One timed run; ``boxes`` (when given) collects each frame's restored face boxes."""
     restorer = make_restorer(model, device)
+    meter = FlickerMeter()
 
     def keep(index, result) -> None:
-        boxes[index] = np.array([f.box for f in result.faces if f.skipped is None], np.float32).reshape(-1, 4)
+        meter.add(index, result)
+        if boxes is not None:
+            boxes[index] = np.array([f.box for f in result.faces if f.skipped is None], np.float32).reshape(-1, 4)
 
     report = enhance_video(video, out_dir / f"{model.replace('/', '_')}.mp4", restorer, upscale=upscale,
                            detect_every=detect_every, max_frames=frames, regions=regions,
-                           on_frame=keep if boxes is not None else None)
+                           on_frame=keep)
     n = max(report.frames_out, 1)
     return {"model": model, "frames": report.frames_out, "upscale": upscale, "detect_every": detect_every,
             "regions": regions and detect_every > 1, "full_detections": report.full_detections,
             "fps": round(report.fps, 3), "seconds": round(report.seconds, 3),
             "faces_per_frame": round(report.faces_mean, 2), "tracks": report.tracks, "audio": report.audio,
+            "flicker": round(meter.ratio, 3),
             "ms_per_frame": {k: round(1000 * report.timings[k] / n, 2) for k in STAGES}}
 
 
@@ -102,10 +109,12 @@ def recall(reference: dict, tested: dict, iou: float = 0.5) -> float:
 
 
 def format_table(rows: list[dict]) -> str:
-    head = ["model", "frames", "up", "det/k", "regions", "full", "fps", "faces", "recall"] + [f"{s} ms" for s in STAGES]
+    head = (["model", "frames", "up", "det/k", "regions", "full", "fps", "faces", "recall", "flicker"]
+            + [f"{s} ms" for s in STAGES])
     lines = [head] + [[r["model"], str(r["frames"]), f"x{r['upscale']}", str(r["detect_every"]),
                        "yes" if r["regions"] else "no", str(r["full_detections"]), f"{r['fps']:.2f}",
-                       f"{r['faces_per_frame']:.1f}", f"{r['recall']:.3f}" if "recall" in r else "-"]
+                       f"{r['faces_per_frame']:.1f}", f"{r['recall']:.3f}" if "recall" in r else "-",
+                       f"{r['flicker']:.2f}"]
                       + [f"{r['ms_per_frame'][s]:.1f}" for s in STAGES]
                       for r in rows]
     widths = [max(len(line[i]) for line in lines) for i in range(len(head))]

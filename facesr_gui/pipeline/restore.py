@@ -91,6 +91,7 @@ class EnhanceResult:
     detections: Detections
     upscale: int = 1
     timings: dict[str, float] = field(default_factory=dict)
+    track_ids: np.ndarray | None = None   # videos: ``(K,)`` int64 tracker id of each detection, else None
 
     @property
     def map_names(self) -> list[str]:

@@ -312,6 +312,7 @@ class _FrameRestorer:
         # a frame once started is finished (a stop request ends the video after it): the output then
         # holds every frame taken in
         result = self.restorer.enhance(rgb, detections=tracked.detections, upscale=self.upscale)
+        result.track_ids = tracked.ids
         report.timings["sr"] += result.timings.get("sr", 0.0)
         report.timings["paste"] += result.timings.get("paste", 0.0)
         n = sum(f.skipped is None for f in result.faces)
