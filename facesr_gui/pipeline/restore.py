@@ -232,12 +232,14 @@ class FaceRestorer:
         return detect_regions(self.detector, rgb, boxes)
 
     def enhance(self, rgb: np.ndarray, detections: Detections | None = None, upscale: int = 1,
-                progress: Progress | None = None, should_stop: Callable[[], bool] | None = None) -> EnhanceResult:
+                progress: Progress | None = None, should_stop: Callable[[], bool] | None = None,
+                refine: Callable[[list[FaceResult]], None] | None = None) -> EnhanceResult:
         """Enhance every face of ``rgb`` (``(H, W, 3)`` uint8 RGB); see the module docstring.
 
         ``detections`` None runs the detector; an empty one is a normal result (the frame
         is only upscaled). ``should_stop`` is checked between SR batches and raises
-        :class:`InterruptedError`.
+        :class:`InterruptedError`. ``refine(faces)`` may change the faces' ``sr`` crops in place
+        before they are pasted (a video's temporal stabiliser, :mod:`.stabilise`).
         """
         _check_image(rgb)
         upscale = int(upscale)
@@ -251,6 +253,8 @@ class FaceRestorer:
         crops = crop_faces(rgb, detections, size=self.lr_size)
         faces = self._restore(rgb, crops, detections, upscale, timings, progress, should_stop)
         t0 = time.perf_counter()
+        if refine is not None:
+            refine(faces)
         h, w = rgb.shape[:2]
         out = rgb.copy() if upscale == 1 else cv2.resize(rgb, (w * upscale, h * upscale), interpolation=cv2.INTER_CUBIC)
         for face in faces:

@@ -35,6 +35,7 @@ fallback (MPEG-4 Part 2 ``mp4v`` output, no audio).
 """
 from __future__ import annotations
 
+import functools
 import os
 import queue
 import threading
@@ -57,6 +58,7 @@ __all__ = ["DEFAULT_DETECT_EVERY", "LOSSLESS_SUFFIXES", "STAGES", "VideoError", 
 
 if TYPE_CHECKING:
     from .restore import EnhanceResult, FaceRestorer
+    from .stabilise import FaceStabiliser
 
 # Full-frame detection every this many frames by default (the CLI, the Video tab, the benchmark):
 # between them faces are detected around their tracks (regions.py) and new faces wait at most
@@ -173,7 +175,7 @@ def enhance_video(src: str | os.PathLike, dst: str | os.PathLike, restorer: Face
                   should_stop: Callable[[], bool] | None = None, max_queue: int = 8,
                   max_frames: int | None = None, tracker: FaceTracker | None = None,
                   scene_cut: float | None = 20.0, max_pixels: int | None = None, on_frame: FrameHook | None = None,
-                  regions: bool = True, **writer_options) -> VideoReport:
+                  regions: bool = True, stabiliser: FaceStabiliser | None = None, **writer_options) -> VideoReport:
     """Restore every face of ``src`` frame by frame and write ``dst``.
 
     Each frame is decoded, faces are detected in the whole frame every ``detect_every``-th
@@ -192,6 +194,8 @@ def enhance_video(src: str | os.PathLike, dst: str | os.PathLike, restorer: Face
         max_frames: process only the first frames (previews, tests, benchmarks).
         tracker: default ``FaceTracker()`` keeping a missed face for ~0.25 s.
         regions: detect around the tracked faces between full-frame detections.
+        stabiliser: a :class:`~.stabilise.FaceStabiliser` blending each tracked face's SR crop with
+            its previous one where the input did not change (less flicker); reset at scene cuts.
         scene_cut: :class:`SceneCutDetector` threshold; at a cut the tracks are dropped
             and the frame is detected. None: no cut detection.
         max_pixels: refuse frames over this many pixels (see :class:`VideoReader`).
@@ -220,7 +224,7 @@ def enhance_video(src: str | os.PathLike, dst: str | os.PathLike, restorer: Face
     report.audio = writer.audio
     pipe = _Pipeline(reader, writer, report, max_queue)
     stop = should_stop or (lambda: False)
-    restore = _FrameRestorer(restorer, tracker, upscale, detect_every, scene_cut, report, regions)
+    restore = _FrameRestorer(restorer, tracker, upscale, detect_every, scene_cut, report, regions, stabiliser)
     total = min(info.frames, max_frames) if max_frames is not None else info.frames
     error: BaseException | None = None
     try:
@@ -286,16 +290,19 @@ class _FrameRestorer:
     then restore one frame; adds the stage times and face counts to ``report``."""
 
     def __init__(self, restorer: FaceRestorer, tracker: FaceTracker, upscale: int, detect_every: int,
-                 scene_cut: float | None, report: VideoReport, regions: bool = True) -> None:
+                 scene_cut: float | None, report: VideoReport, regions: bool = True,
+                 stabiliser: FaceStabiliser | None = None) -> None:
         self.restorer, self.tracker, self.upscale, self.detect_every = restorer, tracker, upscale, detect_every
         self.is_cut = SceneCutDetector(scene_cut) if scene_cut is not None else (lambda rgb: False)
-        self.report, self.regions, self.full_next = report, regions, False
+        self.report, self.regions, self.full_next, self.stabiliser = report, regions, False, stabiliser
 
     def __call__(self, index: int, rgb, stop: Callable[[], bool]) -> EnhanceResult:
         report, t0 = self.report, time.perf_counter()
         cut = self.is_cut(rgb)
         if cut:
             self.tracker.reset()
+            if self.stabiliser is not None:
+                self.stabiliser.reset()
             report.scene_cuts += 1
         if cut or self.full_next or index % self.detect_every == 0:
             tracked = self.tracker.update(self.restorer.detect(rgb))
@@ -311,7 +318,10 @@ class _FrameRestorer:
         report.timings["detect"] += time.perf_counter() - t0
         # a frame once started is finished (a stop request ends the video after it): the output then
         # holds every frame taken in
-        result = self.restorer.enhance(rgb, detections=tracked.detections, upscale=self.upscale)
+        extra = {}
+        if self.stabiliser is not None:
+            extra["refine"] = functools.partial(self.stabiliser, index, track_ids=tracked.ids)
+        result = self.restorer.enhance(rgb, detections=tracked.detections, upscale=self.upscale, **extra)
         result.track_ids = tracked.ids
         report.timings["sr"] += result.timings.get("sr", 0.0)
         report.timings["paste"] += result.timings.get("paste", 0.0)
