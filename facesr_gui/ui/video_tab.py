@@ -22,7 +22,7 @@ from ..workers.video_jobs import (DecodedFrame, PreviewFrame, VideoInfo, VideoJo
                                   probe_video)
 from .qimage import rgb_to_qimage
 from .settings import Settings
-from .tips import ENSEMBLE_TIP
+from .tips import ENSEMBLE_TIP, STABILISE_TIP
 from .widgets.frame_view import FrameView
 
 MASKS = [("Ellipse (feathered)", "ellipse"), ("Face parsing (where the net predicts it)", "parsing")]
@@ -104,6 +104,8 @@ class VideoTab(QWidget):
             self.mask_combo.addItem(label, key)
         self.ensemble_check = QCheckBox("Flip ensemble")
         self.ensemble_check.setToolTip(ENSEMBLE_TIP)
+        self.stabilise_check = QCheckBox("Steady faces")
+        self.stabilise_check.setToolTip(STABILISE_TIP)
         self.output_edit = QLineEdit()
         self.output_edit.setPlaceholderText("output video (.mkv or .mp4)")
         self.output_button = QPushButton("Save as...")
@@ -134,6 +136,7 @@ class VideoTab(QWidget):
             row.addWidget(widget)
             row.addSpacing(16)
         row.addWidget(self.ensemble_check)
+        row.addWidget(self.stabilise_check)
         row.addStretch(1)
         out_row = QHBoxLayout()
         out_row.addWidget(QLabel("Output"))
@@ -264,7 +267,7 @@ class VideoTab(QWidget):
             return False
         job = VideoJob(self.path, dst, self.model_id, self.upscale_spin.value(), self.detect_every_spin.value(),
                        self.mask_combo.currentData(), self.device, self.half,
-                       flip_ensemble=self.ensemble_check.isChecked())
+                       flip_ensemble=self.ensemble_check.isChecked(), stabilise=self.stabilise_check.isChecked())
         self.report = None
         self._reset_progress()
         self.progress_bar.setRange(0, max(self.info.frames, 1))
@@ -285,6 +288,7 @@ class VideoTab(QWidget):
         s.set("detect_every", self.detect_every_spin.value())
         s.set("mask", self.mask_combo.currentData())
         s.set("flip_ensemble", self.ensemble_check.isChecked())
+        s.set("stabilise", self.stabilise_check.isChecked())
         s.sync()
 
     def stop(self, timeout_ms: int = 10000) -> bool:
@@ -299,6 +303,7 @@ class VideoTab(QWidget):
         self.detect_every_spin.setValue(s.get("detect_every", VideoJob.detect_every))
         self.mask_combo.setCurrentIndex(max(0, self.mask_combo.findData(s.get("mask", "ellipse"))))
         self.ensemble_check.setChecked(bool(s.get("flip_ensemble", False)))
+        self.stabilise_check.setChecked(bool(s.get("stabilise", VideoJob.stabilise)))
 
     def _default_output(self) -> Path:
         suffix = self._settings.get("output_suffix", ".mkv")
@@ -329,7 +334,7 @@ class VideoTab(QWidget):
         for w in (self.slider, self.detect_button, self.process_button):
             w.setEnabled(loaded and not busy)
         for w in (self.open_button, self.upscale_spin, self.detect_every_spin, self.mask_combo, self.ensemble_check,
-                  self.output_edit, self.output_button):
+                  self.stabilise_check, self.output_edit, self.output_button):
             w.setEnabled(not busy)
         self.cancel_button.setEnabled(busy)
 

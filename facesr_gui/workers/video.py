@@ -167,9 +167,11 @@ class VideoWorker(QObject):
             self.progressed.emit(float(fraction), message)
             self.frames_progressed.emit(done, max(total, 0), max(eta, 0.0) if eta >= 0 else -1.0)
 
+        from ..pipeline.stabilise import FaceStabiliser
+
         return enhance_video(job.src, job.dst, restorer, upscale=job.upscale, detect_every=job.detect_every,
                              progress=progress, should_stop=self._cancel.is_set, max_frames=job.max_frames,
-                             on_frame=on_frame)
+                             on_frame=on_frame, stabiliser=FaceStabiliser() if job.stabilise else None)
 
 
 def _describe(exc: BaseException) -> str:

@@ -116,8 +116,10 @@ class VideoJob:
     """What to process: ``src`` -> ``dst`` with ``model_id`` (a catalogue id, :mod:`facesr_gui.catalog`).
 
     ``upscale``: whole-frame output scale (1-4); ``detect_every``: run MTCNN on the whole
-    frame every N-th frame, and in between look for each tracked face only around it; ``mask``: ``"ellipse"`` or ``"parsing"``; ``max_frames``:
-    only the first frames (None: all); ``flip_ensemble``: see :class:`FaceRestorer`.
+    frame every N-th frame, and in between look for each tracked face only around it;
+    ``mask``: ``"ellipse"`` or ``"parsing"``; ``max_frames``: only the first frames (None: all);
+    ``flip_ensemble``: see :class:`FaceRestorer`; ``stabilise``: blend each face with its previous
+    frame where the input did not change (:mod:`facesr_gui.pipeline.stabilise`).
     """
 
     src: Path
@@ -130,6 +132,7 @@ class VideoJob:
     half: bool = False
     max_frames: int | None = None
     flip_ensemble: bool = False
+    stabilise: bool = True
 
 
 def shrink(rgb: np.ndarray, max_side: int = PREVIEW_MAX_SIDE) -> np.ndarray:
