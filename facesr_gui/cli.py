@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
 from pathlib import Path
 from typing import Sequence
 
 from .cli_support import (NON_NEGATIVE, POSITIVE, ArgParser, Progress, StopOnSignal, add_degradation_args,
-                          json_object_arg, min_face_arg, number_arg, upscale_arg)
+                          finite_or_null, json_object_arg, min_face_arg, number_arg, upscale_arg)
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
@@ -74,24 +73,12 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     if args.json:
         report = {**summary, "skipped": [{"name": n, "reason": r} for n, r in result.skipped],
                   "per_image": result.per_image if args.per_image else None}
-        print(json.dumps(_finite_or_null(report), indent=2, allow_nan=False))
+        print(json.dumps(finite_or_null(report), indent=2, allow_nan=False))
     else:
         for name, reason in result.skipped:
             sys.stderr.write(f"skipped {name}: {reason}\n")
         print(" ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in summary.items()))
     return 0
-
-
-def _finite_or_null(value):
-    """``value`` with every non-finite float (a PSNR of identical images, a mean over none) as None:
-    JSON has no inf or NaN."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _finite_or_null(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite_or_null(v) for v in value]
-    return value
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
