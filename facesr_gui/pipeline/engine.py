@@ -41,8 +41,8 @@ import numpy as np
 
 from .faces import Detections
 from .imageio import classify, load_image, save_image
-from .provenance import TEXT_KEY, ModelFacts, VideoRecord, build_record, face_records, sidecar_path, summary_line
-from .provenance import write_sidecar
+from .provenance import (TEXT_KEY, ModelFacts, VideoRecord, face_records, options_of, sidecar_path, summary_line,
+                         write_provenance)
 from .sizing import MAX_OUTPUT_PIXELS, MAX_SIDE, VIDEO_MAX_SIDE, auto_upscale, check_output_size, crop_sides  # noqa: F401
 
 if TYPE_CHECKING:
@@ -214,21 +214,15 @@ def enhance_image(path: Path, output: Path, restorer: FaceRestorer, upscale: int
                       _image_message(img, res), time.perf_counter() - t0, up)
     if provenance is not None:
         report(0.98, "writing provenance")
-        _write_provenance(item, provenance, _options(restorer, up), faces=face_records(res.faces))
+        _write_provenance(item, provenance, options_of(restorer, up), faces=face_records(res.faces))
     report(1.0, "done")
     return item
-
-
-def _options(restorer: FaceRestorer, upscale: int, **extra) -> dict:
-    """The options a provenance record lists (see :mod:`.provenance`)."""
-    return {"upscale": upscale, "mask": restorer.mask, "flip_ensemble": restorer.flip_ensemble,
-            "colour_match": restorer.colour_match, "native_detail": restorer.native_detail, **extra}
 
 
 def _write_provenance(item: ItemReport, model: ModelFacts, options: dict, **kind) -> None:
     """Write ``item``'s sidecar and set ``item.provenance``; a failure is told in its message (the output stays)."""
     try:
-        item.provenance = write_sidecar(build_record(item.path, item.output, model, options, **kind), item.output)
+        item.provenance = write_provenance(item.path, item.output, model, options, **kind)
     except OSError as exc:   # FileExistsError: the name was taken after the outputs were planned
         item.message = f"{item.message}; provenance not written: {exc}"
 
@@ -268,7 +262,7 @@ def enhance_video_item(path: Path, output: Path, restorer: FaceRestorer, upscale
     item = ItemReport(path, "video", status, out, rep.tracks, f"x{up}, " + rep.summary(), time.perf_counter() - t0, up)
     if provenance is not None and not rep.cancelled:
         video = VideoRecord(rep.frames_out, round(float(rep.fps_video), 4), round(rep.faces_mean, 4), rep.tracks)
-        _write_provenance(item, provenance, _options(restorer, up, detect_every=detect_every), video=video)
+        _write_provenance(item, provenance, options_of(restorer, up, detect_every=detect_every), video=video)
     return item
 
 

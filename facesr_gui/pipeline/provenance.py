@@ -150,6 +150,13 @@ def face_records(faces: Iterable[Any]) -> list[FaceRecord]:
     return out
 
 
+def options_of(restorer: Any, upscale: int, **extra: Any) -> dict[str, Any]:
+    """The ``options`` of a record: ``upscale`` used and the restorer's ``mask``, ``flip_ensemble``,
+    ``colour_match``, ``native_detail`` (a :class:`.restore.FaceRestorer`), plus ``extra``."""
+    return {"upscale": int(upscale), "mask": restorer.mask, "flip_ensemble": restorer.flip_ensemble,
+            "colour_match": restorer.colour_match, "native_detail": restorer.native_detail, **extra}
+
+
 def build_record(input_path: str | os.PathLike, output_path: str | os.PathLike, model: ModelFacts,
                  options: dict[str, Any], faces: list[FaceRecord] | None = None,
                  video: VideoRecord | None = None) -> Provenance:
@@ -182,3 +189,9 @@ def write_sidecar(record: Provenance, output: str | os.PathLike) -> Path:
         raise FileExistsError(f"{path} exists already, not overwritten: no provenance written")
     write_text_atomic(path, json.dumps(record.as_dict(), indent=2, allow_nan=False) + "\n")
     return path
+
+
+def write_provenance(input_path: str | os.PathLike, output_path: str | os.PathLike, model: ModelFacts,
+                     options: dict[str, Any], **kind: Any) -> Path:
+    """:func:`build_record` then :func:`write_sidecar` (``kind``: ``faces=`` or ``video=``); returns the sidecar."""
+    return write_sidecar(build_record(input_path, output_path, model, options, **kind), output_path)
