@@ -30,6 +30,7 @@ from torch import nn
 from .checkpoints import CheckpointError, load_checkpoint, read_header
 from .manifest import ModelCard, read_manifest, sha256_file
 from .nets import create_net, get_info, list_nets, lr_side
+from .pipeline.provenance import ModelFacts
 from .paths import models_dir, user_data_dir
 
 CHECKPOINTS_ENV = "FACESR_CHECKPOINTS"
@@ -108,6 +109,17 @@ class ModelEntry:
     @property
     def sha256(self) -> str:
         return self.card.sha256 if self.card is not None and self.source != "file" else ""
+
+    def facts(self) -> ModelFacts:
+        """What a provenance record says of this model (:mod:`facesr_gui.pipeline.provenance`): a
+        checkpoint file is named ``net:file name`` (its id is its path, which may be private)."""
+        trained = self.card is not None
+        return ModelFacts(
+            id=f"{self.net}:{self.checkpoint.name}" if self.source == "file" and self.checkpoint else self.id,
+            net=self.net, scale=self.scale, lr_size=self.lr_size, checkpoint=self.checkpoint,
+            checkpoint_sha256=self.sha256 or None, config=dict(self.card.config) if trained else None,
+            degradation=self.degradation if trained else None,
+            note=None if trained else f"{self.net}: no checkpoint, no learned weights")
 
     def tooltip(self) -> str:
         """Paper, where the weights come from and the PSNR/SSIM measured for them."""
@@ -260,4 +272,5 @@ def load_restorer(model: str | ModelEntry, device: str | torch.device = "cpu", h
 
     entry = resolve(model) if isinstance(model, str) else model
     net = load_net(entry, "cpu")
-    return FaceRestorer(net, device=device, half=half, net_name=entry.id, lr_size=entry.lr_size, **kwargs)
+    return FaceRestorer(net, device=device, half=half, net_name=entry.id, lr_size=entry.lr_size, model=entry.facts(),
+                        **kwargs)

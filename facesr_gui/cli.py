@@ -4,21 +4,20 @@
     facesr eval  --model NAME|CKPT --hr DIR [--scale 8] [--json]
     facesr bench [--nets a,b] [--device cpu|cuda] [--tiny] [--json]
     facesr models
-    facesr enhance INPUT... [--model NAME] [--out DIR] [--upscale auto|N] [--json]
-    facesr enhance --demo [--out DIR]
+    facesr enhance INPUT... [--model NAME] [--out DIR] [--upscale auto|N] [--provenance] [--json]
+    facesr enhance --demo [--out DIR] [--provenance]
 """
 from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
 from pathlib import Path
 from typing import Sequence
 
 from .cli_support import (NON_NEGATIVE, POSITIVE, ArgParser, Progress, StopOnSignal, add_degradation_args,
-                          json_object_arg, min_face_arg, number_arg, upscale_arg)
+                          finite_or_null, json_object_arg, min_face_arg, number_arg, upscale_arg)
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
@@ -74,24 +73,12 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     if args.json:
         report = {**summary, "skipped": [{"name": n, "reason": r} for n, r in result.skipped],
                   "per_image": result.per_image if args.per_image else None}
-        print(json.dumps(_finite_or_null(report), indent=2, allow_nan=False))
+        print(json.dumps(finite_or_null(report), indent=2, allow_nan=False))
     else:
         for name, reason in result.skipped:
             sys.stderr.write(f"skipped {name}: {reason}\n")
         print(" ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in summary.items()))
     return 0
-
-
-def _finite_or_null(value):
-    """``value`` with every non-finite float (a PSNR of identical images, a mean over none) as None:
-    JSON has no inf or NaN."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _finite_or_null(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite_or_null(v) for v in value]
-    return value
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -185,6 +172,7 @@ def _make_restorer(args: argparse.Namespace):
 def _item_line(item) -> str:
     message = item.message.removeprefix(f"{item.path}: ")
     target = f" -> {item.output}" if item.output else ""
+    target += f" (+ {item.provenance.name})" if item.provenance else ""
     return f"{item.status:<9} {item.path}{target}: {message} [{item.seconds:.1f} s]"
 
 
@@ -220,7 +208,8 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
         with StopOnSignal() as stop:
             report = enhance_paths(inputs, args.out, restorer, upscale=args.upscale, progress=bar, should_stop=stop,
                                    on_item=lambda item: (done.append(item), on_item(item)),
-                                   detect_every=args.detect_every or _default_detect_every(), max_pixels=max_pixels)
+                                   detect_every=args.detect_every or _default_detect_every(), max_pixels=max_pixels,
+                                   provenance=args.provenance)
     except KeyboardInterrupt as exc:   # a second signal: say what was done and what was left
         sys.stderr.write("\n" + _left_over(inputs, done, exc) + "\n")
         return 130
@@ -249,10 +238,11 @@ def _left_over(inputs: list, done: list, exc: BaseException) -> str:
 def _run_demo(args: argparse.Namespace, restorer) -> int:
     """Degrade the bundled sample portrait to a surveillance-like frame, enhance it and
     write ``demo_input.png``, ``demo_enhanced.png`` and ``demo_faces.png`` into ``--out`` (``demo_*_2.png``
-    and so on when any of them exists: nothing is overwritten)."""
+    and so on when any of them exists: nothing is overwritten); ``--provenance``: ``demo_enhanced.png.json`` too."""
     from .paths import resources_dir
     from .pipeline.engine import auto_upscale, face_sheet
     from .pipeline.imageio import load_image, save_image
+    from .pipeline.provenance import TEXT_KEY, face_records, options_of, sidecar_path, summary_line, write_provenance
     from .selftest import DEGRADE_FACTOR, DEGRADE_JPEG_QUALITY, SAMPLE, degrade
 
     sample = resources_dir() / SAMPLE
@@ -264,12 +254,16 @@ def _run_demo(args: argparse.Namespace, restorer) -> int:
     result = restorer.enhance(frame, detections=dets, upscale=up)
     out = Path(args.out or "facesr-demo")
     files, n = {name: out / f"demo_{name}.png" for name in ("input", "enhanced", "faces")}, 1
-    while any(os.path.lexists(f) for f in files.values()):   # never overwrite an earlier demo or the user's file
-        n += 1
+    while any(os.path.lexists(f) for f in [*files.values(), sidecar_path(files["enhanced"])]):
+        n += 1   # never overwrite an earlier demo, its provenance or the user's file
         files = {name: out / f"demo_{name}_{n}.png" for name in ("input", "enhanced", "faces")}
+    model = restorer.model.hashed() if args.provenance else None
     save_image(files["input"], frame)
-    save_image(files["enhanced"], result.image)
+    save_image(files["enhanced"], result.image, comment=(TEXT_KEY, summary_line(model)) if model else None)
     save_image(files["faces"], face_sheet(result, label=f"SR: {args.model}"))
+    if model is not None:
+        files["provenance"] = write_provenance(files["input"], files["enhanced"], model, options_of(restorer, up),
+                                               faces=face_records(result.faces))
     widths = [float(b[2] - b[0]) for b in dets.boxes]
     if args.json:
         print(json.dumps({"model": args.model, "sample": str(sample), "input_size": [w, h], "upscale": up,
@@ -281,7 +275,7 @@ def _run_demo(args: argparse.Namespace, restorer) -> int:
               f"downscale + JPEG q{DEGRADE_JPEG_QUALITY}) to {w}x{h}, face width {face_px} px; "
               f"enhanced x{up} with {args.model}: {len(result.faces)} face(s)")
         for name, path in files.items():
-            print(f"  {name:<9} {path}")
+            print(f"  {name:<10} {path}")
     if not result.faces:
         sys.stderr.write("warning: no face was found in the degraded sample\n")
         return 1
@@ -409,7 +403,13 @@ def build_parser() -> argparse.ArgumentParser:
     en.add_argument("--max-megapixels", type=number_arg(float, 0), default=None,
                     help="refuse larger images and video frames (default 50, or $FACESR_MAX_MEGAPIXELS; 0 = no limit)")
     en.add_argument("--demo", action="store_true", help="enhance a degraded copy of the bundled sample portrait")
-    en.add_argument("--json", action="store_true", help="print a JSON report instead of text lines")
+    en.add_argument("--provenance", action="store_true",
+                    help="beside each output write <output>.json: app version, UTC time, input and output file names "
+                         "and sha256, model id, checkpoint sha256, net config and training degradation, options, "
+                         "and each face's box, size, score and whether it was pasted (videos: frames, fps, faces "
+                         "per frame, tracks); PNG and JPEG outputs also carry a one-line summary inside")
+    en.add_argument("--json", action="store_true", help="print a JSON report instead of text lines "
+                                                        "(with --provenance: each item's sidecar)")
     en.set_defaults(func=_cmd_enhance)
     return p
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 
 __all__ = ["ArgParser", "NON_NEGATIVE", "POSITIVE", "Progress", "StopOnSignal", "add_degradation_args",
-           "json_object_arg", "min_face_arg", "number_arg", "upscale_arg"]
+           "finite_or_null", "json_object_arg", "min_face_arg", "number_arg", "upscale_arg"]
 
 
 class Progress:
@@ -109,6 +110,18 @@ def min_face_arg(text: str) -> int:
 
     return number_arg(int, MIN_FACE_FLOOR, 4096, what=f" (px; below {MIN_FACE_FLOOR} MTCNN's image pyramid "
                                                       "grows past the image's own size many times over)")(text)
+
+
+def finite_or_null(value):
+    """``value`` with every non-finite float (a PSNR of identical images, a mean over none) as None:
+    JSON has no inf or NaN."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite_or_null(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite_or_null(v) for v in value]
+    return value
 
 
 def json_object_arg(text: str) -> dict:

@@ -60,6 +60,27 @@ def test_text_lines_and_exit_code_1_on_a_bad_input(tmp_path, capsys):
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["face_facesr.jpg", "wall_facesr.png"]
 
 
+def test_provenance_sidecars_listed_in_json(tmp_path, capsys):
+    src = tmp_path / "in"
+    src.mkdir()
+    Image.fromarray(degrade(load_sample())).save(src / "face.png")
+    Image.new("RGB", (40, 30), (120, 120, 120)).save(src / "wall.jpg")
+    (src / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64))
+    code = main(["enhance", str(src), "--model", "bicubic", "--out", str(tmp_path / "out"), "--provenance", "--json"])
+    items = {os.path.basename(i["path"]): i for i in _json(capsys)["items"]}
+    assert code == 1 and items["broken.png"]["provenance"] is None
+    for name, status in (("face.png", "ok"), ("wall.jpg", "no-face")):
+        item = items[name]
+        assert item["status"] == status and item["provenance"] == item["output"] + ".json"
+        record = json.loads(open(item["provenance"]).read())
+        assert record["output"]["name"] == os.path.basename(item["output"]) and len(record["faces"]) == item["faces"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "face_facesr.png", "face_facesr.png.json", "wall_facesr.jpg", "wall_facesr.jpg.json"]
+    assert main(["enhance", str(src / "face.png"), "--model", "bicubic", "--out", str(tmp_path / "out")]) == 0
+    assert "(+ " not in capsys.readouterr().out       # off by default: no sidecar named
+    assert not (tmp_path / "out/face_facesr_2.png.json").exists()
+
+
 def test_ctrl_c_stops_after_the_current_input_with_130(tmp_path, capsys, monkeypatch):
     frame = degrade(load_sample())
     for i in range(3):
@@ -98,6 +119,19 @@ def test_demo_with_bicubic(tmp_path, capsys):
     assert all((out / name).read_bytes() == data for name, data in before.items())
     assert (out / "demo_faces_2.png").read_bytes() == b"the user's own file"
     assert {p.name for p in out.iterdir()} >= {"demo_input_3.png", "demo_enhanced_3.png", "demo_faces_3.png"}
+
+
+def test_demo_provenance(tmp_path, capsys):
+    out = tmp_path / "demo"
+    out.mkdir()
+    (out / "demo_enhanced.png.json").write_text("the user's own notes")
+    assert main(["enhance", "--demo", "--model", "bicubic", "--out", str(out), "--provenance"]) == 0
+    assert str(out / "demo_enhanced_2.png.json") in capsys.readouterr().out
+    record = json.loads((out / "demo_enhanced_2.png.json").read_text())
+    assert record["input"] == {"name": "demo_input_2.png", "sha256": sha256_file(out / "demo_input_2.png")}
+    assert record["output"]["sha256"] == sha256_file(out / "demo_enhanced_2.png") and len(record["faces"]) == 1
+    assert (out / "demo_enhanced.png.json").read_text() == "the user's own notes"
+    assert "model bicubic" in Image.open(out / "demo_enhanced_2.png").text["facesr"]
 
 
 def test_default_model_is_the_first_bundled_one(tmp_path, capsys, monkeypatch):

@@ -13,6 +13,8 @@ audio). With ``out_dir`` None each output goes beside its input; otherwise under
 already taken in the batch, equal to an input, or of a file that exists already (the
 user's own ``x_facesr.jpg``, or an earlier run's output) gets ``_2``, ``_3``... and the
 item's message says so: the program never overwrites a file it did not write in this run.
+With ``provenance`` a name is free only when its sidecar name (``<output>.json``) is free too, so
+each output and its record keep one name (:mod:`.provenance`).
 Files that look like earlier outputs (``*_facesr.*``) are not taken from folders; the
 ``skipped`` list of :func:`collect_inputs` says which and why.
 
@@ -39,6 +41,8 @@ import numpy as np
 
 from .faces import Detections
 from .imageio import classify, load_image, save_image
+from .provenance import (TEXT_KEY, ModelFacts, VideoRecord, face_records, options_of, sidecar_path, summary_line,
+                         write_provenance)
 from .sizing import MAX_OUTPUT_PIXELS, MAX_SIDE, VIDEO_MAX_SIDE, auto_upscale, check_output_size, crop_sides  # noqa: F401
 
 if TYPE_CHECKING:
@@ -54,7 +58,8 @@ STATUSES = ("ok", "no-face", "error", "cancelled")
 class ItemReport:
     """One input's outcome. ``status``: ``"ok"`` (faces enhanced), ``"no-face"`` (written,
     upscaled only), ``"error"`` (nothing written; ``message`` says why) or ``"cancelled"``;
-    ``faces``: faces found (videos: distinct face tracks); ``upscale``: output scale used."""
+    ``faces``: faces found (videos: distinct face tracks); ``upscale``: output scale used;
+    ``provenance``: the output's JSON sidecar when one was written (:mod:`.provenance`)."""
 
     path: Path
     kind: str | None
@@ -64,10 +69,12 @@ class ItemReport:
     message: str = ""
     seconds: float = 0.0
     upscale: int = 1
+    provenance: Path | None = None
 
     def as_dict(self) -> dict:
         d = asdict(self)
         d["path"], d["output"] = str(self.path), str(self.output) if self.output else None
+        d["provenance"] = str(self.provenance) if self.provenance else None
         return d
 
 
@@ -131,9 +138,10 @@ def output_suffix(path: Path, kind: str) -> str:
 
 
 def plan_outputs(inputs: Sequence[Path], out_dir: str | os.PathLike | None,
-                 notes: dict[int, str] | None = None) -> list[Path]:
+                 notes: dict[int, str] | None = None, sidecars: bool = False) -> list[Path]:
     """Output path of each input (see the module docstring); never an input's path nor an existing
-    file. ``notes[i]`` (when a dict is given) says why input ``i``'s output got another name."""
+    file, nor (``sidecars``) a path whose ``<output>.json`` exists. ``notes[i]`` (when a dict is given)
+    says why input ``i``'s output got another name."""
     taken = {p.resolve() for p in inputs}
     root = None
     if out_dir is not None and inputs:
@@ -150,9 +158,9 @@ def plan_outputs(inputs: Sequence[Path], out_dir: str | os.PathLike | None,
             folder = Path(out_dir) / (p.resolve().parent.relative_to(root) if root is not None else "")
         name, ext = f"{p.stem}{SUFFIX}", output_suffix(p, kind)
         target, n = folder / f"{name}{ext}", 1
-        while target.resolve() in taken or _exists(target):
-            if n == 1 and notes is not None and _exists(target) and target.resolve() not in taken:
-                notes[len(outputs)] = f"{target.name} exists already, not overwritten"
+        while target.resolve() in taken or _existing(target, sidecars):
+            if n == 1 and notes is not None and _existing(target, sidecars) and target.resolve() not in taken:
+                notes[len(outputs)] = f"{_existing(target, sidecars)} exists already, not overwritten"
             n += 1
             target = folder / f"{name}_{n}{ext}"
         taken.add(target.resolve())
@@ -164,6 +172,14 @@ def _exists(path: Path) -> bool:
     return os.path.lexists(path)
 
 
+def _existing(target: Path, sidecars: bool) -> str | None:
+    """The name of the file that makes ``target`` taken (itself or, with ``sidecars``, its sidecar), or None."""
+    for path in (target, sidecar_path(target)) if sidecars else (target,):
+        if _exists(path):
+            return path.name
+    return None
+
+
 def _item_progress(progress: Progress | None, i: int, n: int, name: str) -> Progress:
     def report(fraction: float, msg: str) -> None:
         if progress is not None:
@@ -173,8 +189,10 @@ def _item_progress(progress: Progress | None, i: int, n: int, name: str) -> Prog
 
 def enhance_image(path: Path, output: Path, restorer: FaceRestorer, upscale: int | str = "auto",
                   progress: Progress | None = None, should_stop: Callable[[], bool] | None = None,
-                  max_pixels: int | None = None, quality: int = 95) -> ItemReport:
-    """Load, detect, enhance and save one image (errors propagate; see :func:`enhance_paths`)."""
+                  max_pixels: int | None = None, quality: int = 95, provenance: ModelFacts | None = None) -> ItemReport:
+    """Load, detect, enhance and save one image (errors propagate; see :func:`enhance_paths`).
+    ``provenance``: the model's facts (:meth:`.provenance.ModelFacts.hashed`): the output gets a summary
+    line inside (PNG, JPEG) and a JSON sidecar with one record per face."""
     t0 = time.perf_counter()
     report = progress or (lambda f, m: None)
     report(0.0, "loading")
@@ -190,10 +208,24 @@ def enhance_image(path: Path, output: Path, restorer: FaceRestorer, upscale: int
     if alpha is not None and up != 1:
         alpha = cv2.resize(alpha, (w * up, h * up), interpolation=cv2.INTER_LINEAR)
     report(0.95, "saving")
-    save_image(output, res.image, alpha, quality=quality, icc_profile=img.icc_profile)
-    report(1.0, "done")
-    return ItemReport(path, "image", "ok" if res.faces else "no-face", output, len(res.faces),
+    comment = (TEXT_KEY, summary_line(provenance)) if provenance is not None else None
+    save_image(output, res.image, alpha, quality=quality, icc_profile=img.icc_profile, comment=comment)
+    item = ItemReport(path, "image", "ok" if res.faces else "no-face", output, len(res.faces),
                       _image_message(img, res), time.perf_counter() - t0, up)
+    if provenance is not None:
+        report(0.98, "writing provenance")
+        _write_provenance(item, provenance, options_of(restorer, up), faces=face_records(res.faces))
+    report(1.0, "done")
+    return item
+
+
+def _write_provenance(item: ItemReport, model: ModelFacts, options: dict, **kind) -> None:
+    """Write ``item``'s sidecar and set ``item.provenance``; a failure is told in its message (the output stays)."""
+    try:
+        item.provenance = write_provenance(item.path, item.output, model, options, **kind)
+    except OSError as exc:   # FileExistsError: the name was taken after the outputs were planned
+        item.message = f"{item.message}; provenance not written: {exc}"
+
 
 
 def _image_message(img, res: EnhanceResult) -> str:
@@ -207,8 +239,10 @@ def _image_message(img, res: EnhanceResult) -> str:
 
 def enhance_video_item(path: Path, output: Path, restorer: FaceRestorer, upscale: int | str = "auto",
                        progress: Progress | None = None, should_stop: Callable[[], bool] | None = None,
-                       detect_every: int = 1, max_pixels: int | None = None) -> ItemReport:
-    """One video through :func:`.video.enhance_video` (errors propagate)."""
+                       detect_every: int = 1, max_pixels: int | None = None,
+                       provenance: ModelFacts | None = None) -> ItemReport:
+    """One video through :func:`.video.enhance_video` (errors propagate); ``provenance`` as in
+    :func:`enhance_image`, with a :class:`.provenance.VideoRecord` instead of faces (no summary inside)."""
     from .video import VideoReader, enhance_video
 
     t0 = time.perf_counter()
@@ -225,8 +259,11 @@ def enhance_video_item(path: Path, output: Path, restorer: FaceRestorer, upscale
                         should_stop=should_stop, max_pixels=max_pixels)
     status = "cancelled" if rep.cancelled else ("ok" if rep.tracks else "no-face")
     out = rep.output if rep.output is not None else (None if rep.cancelled else output)
-    return ItemReport(path, "video", status, out, rep.tracks, f"x{up}, " + rep.summary(),
-                      time.perf_counter() - t0, up)
+    item = ItemReport(path, "video", status, out, rep.tracks, f"x{up}, " + rep.summary(), time.perf_counter() - t0, up)
+    if provenance is not None and not rep.cancelled:
+        video = VideoRecord(rep.frames_out, round(float(rep.fps_video), 4), round(rep.faces_mean, 4), rep.tracks)
+        _write_provenance(item, provenance, options_of(restorer, up, detect_every=detect_every), video=video)
+    return item
 
 
 def _error_message(exc: BaseException) -> str:
@@ -237,20 +274,24 @@ def _error_message(exc: BaseException) -> str:
 def enhance_paths(inputs: Iterable[str | os.PathLike], out_dir: str | os.PathLike | None, restorer: FaceRestorer,
                   upscale: int | str = "auto", progress: Progress | None = None,
                   should_stop: Callable[[], bool] | None = None, on_item: Callable[[ItemReport], None] | None = None,
-                  *, detect_every: int = 1, max_pixels: int | None = None, quality: int = 95) -> BatchReport:
+                  *, detect_every: int = 1, max_pixels: int | None = None, quality: int = 95,
+                  provenance: bool = False) -> BatchReport:
     """Enhance every input (files; expand folders with :func:`collect_inputs` first).
 
     ``upscale``: ``"auto"`` or a positive integer; ``progress(fraction, msg)`` over the
     whole batch; ``should_stop()`` is polled between inputs and inside each (the input
     being processed and those left are reported ``"cancelled"``; a cancelled video keeps
     its ``.partial`` file); ``on_item(report)`` after each input. Errors are recorded
-    per input, never raised (except ``KeyboardInterrupt``).
+    per input, never raised (except ``KeyboardInterrupt``). ``provenance``: record what made each
+    output written (:mod:`.provenance`: ``<output>.json`` and, in PNG/JPEG, a summary line) from
+    ``restorer.model``, whose checkpoint is hashed once here.
     """
     if upscale != "auto" and (not str(upscale).isdigit() or int(upscale) < 1):
         raise ValueError(f"upscale must be 'auto' or a positive integer, got {upscale!r}")
     inputs = [Path(p) for p in inputs]
     renamed: dict[int, str] = {}
-    outputs = plan_outputs(inputs, out_dir, renamed)
+    outputs = plan_outputs(inputs, out_dir, renamed, sidecars=provenance)
+    model = restorer.model.hashed() if provenance else None
     stop = should_stop or (lambda: False)
     batch = BatchReport()
     for i, (path, output) in enumerate(zip(inputs, outputs)):
@@ -260,7 +301,7 @@ def enhance_paths(inputs: Iterable[str | os.PathLike], out_dir: str | os.PathLik
             item = ItemReport(path, kind, "cancelled", message="not started")
         else:
             item = _run_one(path, output, kind, restorer, upscale, _item_progress(progress, i, len(inputs), path.name),
-                            stop, detect_every, max_pixels, quality)
+                            stop, detect_every, max_pixels, quality, model)
         item.seconds = time.perf_counter() - t0
         if i in renamed and item.output is not None:
             item.message = f"{item.message}; {renamed[i]}" if item.message else renamed[i]
@@ -271,12 +312,14 @@ def enhance_paths(inputs: Iterable[str | os.PathLike], out_dir: str | os.PathLik
 
 
 def _run_one(path: Path, output: Path, kind: str | None, restorer: FaceRestorer, upscale, progress: Progress,
-             stop: Callable[[], bool], detect_every: int, max_pixels: int | None, quality: int) -> ItemReport:
+             stop: Callable[[], bool], detect_every: int, max_pixels: int | None, quality: int,
+             model: ModelFacts | None) -> ItemReport:
     try:
         if kind == "image":
-            return enhance_image(path, output, restorer, upscale, progress, stop, max_pixels, quality)
+            return enhance_image(path, output, restorer, upscale, progress, stop, max_pixels, quality, provenance=model)
         if kind == "video":
-            return enhance_video_item(path, output, restorer, upscale, progress, stop, detect_every, max_pixels)
+            return enhance_video_item(path, output, restorer, upscale, progress, stop, detect_every, max_pixels,
+                                      provenance=model)
         reason = "file not found" if not path.exists() else (
             f"unsupported file type {path.suffix or '(no extension)'!r}")
         return ItemReport(path, None, "error", message=f"{path}: {reason}")

@@ -16,7 +16,8 @@ optional ``(H, W)`` uint8 alpha plane, and explains every bad input with an
   the size, the limit and how to raise it.
 
 :func:`save_image` writes atomically (:mod:`facesr_gui.atomic`) in the format the suffix
-names; a target that cannot be written raises :class:`ImageError`.
+names, optionally with a one-line ``comment`` inside the file (PNG ``tEXt`` chunk, JPEG ``COM``
+segment); a target that cannot be written raises :class:`ImageError`.
 """
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
 
 from ..atomic import atomic_path
 
@@ -222,10 +223,12 @@ def _cmyk_to_rgb(im: Image.Image, notes: list[str]) -> Image.Image:
 
 
 def save_image(path: str | os.PathLike, rgb: np.ndarray, alpha: np.ndarray | None = None, quality: int = 95,
-               icc_profile: bytes | None = None) -> Path:
+               icc_profile: bytes | None = None, comment: tuple[str, str] | None = None) -> Path:
     """Write ``rgb`` (``(H, W, 3)`` uint8 RGB) and optional ``alpha`` (``(H, W)`` uint8) to
     ``path`` atomically; the suffix picks the format (:data:`SAVE_FORMATS`). JPEG drops
-    the alpha; ``quality`` applies to JPEG/WebP. Raises :class:`ImageError`."""
+    the alpha; ``quality`` applies to JPEG/WebP. ``comment``: ``(key, text)`` written into PNG
+    as a ``tEXt`` chunk ``key`` (``iTXt`` when not Latin-1) and into JPEG as a ``COM`` comment
+    ``text`` (UTF-8); other formats: not written. Raises :class:`ImageError`."""
     path = Path(path)
     fmt = SAVE_FORMATS.get(path.suffix.lower())
     if fmt is None:
@@ -245,6 +248,8 @@ def save_image(path: str | os.PathLike, rgb: np.ndarray, alpha: np.ndarray | Non
         opts = {"quality": quality}
     if icc_profile and fmt in ("JPEG", "PNG", "WEBP", "TIFF"):
         opts["icc_profile"] = icc_profile
+    if comment is not None:
+        opts.update(_comment_options(fmt, *comment))
     try:
         with atomic_path(path) as tmp:
             im.save(tmp, format=fmt, **opts)
@@ -252,6 +257,16 @@ def save_image(path: str | os.PathLike, rgb: np.ndarray, alpha: np.ndarray | Non
     except OSError as exc:
         raise ImageError(path, f"cannot write the output: {_write_problem(path, exc)}") from exc
     return path
+
+
+def _comment_options(fmt: str, key: str, text: str) -> dict:
+    """PIL save options that put ``text`` into a PNG (``tEXt`` chunk ``key``; ``iTXt`` when not Latin-1)
+    or a JPEG (``COM``, UTF-8)."""
+    if fmt == "PNG":
+        info = PngImagePlugin.PngInfo()
+        info.add_text(key, text)
+        return {"pnginfo": info}
+    return {"comment": text.encode("utf-8")} if fmt == "JPEG" else {}
 
 
 def _umask() -> int:

@@ -36,6 +36,7 @@ from ..precision import cpu_has_bf16
 from . import blend
 from .align import FaceCrop, crop_faces, face_transform, warp_crop
 from .detect import Detections, FaceDetector
+from .provenance import ModelFacts
 
 Progress = Callable[[float, str], None]
 #: a face whose crop side in the output exceeds the SR crop by this factor is not pasted
@@ -174,6 +175,8 @@ class FaceRestorer:
             +0.05-0.09 dB on held-out faces; :mod:`facesr_gui.nets.ensemble`).
         lr_size: side of the LR face crop fed to the net; default from the registry
             (:func:`facesr_gui.nets.net_lr_side`: 16 for the x8 nets, the config's for CAGFace).
+        model: what is known of the model (checkpoint, config, degradation) for provenance records;
+            None: only ``net_name`` and the sizes (:meth:`.provenance.ModelFacts.unknown`).
 
     Build one from a model name with :func:`facesr_gui.catalog.load_restorer`.
     """
@@ -181,7 +184,8 @@ class FaceRestorer:
     def __init__(self, net: nn.Module, detector: FaceDetector | None = None, device: str | torch.device = "cpu",
                  half: bool = False, batch_size: int = 8, mask: str = "ellipse", colour_match: bool = True,
                  keep_maps: bool = True, net_name: str | None = None, native_detail: bool = True,
-                 bf16: bool | None = None, flip_ensemble: bool = False, lr_size: int | None = None) -> None:
+                 bf16: bool | None = None, flip_ensemble: bool = False, lr_size: int | None = None,
+                 model: ModelFacts | None = None) -> None:
         if mask not in ("ellipse", "parsing"):
             raise ValueError(f"mask must be 'ellipse' or 'parsing', got {mask!r}")
         self.device = torch.device(device)
@@ -199,6 +203,7 @@ class FaceRestorer:
         self.batch_size, self.mask, self.colour_match, self.keep_maps = max(1, batch_size), mask, colour_match, keep_maps
         self.native_detail = bool(native_detail)
         self.flip_ensemble = bool(flip_ensemble)
+        self.model = model or ModelFacts.unknown(self.net_name, self.scale, self.lr_size)
         self._detector = detector
 
     def with_options(self, **options) -> FaceRestorer:

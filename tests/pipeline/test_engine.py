@@ -148,7 +148,7 @@ def test_cancel_between_and_inside_items(tmp_path, restorer, face_frame, monkeyp
 def test_video_dispatch_is_routed_to_video_module(tmp_path, restorer, monkeypatch):
     calls = []
 
-    def fake(path, output, restorer_, upscale, progress, stop, detect_every, max_pixels=None):
+    def fake(path, output, restorer_, upscale, progress, stop, detect_every, max_pixels=None, provenance=None):
         calls.append((path.name, output.name, upscale, detect_every))
         return engine.ItemReport(path, "video", "ok", output, 2, "fake")
     monkeypatch.setattr(engine, "enhance_video_item", fake)
