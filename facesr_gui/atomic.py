@@ -1,10 +1,12 @@
-"""Atomic file writes: write to a temporary sibling, fsync, then ``os.replace``.
+"""File helpers: atomic writes (write to a temporary sibling, fsync, then ``os.replace``) and
+content hashes.
 
 A crash or cancel mid-write leaves either the old file or the new one, never a torn file.
 """
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import tempfile
 from pathlib import Path
@@ -39,3 +41,12 @@ def _umask() -> int:
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    """Hex sha256 of a file's bytes, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -6,25 +6,16 @@ written atomically. Which card serves which request is :mod:`facesr_gui.catalog`
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .atomic import write_text_atomic
+from .atomic import sha256_file, write_text_atomic
 from .checkpoints import CheckpointError, is_number, short_text
 
 __all__ = ["ModelCard", "check_manifest", "read_manifest", "sha256_file", "verify_card", "write_manifest"]
-
-
-def sha256_file(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 @dataclass

@@ -43,7 +43,7 @@ from .faces import Detections
 from .imageio import classify, load_image, save_image
 from .provenance import (TEXT_KEY, ModelFacts, VideoRecord, face_records, options_of, sidecar_path, summary_line,
                          write_provenance)
-from .sizing import MAX_OUTPUT_PIXELS, MAX_SIDE, VIDEO_MAX_SIDE, auto_upscale, check_output_size, crop_sides  # noqa: F401
+from .sizing import VIDEO_MAX_SIDE, auto_upscale, check_output_size
 
 if TYPE_CHECKING:
     from .restore import EnhanceResult, FaceRestorer
@@ -240,9 +240,11 @@ def _image_message(img, res: EnhanceResult) -> str:
 def enhance_video_item(path: Path, output: Path, restorer: FaceRestorer, upscale: int | str = "auto",
                        progress: Progress | None = None, should_stop: Callable[[], bool] | None = None,
                        detect_every: int = 1, max_pixels: int | None = None,
-                       provenance: ModelFacts | None = None) -> ItemReport:
+                       provenance: ModelFacts | None = None, stabilise: bool = True) -> ItemReport:
     """One video through :func:`.video.enhance_video` (errors propagate); ``provenance`` as in
-    :func:`enhance_image`, with a :class:`.provenance.VideoRecord` instead of faces (no summary inside)."""
+    :func:`enhance_image`, with a :class:`.provenance.VideoRecord` instead of faces (no summary inside);
+    ``stabilise``: steady faces (:class:`.stabilise.FaceStabiliser`)."""
+    from .stabilise import FaceStabiliser
     from .video import VideoReader, enhance_video
 
     t0 = time.perf_counter()
@@ -256,13 +258,14 @@ def enhance_video_item(path: Path, output: Path, restorer: FaceRestorer, upscale
         up = int(upscale)
     check_output_size(info.height, info.width, up)
     rep = enhance_video(path, output, restorer, upscale=up, detect_every=detect_every, progress=progress,
-                        should_stop=should_stop, max_pixels=max_pixels)
+                        should_stop=should_stop, max_pixels=max_pixels,
+                        stabiliser=FaceStabiliser() if stabilise else None)
     status = "cancelled" if rep.cancelled else ("ok" if rep.tracks else "no-face")
     out = rep.output if rep.output is not None else (None if rep.cancelled else output)
     item = ItemReport(path, "video", status, out, rep.tracks, f"x{up}, " + rep.summary(), time.perf_counter() - t0, up)
     if provenance is not None and not rep.cancelled:
         video = VideoRecord(rep.frames_out, round(float(rep.fps_video), 4), round(rep.faces_mean, 4), rep.tracks)
-        _write_provenance(item, provenance, options_of(restorer, up, detect_every=detect_every), video=video)
+        _write_provenance(item, provenance, options_of(restorer, up, detect_every=detect_every, stabilise=stabilise), video=video)
     return item
 
 
@@ -275,7 +278,7 @@ def enhance_paths(inputs: Iterable[str | os.PathLike], out_dir: str | os.PathLik
                   upscale: int | str = "auto", progress: Progress | None = None,
                   should_stop: Callable[[], bool] | None = None, on_item: Callable[[ItemReport], None] | None = None,
                   *, detect_every: int = 1, max_pixels: int | None = None, quality: int = 95,
-                  provenance: bool = False) -> BatchReport:
+                  provenance: bool = False, stabilise: bool = True) -> BatchReport:
     """Enhance every input (files; expand folders with :func:`collect_inputs` first).
 
     ``upscale``: ``"auto"`` or a positive integer; ``progress(fraction, msg)`` over the
@@ -284,7 +287,8 @@ def enhance_paths(inputs: Iterable[str | os.PathLike], out_dir: str | os.PathLik
     its ``.partial`` file); ``on_item(report)`` after each input. Errors are recorded
     per input, never raised (except ``KeyboardInterrupt``). ``provenance``: record what made each
     output written (:mod:`.provenance`: ``<output>.json`` and, in PNG/JPEG, a summary line) from
-    ``restorer.model``, whose checkpoint is hashed once here.
+    ``restorer.model``, whose checkpoint is hashed once here. ``detect_every`` and ``stabilise``: videos
+    (:func:`.video.enhance_video`, :class:`.stabilise.FaceStabiliser`).
     """
     if upscale != "auto" and (not str(upscale).isdigit() or int(upscale) < 1):
         raise ValueError(f"upscale must be 'auto' or a positive integer, got {upscale!r}")
@@ -301,7 +305,7 @@ def enhance_paths(inputs: Iterable[str | os.PathLike], out_dir: str | os.PathLik
             item = ItemReport(path, kind, "cancelled", message="not started")
         else:
             item = _run_one(path, output, kind, restorer, upscale, _item_progress(progress, i, len(inputs), path.name),
-                            stop, detect_every, max_pixels, quality, model)
+                            stop, detect_every, max_pixels, quality, model, stabilise)
         item.seconds = time.perf_counter() - t0
         if i in renamed and item.output is not None:
             item.message = f"{item.message}; {renamed[i]}" if item.message else renamed[i]
@@ -313,13 +317,13 @@ def enhance_paths(inputs: Iterable[str | os.PathLike], out_dir: str | os.PathLik
 
 def _run_one(path: Path, output: Path, kind: str | None, restorer: FaceRestorer, upscale, progress: Progress,
              stop: Callable[[], bool], detect_every: int, max_pixels: int | None, quality: int,
-             model: ModelFacts | None) -> ItemReport:
+             model: ModelFacts | None, stabilise: bool = True) -> ItemReport:
     try:
         if kind == "image":
             return enhance_image(path, output, restorer, upscale, progress, stop, max_pixels, quality, provenance=model)
         if kind == "video":
             return enhance_video_item(path, output, restorer, upscale, progress, stop, detect_every, max_pixels,
-                                      provenance=model)
+                                      provenance=model, stabilise=stabilise)
         reason = "file not found" if not path.exists() else (
             f"unsupported file type {path.suffix or '(no extension)'!r}")
         return ItemReport(path, None, "error", message=f"{path}: {reason}")

@@ -27,7 +27,6 @@ Torch-free and Qt-free: it takes plain values, and objects with a face's ``box``
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Iterable
@@ -37,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from ..atomic import write_text_atomic
+from ..atomic import sha256_file, write_text_atomic
 
 APP = "FaceSR Studio"
 #: key of the PNG ``tEXt`` chunk holding :func:`summary_line`
@@ -45,15 +44,6 @@ TEXT_KEY = "facesr"
 SIDECAR_SUFFIX = ".json"
 #: why a restored face was not pasted, per :attr:`.restore.FaceResult.skipped`
 SKIP_REASONS = {"large": "already larger in the output than the net's SR crop, left as upscaled"}
-
-
-def sha256_file(path: str | os.PathLike) -> str:
-    """Hex sha256 of a file's bytes, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 @dataclass(frozen=True)

@@ -8,17 +8,9 @@ from PIL import Image
 
 from facesr_gui.pipeline import engine
 from facesr_gui.pipeline.detect import Detections, from_boxes
-from facesr_gui.pipeline.engine import (
-    BatchReport,
-    auto_upscale,
-    collect_inputs,
-    crop_sides,
-    enhance_paths,
-    face_sheet,
-    output_suffix,
-    plan_outputs,
-)
+from facesr_gui.pipeline.engine import BatchReport, collect_inputs, enhance_paths, face_sheet, output_suffix, plan_outputs
 from facesr_gui.pipeline.imageio import load_image, save_image
+from facesr_gui.pipeline.sizing import auto_upscale, crop_sides
 from facesr_gui.catalog import load_restorer
 from facesr_gui.selftest import degrade, load_sample
 
@@ -148,13 +140,16 @@ def test_cancel_between_and_inside_items(tmp_path, restorer, face_frame, monkeyp
 def test_video_dispatch_is_routed_to_video_module(tmp_path, restorer, monkeypatch):
     calls = []
 
-    def fake(path, output, restorer_, upscale, progress, stop, detect_every, max_pixels=None, provenance=None):
-        calls.append((path.name, output.name, upscale, detect_every))
+    def fake(path, output, restorer_, upscale, progress, stop, detect_every, max_pixels=None, provenance=None,
+             stabilise=True):
+        calls.append((path.name, output.name, upscale, detect_every, stabilise))
         return engine.ItemReport(path, "video", "ok", output, 2, "fake")
     monkeypatch.setattr(engine, "enhance_video_item", fake)
     _touch(tmp_path / "clip.webm")
     report = enhance_paths([tmp_path / "clip.webm"], None, restorer, upscale=2, detect_every=5)
-    assert calls == [("clip.webm", "clip_facesr.mkv", 2, 5)] and report.items[0].status == "ok"
+    assert calls == [("clip.webm", "clip_facesr.mkv", 2, 5, True)] and report.items[0].status == "ok"
+    enhance_paths([tmp_path / "clip.webm"], None, restorer, upscale=2, detect_every=5, stabilise=False)
+    assert calls[-1][-1] is False
 
 
 def test_real_video_and_a_broken_one(tmp_path, restorer, face_frame):
