@@ -141,7 +141,7 @@ class ModelService:
         net = self._loader(entry, torch.device("cpu"))
         detector = None if self._detect_fn is not None else self.detector(device)
         restorer = FaceRestorer(net, detector=detector, device=device, half=half, net_name=model_id,
-                                lr_size=entry.lr_size)
+                                lr_size=entry.lr_size, model=entry.facts())
         with self._lock:
             self._restorers[key] = restorer
             while len(self._restorers) > MAX_CACHED_RESTORERS:
