@@ -1,0 +1,107 @@
+"""The batch thread: "Enhance all" of the Photos tab, on the engine behind ``facesr enhance``.
+
+:class:`BatchWorker` runs :func:`facesr_gui.pipeline.engine.enhance_paths` on its own long-lived
+QThread (the :class:`~.video.VideoWorker` pattern) with a restorer from the window's
+:class:`~facesr_gui.service.ModelService` (shared with the Photos and Video tabs, so a model the
+Photos tab loaded is not loaded twice), on the service's current device. The engine plans the
+output names (never overwriting a file) and records each input's outcome; this module only moves
+its progress and reports onto signals.
+
+Every batch ends with exactly one of ``finished(BatchReport)`` (also after a cancel: the inputs not
+done are ``"cancelled"``) or ``failed(str)`` (nothing ran: the model could not be loaded, a bad
+option). While it runs: ``progressed(fraction, message)`` over the whole batch and
+``item_done(ItemReport)`` after each input, in input order.
+"""
+from __future__ import annotations
+
+import threading
+
+from PySide6.QtCore import QObject, Signal
+
+from ..errors import describe
+from ..pipeline.engine import enhance_paths
+from ..pipeline.restore import FaceRestorer
+from ..service import ModelService
+from ._latest import LatestRequests
+from ._thread import LoopThread
+from .batch_jobs import BatchRequest
+
+__all__ = ["BatchRequest", "BatchWorker"]
+
+
+class BatchWorker(QObject):
+    """Call :meth:`start` once and :meth:`stop` on close (it cancels a running batch and waits).
+
+    ``models``: the :class:`~facesr_gui.service.ModelService` restorers come from (default: a new one).
+    """
+
+    progressed = Signal(float, str)   # fraction of the whole batch in [0, 1], message
+    item_done = Signal(object)        # ItemReport, one per input in input order
+    finished = Signal(object)         # BatchReport (cancelled inputs included)
+    failed = Signal(str)              # nothing ran; one line for the user
+
+    def __init__(self, models: ModelService | None = None, parent=None):
+        super().__init__(parent)
+        self.service = models if models is not None else ModelService()
+        self._cancel = threading.Event()
+        self._thread = LoopThread(self._run, self)
+        self._requests = LatestRequests(self._thread)
+
+    # --- GUI-thread API -----------------------------------------------------------------------
+    def start(self) -> None:
+        self._thread.start()
+
+    def is_running(self) -> bool:
+        return self._thread.isRunning()
+
+    def is_busy(self) -> bool:
+        """A batch is queued or running."""
+        return self._requests.busy()
+
+    def enhance_all(self, request: BatchRequest) -> None:
+        """Queue ``request`` (replacing one not yet started); starts the thread if needed."""
+        if not self.is_running():
+            self.start()
+        self._cancel.clear()
+        self._requests.submit(BatchRequest, request)
+
+    def cancel(self) -> None:
+        """Stop at the next check: the input being processed and those left end ``"cancelled"``."""
+        self._cancel.set()
+
+    def stop(self, timeout_ms: int = 10000) -> bool:
+        """Cancel, end the thread and wait for it; True if it stopped in time."""
+        self._thread.requestInterruption()
+        self._cancel.set()
+        self._requests.wake()
+        self._thread.quit()
+        return self._thread.wait(timeout_ms)
+
+    # --- worker thread --------------------------------------------------------------------------
+    def _run(self) -> None:
+        while (taken := self._requests.take()) is not None:
+            _kind, _request_id, request = taken
+            try:
+                signal, payload = self._run_batch(request)
+            finally:
+                self._requests.done()
+            signal.emit(payload)     # after done(): is_busy() is False in the slots
+
+    def _restorer(self, request: BatchRequest) -> FaceRestorer:
+        """The request's model (cached by the service) on the service's device, with its options."""
+        device, half = self.service.device()
+        restorer = self.service.restorer(request.model_id, device, half)
+        return restorer.with_options(mask=request.mask, flip_ensemble=request.flip_ensemble)
+
+    def _run_batch(self, request: BatchRequest):
+        """Run ``request``; returns the terminal signal and its argument."""
+        try:
+            self.progressed.emit(0.0, f"loading {request.model_id}")
+            restorer = self._restorer(request)
+            report = enhance_paths(request.inputs, request.out_dir, restorer, request.upscale,
+                                   progress=self.progressed.emit, should_stop=self._cancel.is_set,
+                                   on_item=self.item_done.emit, quality=request.quality,
+                                   provenance=request.provenance)
+        except Exception as exc:  # noqa: BLE001 - every failure is reported, the thread lives on
+            return self.failed, describe(exc)
+        return self.finished, report
