@@ -1,9 +1,10 @@
 """Main window: Photos / Video / Training tabs, model and device pickers, files, drag-and-drop, status bar.
 
-The window is given its three workers (inference for the Photos tab, video, training; built
-by :func:`facesr_gui.app.create_window`, so the UI never imports torch) and routes what is
-opened: photos and folders of photos to the Photos tab, videos to the Video tab. A fresh
-window (no saved choice) starts on the worker's default model, the manifest's first.
+The window is given its workers (inference for the Photos tab, video, training and, optionally,
+batch; built by :func:`facesr_gui.app.create_window`, so the UI never imports torch) and routes
+what is opened: photos and folders of photos to the Photos tab, videos to the Video tab. A fresh
+window (no saved choice) starts on the worker's default model, the manifest's first. With a batch
+worker, File > Enhance all... writes every photo the Photos tab lists (:mod:`.batch_panel`).
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..pipeline.imageio import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, ImageError, classify, load_image
+from .batch_panel import BatchPanel
 from .export import SAVE_FILTER, with_suffix_for_filter
 from .photos_tab import PhotosTab
 from .settings import Settings
@@ -42,9 +44,10 @@ def photos_in(folder: Path) -> list[Path]:
 
 class MainWindow(QMainWindow):
     """``worker``: the inference worker (Photos tab, model and device pickers); ``video_worker``
-    and ``training_worker``: those of the Video and Training tabs."""
+    and ``training_worker``: those of the Video and Training tabs; ``batch_worker``: Enhance all
+    (None: no such action)."""
 
-    def __init__(self, worker, video_worker, training_worker, parent: QWidget | None = None):
+    def __init__(self, worker, video_worker, training_worker, parent: QWidget | None = None, batch_worker=None):
         super().__init__(parent)
         self.setWindowTitle("FaceSR Studio")
         self.setAcceptDrops(True)
@@ -56,6 +59,7 @@ class MainWindow(QMainWindow):
         self.photos = PhotosTab(self.worker)
         self.video = VideoTab(video_worker)
         self.training = TrainingTab(training_worker)
+        self.batch = BatchPanel(batch_worker, self) if batch_worker is not None else None
         self.tabs = QTabWidget()
         self.tabs.addTab(self.photos, icon("mdi6.image-multiple"), "Photos")
         self.tabs.addTab(self.video, icon("mdi6.video"), "Video")
@@ -92,6 +96,11 @@ class MainWindow(QMainWindow):
                                         QKeySequence.StandardKey.Save)
         self.compare_action = self._action("Save &comparison...", "mdi6.compare", self.save_comparison_dialog,
                                            tip="Save before | after (or LR | bicubic | SR of the face) side by side")
+        self.enhance_all_action = self._action("Enhance &all...", "mdi6.image-multiple", self.enhance_all_dialog,
+                                               tip="Enhance every photo listed (a folder, several files) with the "
+                                                   "chosen model and options, and save them in a folder")
+        self.enhance_all_action.setEnabled(False)
+        self.enhance_all_action.setVisible(self.batch is not None)
         self.refresh_action = self._action("&Refresh models", "mdi6.refresh", self.refresh_models)
         self.quit_action = self._action("&Quit", "mdi6.exit-to-app", self.close, QKeySequence.StandardKey.Quit)
 
@@ -99,7 +108,7 @@ class MainWindow(QMainWindow):
         bar = QToolBar("Main")
         bar.setObjectName("main_toolbar")
         bar.setMovable(False)
-        for action in (self.open_action, self.save_action, self.compare_action):
+        for action in (self.open_action, self.save_action, self.compare_action, self.enhance_all_action):
             bar.addAction(action)
         bar.addSeparator()
         bar.addWidget(QLabel(" Model: "))
@@ -124,7 +133,7 @@ class MainWindow(QMainWindow):
         file_menu.addAction(self.open_folder_action)
         self.recent_menu = file_menu.addMenu("Open &Recent")
         file_menu.addSeparator()
-        for action in (self.truth_action, self.save_action, self.compare_action):
+        for action in (self.truth_action, self.save_action, self.compare_action, self.enhance_all_action):
             file_menu.addAction(action)
         file_menu.addSeparator()
         file_menu.addAction(self.quit_action)
@@ -162,6 +171,8 @@ class MainWindow(QMainWindow):
         p.photo_opened.connect(self._on_photo_opened)
         p.truth_requested.connect(self.ground_truth_dialog)
         self.video.status_message.connect(lambda text: self.statusBar().showMessage(text, 8000))
+        if self.batch is not None:
+            self.batch.status_message.connect(lambda text: self.statusBar().showMessage(text, 15000))
         self.training.model_registered.connect(self._on_model_registered)
         self.device_label.setText(self.worker.device_label())
 
@@ -256,15 +267,18 @@ class MainWindow(QMainWindow):
     def open_paths(self, paths: list[str | Path]) -> bool:
         """Photos (and folders of photos) go to the Photos tab, the first video to the Video tab."""
         photos: list[Path] = []
+        folder = False
         for path in map(Path, paths):
             if path.is_dir():
                 photos += photos_in(path)
+                folder = True
             elif classify(path) == "video":
                 return self.open_video(path)
             elif classify(path) == "image":
                 photos.append(path)
         if photos and self.photos.open_photos(photos):
             self.tabs.setCurrentWidget(self.photos)
+            self.enhance_all_action.setEnabled(len(photos) > 1 or folder)
             return True
         if not photos:
             self.statusBar().showMessage("nothing to open: drop photos, a folder of photos or a video", 8000)
@@ -320,6 +334,25 @@ class MainWindow(QMainWindow):
         path = self._save_dialog("Save comparison", f"{Path(self.photos.name).stem}_comparison")
         if path:
             self.photos.save_comparison(path)
+
+    def enhance_all_dialog(self) -> None:
+        """Ask for the output folder, then :meth:`enhance_all` (a running batch is shown instead)."""
+        if self.batch is None:
+            return
+        if self.batch.is_running():
+            self.batch.show()
+            self.batch.raise_()
+            return
+        out_dir = self.batch.ask_out_dir(self.photos.files)
+        if out_dir is not None:
+            self.enhance_all(out_dir)
+
+    def enhance_all(self, out_dir: str | Path) -> bool:
+        """Enhance every photo the Photos tab lists into ``out_dir`` with the window's model and the tab's options."""
+        if self.batch is None or self.batch.is_running() or not self.photos.files:
+            return False
+        self.batch.start(self.photos.batch_request(out_dir))
+        return True
 
     def _on_photo_opened(self, path: str) -> None:
         self._remember(path)
@@ -384,7 +417,8 @@ class MainWindow(QMainWindow):
                 event.ignore()
                 return
         self.save_settings()
-        for tab in (self.photos, self.video, self.training):
-            tab.stop(10000)
+        for tab in (self.photos, self.video, self.training, self.batch):
+            if tab is not None:
+                tab.stop(10000)
         self.worker.stop(10000)
         super().closeEvent(event)

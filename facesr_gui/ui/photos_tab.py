@@ -17,6 +17,7 @@ from PySide6.QtWidgets import QWidget
 from ..pipeline.faces import combine_faces, subset
 from ..pipeline.imageio import ImageError, load_image
 from ..pipeline.sizing import auto_upscale
+from ..workers.batch_jobs import BatchRequest
 from ..workers.requests import RequestKind
 from .export import Exporter, comparison_image
 from .qimage import rgb_to_qimage
@@ -181,6 +182,11 @@ class PhotosTab(PhotosLayout, PhotosView, QWidget):
             flip_ensemble=self.ensemble_check.isChecked())
         self._set_pending(RequestKind.ENHANCE, True)
         self.message.hide()
+
+    def batch_request(self, out_dir: str | Path) -> BatchRequest:
+        """Enhance all: every listed photo into ``out_dir`` with the tab's model, output size, mask and flip ensemble."""
+        return BatchRequest(tuple(self.files), Path(out_dir), self.model_id, self.upscale_combo.currentData() or "auto",
+                            self.mask_combo.currentData(), self.ensemble_check.isChecked())
 
     def run_grid(self, model_ids: list[str]) -> None:
         row = self.faces_list.current()
