@@ -34,7 +34,7 @@ def parse_args() -> argparse.Namespace:
                    default=Path(os.environ.get("FACESR_SHARED_DATA", REPO.parent / "shared" / "data")))
     p.add_argument("--checkpoint", default=os.environ.get("FACESR_SCREENSHOT_CHECKPOINT", ""))
     p.add_argument("--size", default="1440x900", help="window size WxH")
-    p.add_argument("--skip", nargs="*", default=[], choices=["photos", "selfie", "video", "training"])
+    p.add_argument("--skip", nargs="*", default=[], choices=["photos", "selfie", "batch", "video", "training"])
     p.add_argument("--train-steps", type=int, default=40)
     return p.parse_args()
 
@@ -73,6 +73,14 @@ class Shooter:
         self.wait(lambda: False, 0.3)              # let pending repaints land
         path = self.args.out / f"{name}.png"
         self.window.grab().save(str(path))
+        print(f"wrote {path}")
+
+    def shoot_widget(self, name: str, widget) -> None:
+        """A separate window (a dialog) as it is on screen."""
+        widget.resize(max(widget.width(), 900), max(widget.height(), 420))
+        self.wait(lambda: False, 0.3)
+        path = self.args.out / f"{name}.png"
+        widget.grab().save(str(path))
         print(f"wrote {path}")
 
     def model(self) -> str:
@@ -161,6 +169,26 @@ def selfie(s: Shooter) -> None:
     s.shoot("photos_many_faces")
 
 
+def batch(s: Shooter) -> None:
+    """A folder of real photos, shrunk to surveillance size, enhanced all at once (File > Enhance all)."""
+    win = s.window
+    folder = s.tmp / "batch"
+    folder.mkdir()
+    for name, factor in (("face_recognition/obama-480p.jpg", 0.12), ("deepface_tests/selfie-many-people.jpg", 0.1),
+                         ("face_recognition/biden.jpg", 0.1)):
+        src = s.args.data / "photos" / name
+        if src.is_file():
+            shrunk(src, factor, folder / f"{src.stem}-x{factor}.png")
+    win.tabs.setCurrentWidget(win.photos)
+    s.model()
+    win.open_paths([folder])
+    if not win.enhance_all(s.tmp / "batch-out"):
+        print("Enhance all did not start")
+        return
+    s.wait(lambda: not win.batch.is_running(), 300)
+    s.shoot_widget("batch", win.batch)
+
+
 def video(s: Shooter) -> None:
     win = s.window
     clip = s.args.data / "videos/face-demographics-walking.mp4"
@@ -229,7 +257,8 @@ def main() -> int:
             os.environ["FACESR_CHECKPOINTS"] = str(Path(args.checkpoint).resolve())
         s = Shooter(args, tmp)
         try:
-            for name, step in (("photos", photos), ("selfie", selfie), ("video", video), ("training", training)):
+            for name, step in (("photos", photos), ("selfie", selfie), ("batch", batch), ("video", video),
+                               ("training", training)):
                 if name not in args.skip:
                     step(s)
         finally:
