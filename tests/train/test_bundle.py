@@ -37,9 +37,9 @@ def test_bundle_writes_a_verified_card(tmp_path):
 def test_manifest_puts_the_best_x8_model_first(tmp_path):
     dev = tmp_path / "dev"
     dev.mkdir()
-    for i in range(2):
-        y, x = np.mgrid[0:128, 0:128]
-        Image.fromarray(np.stack([x * 2, y * 2, (x + y)], -1).astype(np.uint8)).save(dev / f"{i}.png")
+    for i in range(2):   # 256 px: the tiny CAGFace (lr_size 64, x4) is measured on 256 px HR faces
+        y, x = np.mgrid[0:256, 0:256]
+        Image.fromarray(np.stack([x, y, (x + y) // 2], -1).astype(np.uint8)).save(dev / f"{i}.png")
     models = tmp_path / "models"
     x4 = create_net("cagface", **get_info("cagface").tiny_cfg)
     bundle_model(save_checkpoint(tmp_path / "x4.safetensors", x4), "cag", models, dev, {"steps": 1})
