@@ -1,6 +1,6 @@
 """Real faces, not bicubic downscales: bicubic, a clean-trained and a real-camera model side by side (README).
 
-    python scripts/real_camera_figure.py --models bicubic eipnet_w128 eipnet_w128_real --out docs/real_camera.png
+    python scripts/real_camera_figure.py --models bicubic eipnet_w128 eipnet_w128_real jeanet_s_cctv --out docs/real_camera.png
 
 Rows: frames of the bundled hallway clip (``videos/face-demographics-walking.mp4``, faces of 15-25 px
 as the camera recorded them, H.264) and a real photo (``photos/face_recognition/obama-480p.jpg``)
@@ -68,7 +68,7 @@ def _header(titles: list[str]) -> np.ndarray:
 @torch.no_grad()
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--models", nargs="+", default=["bicubic", "eipnet_w128", "eipnet_w128_real"],
+    p.add_argument("--models", nargs="+", default=["bicubic", "eipnet_w128", "eipnet_w128_real", "jeanet_s_cctv"],
                    help="bundled ids or checkpoint files; the first is the reference that detects")
     p.add_argument("--labels", nargs="*", default=None, help="column titles (default: the model specs)")
     p.add_argument("--video", type=Path, default=DATA / "videos" / "face-demographics-walking.mp4")
