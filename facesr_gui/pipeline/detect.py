@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from facesr_gui.pipeline._tv_shim import import_facenet_pytorch
-from facesr_gui.pipeline.mtcnn import detect_faces
+from facesr_gui.pipeline.mtcnn import detect_faces, network_input
 from facesr_gui.pipeline.faces import LANDMARKS_IN_BOX, Detections, combine_faces, from_boxes, subset  # noqa: F401
 
 __all__ = ["Detections", "FaceDetector", "LANDMARKS_IN_BOX", "combine_faces", "detection_zoom", "from_boxes", "subset"]
@@ -103,8 +103,7 @@ class FaceDetector:
         """MTCNN's last stage (O-Net) on ``(N, 48, 48, 3)`` uint8 RGB face crops, as MTCNN feeds
         it: ``(regression (N, 4), landmarks (N, 10) x then y as fractions of the crop, face
         probability (N,))`` float32 (:mod:`.regions` turns them into boxes)."""
-        x = torch.from_numpy(np.ascontiguousarray(crops)).to(self.device).permute(0, 3, 1, 2).float()
-        reg, points, prob = self._mtcnn.onet((x - 127.5) * 0.0078125)
+        reg, points, prob = self._mtcnn.onet(network_input(crops).to(self.device))
         return reg.float().cpu().numpy(), points.float().cpu().numpy(), prob[:, 1].float().cpu().numpy()
 
     def detect(self, img_rgb_uint8: np.ndarray) -> Detections:

@@ -26,7 +26,7 @@ import torch
 
 from ._tv_shim import import_facenet_pytorch
 
-__all__ = ["detect_faces"]
+__all__ = ["decode_onet", "detect_faces", "network_input", "square"]
 
 _NORM_MEAN, _NORM_SCALE = 127.5, 0.0078125
 
@@ -51,6 +51,12 @@ def _nms(boxes: np.ndarray, scores: np.ndarray, groups: np.ndarray, threshold: f
     return keep[np.argsort(-scores[keep], kind="stable")]
 
 
+def network_input(images: np.ndarray) -> torch.Tensor:
+    """``(N, H, W, 3)`` RGB in 0-255 (uint8 or float32) -> MTCNN's normalised ``(N, 3, H, W)`` float32."""
+    x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float()
+    return (x - _NORM_MEAN) * _NORM_SCALE
+
+
 def _crops(frames: np.ndarray, boxes: np.ndarray, inds: np.ndarray, size: int) -> torch.Tensor:
     """MTCNN's crops (``pad``: integer, clipped to the frame) resampled to ``size``, normalised NCHW."""
     h, w = frames.shape[1:3]
@@ -62,7 +68,7 @@ def _crops(frames: np.ndarray, boxes: np.ndarray, inds: np.ndarray, size: int) -
         if ey[k] > y[k] - 1 and ex[k] > x[k] - 1:
             crop = frames[inds[k], y[k] - 1:ey[k], x[k] - 1:ex[k]]
             out[k] = cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA)
-    return (torch.from_numpy(out).permute(0, 3, 1, 2) - _NORM_MEAN) * _NORM_SCALE
+    return network_input(out)
 
 
 def _regress(boxes: np.ndarray, reg: np.ndarray) -> np.ndarray:
@@ -76,8 +82,17 @@ def _regress(boxes: np.ndarray, reg: np.ndarray) -> np.ndarray:
     return out
 
 
-def _square(boxes: np.ndarray) -> np.ndarray:
-    """facenet's ``rerec``."""
+def decode_onet(boxes: np.ndarray, reg: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """O-Net's outputs for its input squares ``boxes`` (rows ``x0, y0, x1, y1, ...``): the regressed
+    boxes (other columns kept) and the landmarks ``(K, 5, 2)`` ``(x, y)``, placed as facenet does."""
+    wi, hi = boxes[:, 2] - boxes[:, 0] + 1, boxes[:, 3] - boxes[:, 1] + 1
+    lm = np.stack([wi[:, None] * points[:, :5] + boxes[:, :1] - 1,
+                   hi[:, None] * points[:, 5:10] + boxes[:, 1:2] - 1], axis=2)
+    return _regress(boxes, reg), lm
+
+
+def square(boxes: np.ndarray) -> np.ndarray:
+    """facenet's ``rerec``: the square of side ``max(w, h)`` centred on each box (other columns kept)."""
     out = boxes.copy()
     w, h = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
     side = np.maximum(w, h)
@@ -108,7 +123,7 @@ def detect_faces(frames: np.ndarray, pnet, rnet, onet, min_size: float, threshol
     for scale in scales:
         hs, ws = int(h * scale + 1), int(w * scale + 1)
         level = np.stack([cv2.resize(f, (ws, hs), interpolation=cv2.INTER_AREA) for f in floats])
-        x = ((torch.from_numpy(level).permute(0, 3, 1, 2) - _NORM_MEAN) * _NORM_SCALE).to(device, dtype)
+        x = network_input(level).to(device, dtype)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=pnet_bf16 and device.type == "cpu"):
             reg, probs = pnet(x.contiguous(memory_format=torch.channels_last))
         reg, probs = reg.float(), probs.float()
@@ -127,7 +142,7 @@ def detect_faces(frames: np.ndarray, pnet, rnet, onet, min_size: float, threshol
     regw, regh = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
     boxes = np.stack([boxes[:, 0] + boxes[:, 5] * regw, boxes[:, 1] + boxes[:, 6] * regh,
                       boxes[:, 2] + boxes[:, 7] * regw, boxes[:, 3] + boxes[:, 8] * regh, boxes[:, 4]], axis=1)
-    boxes = _square(boxes)
+    boxes = square(boxes)
     # stage 2: R-Net on 24x24 crops
     out = rnet(_crops(frames, boxes, inds, 24).to(device, dtype))
     reg, score = out[0].float().cpu().numpy(), out[1][:, 1].float().cpu().numpy()
@@ -137,7 +152,7 @@ def detect_faces(frames: np.ndarray, pnet, rnet, onet, min_size: float, threshol
     if len(boxes):
         pick = _nms(boxes[:, :4], boxes[:, 4], inds, 0.7)
         boxes, inds, reg = boxes[pick], inds[pick], reg[pick]
-        boxes = _square(_regress(boxes, reg))
+        boxes = square(_regress(boxes, reg))
     if not len(boxes):
         return [empty for _ in range(n)]
     # stage 3: O-Net on 48x48 crops: score, box regression, landmarks; "Min" NMS 0.7 per frame
@@ -147,10 +162,7 @@ def detect_faces(frames: np.ndarray, pnet, rnet, onet, min_size: float, threshol
     ok = score > thresholds[2]
     boxes = np.concatenate([boxes[ok, :4], score[ok, None]], axis=1)
     inds, reg, points = inds[ok], reg[ok], points[ok]
-    wi, hi = boxes[:, 2] - boxes[:, 0] + 1, boxes[:, 3] - boxes[:, 1] + 1
-    lm = np.stack([wi[:, None] * points[:, :5] + boxes[:, :1] - 1,
-                   hi[:, None] * points[:, 5:10] + boxes[:, 1:2] - 1], axis=2)
-    boxes = _regress(boxes, reg)
+    boxes, lm = decode_onet(boxes, reg, points)
     if len(boxes):
         pick = df.batched_nms_numpy(torch.from_numpy(boxes[:, :4]), torch.from_numpy(boxes[:, 4]),
                                     torch.from_numpy(inds), 0.7, "Min")

@@ -35,6 +35,7 @@ import cv2
 import numpy as np
 
 from .faces import Detections
+from .mtcnn import decode_onet, square
 from .track import iou_matrix
 
 if TYPE_CHECKING:
@@ -49,17 +50,9 @@ THRESHOLD = 0.5       # O-Net face probability a tracked face needs (module docs
 ONET_SIZE = 48
 
 
-def _square(boxes: np.ndarray) -> np.ndarray:
-    """MTCNN's ``rerec``: the square of side ``max(w, h)`` centred on each box."""
-    w, h = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
-    side = np.maximum(w, h)
-    x0, y0 = boxes[:, 0] + w / 2 - side / 2, boxes[:, 1] + h / 2 - side / 2
-    return np.stack([x0, y0, x0 + side, y0 + side], axis=1)
-
-
 def candidate_boxes(boxes: np.ndarray) -> np.ndarray:
     """``(K, C, 4)`` float64 candidate squares for each predicted ``(K, 4)`` box (module docstring)."""
-    sq = _square(np.asarray(boxes, np.float64).reshape(-1, 4))
+    sq = square(np.asarray(boxes, np.float64).reshape(-1, 4))
     side = (sq[:, 2] - sq[:, 0])[:, None]
     centre = (sq[:, :2] + sq[:, 2:]) / 2
     offsets = np.array([[0, 0], [-SHIFT, 0], [SHIFT, 0], [0, -SHIFT], [0, SHIFT], [0, 0]], np.float64)
@@ -95,17 +88,13 @@ def detect_regions(detector: FaceDetector, rgb: np.ndarray, boxes: np.ndarray) -
     n_c = cands.shape[1]
     flat = cands.reshape(-1, 4)
     reg, points, prob = detector.score_crops(np.stack([_crop(rgb, b) for b in flat]))
-    wi, hi = flat[:, 2] - flat[:, 0] + 1, flat[:, 3] - flat[:, 1] + 1   # MTCNN's widths (+1)
-    out_boxes = flat + reg * np.stack([wi, hi, wi, hi], axis=1)
-    lm = np.stack([wi[:, None] * points[:, :5] + flat[:, :1] - 1, hi[:, None] * points[:, 5:] + flat[:, 1:2] - 1],
-                  axis=2)
-    threshold = THRESHOLD
+    out_boxes, lm = decode_onet(flat, reg, points)
     found = np.zeros(k, bool)
     keep_b, keep_s, keep_l = [], [], []
     for i in range(k):
         rows = slice(i * n_c, (i + 1) * n_c)
         iou = iou_matrix(pred[i:i + 1].astype(np.float32), out_boxes[rows].astype(np.float32))[0]
-        score = np.where((prob[rows] >= threshold) & (iou >= MIN_MATCH_IOU), prob[rows], -1.0)
+        score = np.where((prob[rows] >= THRESHOLD) & (iou >= MIN_MATCH_IOU), prob[rows], -1.0)
         best = int(np.argmax(score))
         if score[best] < 0:
             continue
