@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["FlickerMeter"]
+__all__ = ["FlickerMeter", "luma"]
 
 _LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 
 
-def _luma(rgb: np.ndarray) -> np.ndarray:
+def luma(rgb: np.ndarray) -> np.ndarray:
+    """``(H, W, 3)`` RGB -> ``(H, W)`` float32 BT.601 luma (0-255 for uint8 input)."""
     return rgb.astype(np.float32) @ _LUMA
 
 
@@ -44,7 +45,7 @@ class FlickerMeter:
             if face.skipped is not None:
                 continue
             tid = int(ids[face.index])
-            sr, bic = _luma(face.sr), _luma(face.bicubic)
+            sr, bic = luma(face.sr), luma(face.bicubic)
             last = self._last.get(tid)
             if last is not None and last[0] == frame - 1 and last[1].shape == sr.shape:
                 self.sr_change += float(np.abs(sr - last[1]).mean())

@@ -24,9 +24,9 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-__all__ = ["FaceStabiliser"]
+from .flicker import luma
 
-_LUMA = np.array([0.299, 0.587, 0.114], np.float32)
+__all__ = ["FaceStabiliser"]
 
 
 class FaceStabiliser:
@@ -55,7 +55,7 @@ class FaceStabiliser:
                 continue
             tid = int(track_ids[face.index])
             sr = face.sr.astype(np.float32)
-            bic = face.bicubic.astype(np.float32) @ _LUMA
+            bic = luma(face.bicubic)
             prev = self._prev.get(tid)
             if prev is not None and prev[0] == frame - 1 and prev[1].shape == sr.shape and self.strength > 0:
                 sr = self._blend(sr, bic, prev[1], prev[2])
