@@ -77,8 +77,8 @@ class VideoReport:
     halfway); frames_expected: the count the file announced; faces_*: faces restored per
     frame (total, max, frames with at least one); tracks: distinct faces tracked;
     scene_cuts: hard cuts seen; full_detections: frames detected whole (the others were
-    detected around their tracked faces or only tracked); seconds: wall time; output: the finished file, the
-    ``.partial`` file when cancelled or failed, None when nothing was written; problem:
+    detected around their tracked faces or only tracked); seconds: wall time; output: the
+    finished file, the ``.partial`` file when cancelled or failed, None when nothing was written; problem:
     why frames were missing from the source (truncated/corrupt), else None; audio:
     ``"none"``, ``"copied (aac)"`` or ``"dropped (why)"``; fps_video: the frame rate of
     source and output; timings: seconds per stage (:data:`STAGES`).
@@ -179,9 +179,9 @@ def enhance_video(src: str | os.PathLike, dst: str | os.PathLike, restorer: Face
     """Restore every face of ``src`` frame by frame and write ``dst``.
 
     Each frame is decoded, faces are detected in the whole frame every ``detect_every``-th
-    frame, at scene cuts and after a tracked face was missed twice in a row; in between, with ``regions``, each
-    tracked face is detected only in a small region around it (:mod:`.regions`: ~1/30 of the
-    cost), without, the tracks are moved on by their velocity. Tracks are smoothed and bridged
+    frame, at scene cuts and after a tracked face was missed twice in a row; in between, with
+    ``regions``, each tracked face is detected only around where it is expected (:mod:`.regions`:
+    a few ms instead of hundreds); without, the tracks are moved on by their velocity. Tracks are smoothed and bridged
     over short misses (:class:`~.track.FaceTracker`). Each frame is restored with
     ``restorer.enhance(frame, detections=tracked, upscale=upscale)`` and encoded; audio
     is copied. Decoding and encoding run in their own threads, at most ``max_queue``
@@ -318,10 +318,8 @@ class _FrameRestorer:
         report.timings["detect"] += time.perf_counter() - t0
         # a frame once started is finished (a stop request ends the video after it): the output then
         # holds every frame taken in
-        extra = {}
-        if self.stabiliser is not None:
-            extra["refine"] = functools.partial(self.stabiliser, index, track_ids=tracked.ids)
-        result = self.restorer.enhance(rgb, detections=tracked.detections, upscale=self.upscale, **extra)
+        refine = None if self.stabiliser is None else functools.partial(self.stabiliser, index, track_ids=tracked.ids)
+        result = self.restorer.enhance(rgb, detections=tracked.detections, upscale=self.upscale, refine=refine)
         result.track_ids = tracked.ids
         report.timings["sr"] += result.timings.get("sr", 0.0)
         report.timings["paste"] += result.timings.get("paste", 0.0)
