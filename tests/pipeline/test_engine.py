@@ -11,19 +11,6 @@ from facesr_gui.pipeline.detect import Detections, from_boxes
 from facesr_gui.pipeline.engine import BatchReport, collect_inputs, enhance_paths, face_sheet, output_suffix, plan_outputs
 from facesr_gui.pipeline.imageio import load_image, save_image
 from facesr_gui.pipeline.sizing import auto_upscale, crop_sides
-from facesr_gui.catalog import load_restorer
-from facesr_gui.selftest import degrade, load_sample
-
-
-@pytest.fixture(scope="module")
-def restorer():
-    return load_restorer("bicubic")
-
-
-@pytest.fixture(scope="module")
-def face_frame():
-    """The bundled portrait degraded to 128x72 with a ~17 px face (as in the self-test)."""
-    return degrade(load_sample())
 
 
 def _touch(path, data=b"x"):

@@ -16,20 +16,8 @@ from facesr_gui.pipeline.engine import enhance_paths, plan_outputs
 from facesr_gui.pipeline.provenance import (SKIP_REASONS, TEXT_KEY, build_record, face_records, options_of,
                                             summary_line, write_sidecar)
 from facesr_gui.pipeline.restore import LARGE_FACE_FACTOR
-from facesr_gui.selftest import degrade, load_sample
 
 PHOTO = "photos/face_recognition/obama_small.jpg"
-
-
-@pytest.fixture(scope="module")
-def restorer():
-    return load_restorer("bicubic")
-
-
-@pytest.fixture(scope="module")
-def face_frame():
-    """The bundled portrait degraded to 128x72 with a ~17 px face (as in the self-test)."""
-    return degrade(load_sample())
 
 
 def _sha(path) -> str:
