@@ -64,6 +64,9 @@ case "${1:-}" in
     wnet_c16_up) run wnet_c16_up wnet 3000 3e-4 '{}' --parsing "$PARSING" --init models/wnet_c16.safetensors --batch 8 --preload ;;
     # a third cycle of eipnet_w128 from the second one's (fp32) weights, at a lower peak rate
     eipnet_w128_up2) run eipnet_w128_up2 eipnet 6000 1.5e-4 '{}' --no-gan --init "$RUNS/eipnet_w128_up/eipnet.safetensors" --preload ;;
+    # a fourth cycle from the bundled (fp16) weights at a lower peak rate, time-budgeted on one CPU thread (issue
+    # "Faces from real cameras": the best x8 model's clean gain)
+    eipnet_w128_up3) run eipnet_w128_up3 eipnet 20000 1e-4 '{}' --no-gan --init models/eipnet_w128.safetensors --preload ;;
     jeanet_s_up2) run jeanet_s_up2 jeanet 2500 2e-4 '{}' --init "$RUNS/jeanet_s_up/jeanet.safetensors" --preload ;;
     # fourth JEANet and third W-Net cycles from the previous runs' fp32 weights, fitted into 45 minutes each
     # (BUDGET=45: --time-budget; the steps are a cap)
