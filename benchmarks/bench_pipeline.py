@@ -73,10 +73,20 @@ def make_restorer(model: str, device: str) -> FaceRestorer:
 
 
 def run(video: Path, model: str, frames: int, upscale: int, detect_every: int, device: str,
-        out_dir: Path, regions: bool = True, boxes: dict | None = None) -> dict:
-    """One timed run; ``boxes`` (when given) collects each frame's restored face boxes."""
+        out_dir: Path, regions: bool = True, boxes: dict | None = None, found: list | None = None) -> dict:
+    """One timed run; ``boxes`` (when given) collects each frame's restored face boxes, ``found``
+    the boxes of each whole-frame detection in order (with ``detect_every`` 1: one per frame)."""
     restorer = make_restorer(model, device)
     meter = FlickerMeter()
+    if found is not None:
+        detect = restorer.detect
+
+        def detect_and_keep(rgb):
+            det = detect(rgb)
+            found.append(det.boxes)
+            return det
+
+        restorer.detect = detect_and_keep
 
     def keep(index, result) -> None:
         meter.add(index, result)
@@ -95,16 +105,26 @@ def run(video: Path, model: str, frames: int, upscale: int, detect_every: int, d
             "ms_per_frame": {k: round(1000 * report.timings[k] / n, 2) for k in STAGES}}
 
 
-def recall(reference: dict, tested: dict, iou: float = 0.5) -> float:
-    """Share of the reference's face-frames that ``tested`` restores too (a box with IoU >= ``iou``)."""
+def _matched(a: np.ndarray, b: np.ndarray, iou: float) -> list[tuple[int, int]]:
     from facesr_gui.pipeline.track import greedy_match, iou_matrix
 
+    return greedy_match(iou_matrix(a, b), iou - 1e-9) if len(a) and len(b) else []
+
+
+def recall(reference: dict, tested: dict, found: list | None = None, iou: float = 0.5) -> float:
+    """Share of the reference's face-frames that ``tested`` restores too (a box with IoU >= ``iou``).
+
+    With ``found`` (the reference run's detections per frame) a face-frame is one the detector found
+    in that frame and the reference restored: not the few frames a track coasts on after its face
+    was lost (a box where there may be no face any more)."""
     total = hit = 0
     for index, ref in reference.items():
+        if found is not None:
+            ref = ref[sorted(a for a, _ in _matched(ref, found[index], iou))]
         got = tested.get(index, np.zeros((0, 4), np.float32))
         total += len(ref)
         if len(ref) and len(got):
-            hit += len(greedy_match(iou_matrix(ref, got), iou - 1e-9))
+            hit += len(_matched(ref, got, iou))
     return hit / total if total else float("nan")
 
 
@@ -146,12 +166,14 @@ def main() -> None:
         for m in models:
             if args.recall:
                 reference: dict = {}
-                rows.append(run(video, m, args.frames, args.upscale, 1, args.device, tmp, False, reference))
+                found: list = []
+                rows.append(run(video, m, args.frames, args.upscale, 1, args.device, tmp, False, reference, found))
             tested: dict = {}
             rows.append(run(video, m, args.frames, args.upscale, args.detect_every, args.device, tmp,
                             not args.no_regions, tested))
             if args.recall:
-                rows[-1]["recall"] = round(recall(reference, tested), 4)
+                rows[-1]["recall"] = round(recall(reference, tested, found), 4)
+                rows[-1]["recall_with_coasting"] = round(recall(reference, tested), 4)
         info = probe_video(video)
     print(f"{video.name}: {info.width}x{info.height} @ {float(info.fps):.3f} fps, device {args.device}, "
           f"{torch.get_num_threads()} torch thread(s)")

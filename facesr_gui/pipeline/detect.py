@@ -92,7 +92,10 @@ class FaceDetector:
             keep_all=True, select_largest=False, min_face_size=min_face_size,
             thresholds=list(thresholds), device=self.device,
         ).eval()
-        self._mtcnn.pnet.to(memory_format=torch.channels_last)   # ~1.9x faster convolutions on the CPU
+        # channels-last weights (the inputs already are: NHWC images permuted): P-Net ~1.9x, R-Net ~3x and
+        # O-Net ~4.5x faster on the CPU (NCHW R-/O-Net fall back to a slow convolution), outputs within 3e-7
+        for net in (self._mtcnn.pnet, self._mtcnn.rnet, self._mtcnn.onet):
+            net.to(memory_format=torch.channels_last)
 
     def factor_for(self, height: int, width: int) -> float:
         """The resize factor used for an image of this size."""

@@ -9,7 +9,7 @@ av = pytest.importorskip("av")
 
 from facesr_gui.pipeline.detect import FaceDetector, _resize
 from facesr_gui.pipeline.faces import Detections
-from facesr_gui.pipeline.regions import candidate_boxes, detect_regions
+from facesr_gui.pipeline.regions import WINDOW, candidate_boxes, detect_regions, detect_windows
 from facesr_gui.pipeline.track import greedy_match, iou_matrix
 from facesr_gui.pipeline.video import enhance_video, iter_frames
 
@@ -76,6 +76,30 @@ def test_tracked_faces_are_found_again_in_the_next_frame(detector, frames):
         assert _matched(got.boxes, full.boxes) == len(got)   # each one is a face the full detector sees there
         found_total, boxes_total = found_total + int(found.sum()), boxes_total + len(prev)
     assert boxes_total > 0 and found_total >= 0.8 * boxes_total
+
+
+def test_a_face_further_than_the_candidates_is_found_in_its_window(detector, frames):
+    """A predicted box off by half a side (beyond O-Net's shifted candidates): the whole cascade in a
+    window around it finds the face the full detector sees there, and only that face."""
+    full = detector.detect(frames[4])
+    assert len(full)
+    sides = (full.boxes[:, 2:] - full.boxes[:, :2]).max(axis=1, keepdims=True)
+    off = full.boxes + sides * np.array([0.5, 0.3, 0.5, 0.3], np.float32)
+    got, found = detect_windows(detector, frames[4], off)
+    assert found.shape == (len(full),) and len(got) == int(found.sum()) >= 0.8 * len(full)
+    assert _matched(got.boxes, full.boxes) == len(got)
+    assert np.isfinite(got.landmarks).all() and (got.scores >= detector.thresholds[2]).all()
+    # the restorer's detect_near: O-Net candidates first, windows for the rest, boxes in the input order
+    from facesr_gui.catalog import load_restorer
+
+    near, found_near = load_restorer("bicubic", keep_maps=False).detect_near(frames[4], off)
+    assert found_near.sum() >= found.sum() and len(near) == int(found_near.sum())
+    centres = (near.boxes[:, :2] + near.boxes[:, 2:]) / 2
+    own = (off[found_near, :2] + off[found_near, 2:]) / 2
+    assert np.all(np.hypot(*(centres - own).T) <= sides[found_near, 0] * WINDOW / 2)
+    # nothing in a window of an empty frame
+    got, found = detect_windows(detector, np.zeros_like(frames[4]), off)
+    assert len(got) == 0 and not found.any()
 
 
 def test_no_face_where_there_is_none(detector, frames):
