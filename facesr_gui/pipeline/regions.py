@@ -23,12 +23,15 @@ the five landmarks) runs, on a few candidate boxes per face:
 All candidates of a frame go through O-Net as one batch: a frame of six faces costs ~1-3 ms
 instead of hundreds. Faces that enter the frame are found by the next full-frame detection.
 
-A face O-Net does not find around its track (it moved further than a shift, turned, or its box
-drifted) is looked for by the whole cascade in a window around it (:func:`detect_windows`): the
+A face O-Net does not find around its track, or finds only with a probability under
+``CONFIDENT`` (it moved further than a shift, turned, or the predicted box is off: from a poor
+candidate O-Net regresses a poor box, and fed back as the next prediction a track's box drifts off
+its face), is looked for by the whole cascade in a window around it (:func:`detect_windows`): the
 square of ``WINDOW`` times its side, resampled to ``WINDOW_PX`` px (the face then measures about
 ``WINDOW_PX / WINDOW`` px, and MTCNN's 12 px smallest face is about half its side), all windows of a
 frame as one batch. That costs a few ms where a whole-frame detection costs ~0.45 s; on the 480p
 street clip it took the whole-frame detections asked for by lost faces from 24 to 11 in 100 frames.
+:func:`detect_tracked` puts the two together.
 
 Coordinates: ``boxes`` ``(K, 4)`` float ``x0, y0, x1, y1`` and the returned
 :class:`~.faces.Detections` are in pixels of ``rgb`` (``(H, W, 3)`` uint8 RGB), MTCNN's own
@@ -48,13 +51,15 @@ from .track import iou_matrix
 if TYPE_CHECKING:
     from .detect import FaceDetector
 
-__all__ = ["GROW", "MIN_MATCH_IOU", "SHIFT", "THRESHOLD", "WINDOW", "WINDOW_PX", "candidate_boxes", "detect_regions",
-           "detect_windows"]
+__all__ = ["CONFIDENT", "GROW", "MIN_MATCH_IOU", "SHIFT", "THRESHOLD", "WINDOW", "WINDOW_PX", "candidate_boxes", "detect_regions",
+           "detect_tracked", "detect_windows"]
 
 SHIFT = 0.15          # candidate shifts, in sides of the squared box
 GROW = 1.25           # a larger candidate, for a face coming closer (or a box that shrank)
 MIN_MATCH_IOU = 0.3   # a detection further from the predicted box than this is not the track's face
 THRESHOLD = 0.5       # O-Net face probability a tracked face needs (module docstring)
+SURE_MARGIN = 0.05    # candidates within this of the best probability count as equally sure
+CONFIDENT = 0.9       # below it, the window's cascade is asked too (module docstring)
 ONET_SIZE = 48
 WINDOW = 2.5          # a lost face's search window, in sides of its predicted (squared) box
 WINDOW_PX = 60        # the window's side for the cascade: the face at ~24 px, twice MTCNN's smallest
@@ -105,10 +110,14 @@ def detect_regions(detector: FaceDetector, rgb: np.ndarray, boxes: np.ndarray) -
     for i in range(k):
         rows = slice(i * n_c, (i + 1) * n_c)
         iou = iou_matrix(pred[i:i + 1].astype(np.float32), out_boxes[rows].astype(np.float32))[0]
-        score = np.where((prob[rows] >= THRESHOLD) & (iou >= MIN_MATCH_IOU), prob[rows], -1.0)
-        best = int(np.argmax(score))
-        if score[best] < 0:
+        valid = (prob[rows] >= THRESHOLD) & (iou >= MIN_MATCH_IOU)
+        if not valid.any():
             continue
+        # of the candidates about as sure as the surest, the one O-Net moved least: it was centred on
+        # the face (as MTCNN's own O-Net input is), and its box is MTCNN's; a box regressed far from an
+        # off-centre candidate is a few px off, and fed back as the next prediction, drifts
+        near_best = valid & (prob[rows] >= prob[rows][valid].max() - SURE_MARGIN)
+        best = int(np.argmin(np.where(near_best, np.abs(reg[rows]).sum(axis=1), np.inf)))
         found[i] = True
         keep_b.append(out_boxes[rows][best])
         keep_s.append(prob[rows][best])
@@ -158,3 +167,23 @@ def detect_windows(detector: FaceDetector, rgb: np.ndarray, boxes: np.ndarray) -
         return Detections.empty(), found
     return Detections(np.array(keep_b, np.float32), np.array(keep_s, np.float32),
                       np.array(keep_l, np.float32)), found
+
+
+def detect_tracked(detector: FaceDetector, rgb: np.ndarray, boxes: np.ndarray) -> tuple[Detections, np.ndarray]:
+    """The face near each predicted ``(K, 4)`` box: :func:`detect_regions`, then :func:`detect_windows`
+    for the boxes it found no face for or one under ``CONFIDENT`` (the window's face replaces that
+    one); :func:`detect_regions`'s return convention."""
+    pred = np.asarray(boxes, np.float64).reshape(-1, 4)
+    near, found = detect_regions(detector, rgb, pred)
+    k = len(pred)
+    b, s, lm = np.zeros((k, 4), np.float32), np.zeros(k, np.float32), np.zeros((k, 5, 2), np.float32)
+    b[found], s[found], lm[found] = near.boxes, near.scores, near.landmarks
+    redo = np.flatnonzero(~found | (s < CONFIDENT))
+    if len(redo):
+        again, found_again = detect_windows(detector, rgb, pred[redo])
+        idx = redo[found_again]
+        b[idx], s[idx], lm[idx] = again.boxes, again.scores, again.landmarks
+        found[idx] = True
+    if not found.any():
+        return Detections.empty(), found
+    return Detections(b[found], s[found], lm[found]), found

@@ -235,22 +235,11 @@ class FaceRestorer:
 
     def detect_near(self, rgb: np.ndarray, boxes: np.ndarray) -> tuple[Detections, np.ndarray]:
         """The face near each predicted ``(K, 4)`` box of a video frame, and which were found
-        (:func:`.regions.detect_regions`: MTCNN's last stage only, a few ms a frame; the faces it
-        misses, by the whole cascade in a window around them, :func:`.regions.detect_windows`)."""
-        from .regions import detect_regions, detect_windows
+        (:func:`.regions.detect_tracked`: MTCNN's last stage on a few candidates per face, the
+        whole cascade in a window around a face it misses; a few ms a frame)."""
+        from .regions import detect_tracked
 
-        near, found = detect_regions(self.detector, rgb, boxes)
-        if found.all():
-            return near, found
-        lost = np.flatnonzero(~found)
-        again, found_again = detect_windows(self.detector, rgb, np.asarray(boxes).reshape(-1, 4)[lost])
-        if not len(again):
-            return near, found
-        owner = np.concatenate([np.flatnonzero(found), lost[found_again]])   # box index of each detection
-        order = np.argsort(owner, kind="stable")                             # back in the order of ``boxes``
-        found[lost[found_again]] = True
-        both = [np.concatenate([getattr(near, k), getattr(again, k)])[order] for k in ("boxes", "scores", "landmarks")]
-        return Detections(*both), found
+        return detect_tracked(self.detector, rgb, boxes)
 
     def enhance(self, rgb: np.ndarray, detections: Detections | None = None, upscale: int = 1,
                 progress: Progress | None = None, should_stop: Callable[[], bool] | None = None,
