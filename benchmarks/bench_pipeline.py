@@ -13,7 +13,9 @@ registered network with random weights (speed does not depend on the weights).
 Detection: the whole frame every ``--detect-every``-th frame (and at cuts and lost tracks), in
 between around each tracked face (``--no-regions``: only tracked). ``--recall`` also runs every
 frame through full-frame detection (the reference, and the "before" speed) and reports the share
-of its restored face-frames that the tested setting restores too (a box with IoU >= 0.5).
+of its face-frames that the tested setting restores too (a box with IoU >= 0.5): the faces it
+detected and restored in each frame (``recall``), and with the boxes its tracker coasts on for a
+few frames after a face was lost, where there may be no face any more (``+coasting``).
 Flicker (pipeline/flicker.py): how much each tracked face's SR crop changes between consecutive
 frames relative to its bicubic crop (1.0: no more than the input itself; above: added flicker).
 
@@ -129,11 +131,12 @@ def recall(reference: dict, tested: dict, found: list | None = None, iou: float 
 
 
 def format_table(rows: list[dict]) -> str:
-    head = (["model", "frames", "up", "det/k", "regions", "full", "fps", "faces", "recall", "flicker"]
+    head = (["model", "frames", "up", "det/k", "regions", "full", "fps", "faces", "recall", "+coasting", "flicker"]
             + [f"{s} ms" for s in STAGES])
     lines = [head] + [[r["model"], str(r["frames"]), f"x{r['upscale']}", str(r["detect_every"]),
                        "yes" if r["regions"] else "no", str(r["full_detections"]), f"{r['fps']:.2f}",
                        f"{r['faces_per_frame']:.1f}", f"{r['recall']:.3f}" if "recall" in r else "-",
+                       f"{r['recall_with_coasting']:.3f}" if "recall" in r else "-",
                        f"{r['flicker']:.2f}"]
                       + [f"{r['ms_per_frame'][s]:.1f}" for s in STAGES]
                       for r in rows]
