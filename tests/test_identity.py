@@ -62,6 +62,32 @@ def test_embed_shape_and_same_image(ident, shared_data):
     assert ident.distance(face, face) == pytest.approx(0.0, abs=1e-6)
 
 
+def test_an_embedding_is_computed_once_per_image_and_box(shared_data):
+    pytest.importorskip("dlib")
+    ident = DlibIdentity()
+    faces = [celeba_128(p) for p in sorted((shared_data / "celeba_dev").glob("celeb_*.jpg"))[:2]]
+    box = (20, 20, 108, 108)
+    calls = []
+    _, predictor, net = identity_mod._models()
+
+    class Counting:
+        def compute_face_descriptor(self, img, shape):
+            calls.append(1)
+            return net.compute_face_descriptor(img, shape)
+
+    real = identity_mod._models
+    identity_mod._models = lambda: (None, predictor, Counting())
+    try:
+        first = ident.embed(faces[0], box)
+        first[:] = 0                                        # a caller's copy: the cache keeps its own
+        again = ident.embed(faces[0].copy(), box)           # same pixels, another array
+        other = ident.embed(faces[1], box)
+        ident.embed(faces[0], (24, 20, 108, 108))           # another box
+    finally:
+        identity_mod._models = real
+    assert len(calls) == 3 and np.any(again != 0) and not np.allclose(again, other)
+
+
 def test_embed_hq_1024(ident, shared_data):
     with Image.open(sorted((shared_data / "faces_hq_1024").glob("*.jpg"))[0]) as img:
         face = np.asarray(img.convert("RGB"))
