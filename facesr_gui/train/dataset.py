@@ -91,13 +91,16 @@ def load_rgb(path: str | Path) -> Image.Image:
         raise ValueError(f"cannot read image {path}: {e}") from e
 
 
-def _find_unreadable(paths: list[Path]) -> list[str]:
-    """Cheap header check (PIL ``verify``) of every file; returns 'path: reason' lines."""
+def _find_unreadable(paths: list[Path], sizes: dict[Path, tuple[int, int]] | None = None) -> list[str]:
+    """Cheap header check (PIL ``verify``) of every file; returns 'path: reason' lines and puts
+    each readable file's stored ``(width, height)`` into ``sizes`` when given."""
     bad = []
     for p in paths:
         try:
             with Image.open(p) as img:
                 img.verify()
+                if sizes is not None:
+                    sizes[p] = img.size
         except Exception as e:  # noqa: BLE001 - any failure means the file is unusable
             bad.append(f"{p}: {e}")
     return bad
@@ -226,8 +229,10 @@ class FaceFolder(Dataset):
         self.paths = list_images(self.root)
         if not self.paths:
             raise ValueError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) found under {self.root}")
+        # each file's stored (width, height), from the validation's header pass (empty without it)
+        self.sizes: dict[Path, tuple[int, int]] = {}
         if validate:
-            bad = _find_unreadable(self.paths)
+            bad = _find_unreadable(self.paths, self.sizes)
             if bad:
                 raise ValueError(f"{len(bad)} unreadable image(s) under {self.root}:\n" + "\n".join(bad))
         self.hr_size, self.scale, self.augment, self.crop = hr_size, scale, augment, crop

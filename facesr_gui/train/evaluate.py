@@ -183,14 +183,17 @@ def evaluate_folder(net: nn.Module, hr_dir: str | Path, hr_size: int = 128, limi
 
 
 def _too_small(ds: FaceFolder, crop: str, hr_size: int) -> list[tuple[str, str]]:
-    """``(name, reason)`` of the images whose crop is smaller than ``hr_size`` (sizes from the headers)."""
+    """``(name, reason)`` of the images whose crop is smaller than ``hr_size`` (sizes from the headers:
+    those the folder's validation read, else read here)."""
     small = []
     for p in ds.paths:
         try:
-            with Image.open(p) as img:
-                w, h = img.size
+            if (size := ds.sizes.get(p)) is None:
+                with Image.open(p) as img:
+                    size = img.size
         except (OSError, ValueError):   # unreadable: FaceFolder has listed those
             continue
+        w, h = size
         try:
             x0, y0, x1, y1 = _crop_box(w, h, crop)
         except ValueError as exc:       # too small for CelebA's 178 px crop
