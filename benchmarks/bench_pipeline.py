@@ -63,22 +63,24 @@ def default_models() -> list[str]:
     return ["bicubic"] + ([first] if first != "bicubic" else [])
 
 
-def make_restorer(model: str, device: str) -> FaceRestorer:
+def make_restorer(model: str, device: str, backend: str = "auto") -> FaceRestorer:
     """``model`` as ``load_restorer`` takes it; ``untrained:<net>`` builds a registered net with
     random weights (same speed as the trained one: for timing before weights exist)."""
     if model.startswith("untrained:"):
         name = model.split(":", 1)[1]
         if name not in list_nets():
             raise SystemExit(f"unknown net {name!r}; registered: {', '.join(list_nets())}")
-        return FaceRestorer(create_net(name), device=device, keep_maps=False, net_name=name)
-    return load_restorer(model, device=device, keep_maps=False)
+        return FaceRestorer(create_net(name), device=device, keep_maps=False, net_name=name, backend=backend)
+    return load_restorer(model, device=device, keep_maps=False, backend=backend)
 
 
 def run(video: Path, model: str, frames: int, upscale: int, detect_every: int, device: str,
-        out_dir: Path, regions: bool = True, boxes: dict | None = None, found: list | None = None) -> dict:
+        out_dir: Path, regions: bool = True, boxes: dict | None = None, found: list | None = None,
+        backend: str = "auto") -> dict:
     """One timed run; ``boxes`` (when given) collects each frame's restored face boxes, ``found``
     the boxes of each whole-frame detection in order (with ``detect_every`` 1: one per frame)."""
-    restorer = make_restorer(model, device)
+    restorer = make_restorer(model, device, backend)
+    restorer.detector.detect(np.zeros((64, 64, 3), np.uint8))   # build (and convert) before the clock starts
     meter = FlickerMeter()
     if found is not None:
         detect = restorer.detect
@@ -99,7 +101,8 @@ def run(video: Path, model: str, frames: int, upscale: int, detect_every: int, d
                            detect_every=detect_every, max_frames=frames, regions=regions,
                            on_frame=keep)
     n = max(report.frames_out, 1)
-    return {"model": model, "frames": report.frames_out, "upscale": upscale, "detect_every": detect_every,
+    return {"model": model, "backend": f"{restorer.backend}/{restorer.detector.backend}", "frames": report.frames_out,
+            "upscale": upscale, "detect_every": detect_every,
             "regions": regions and detect_every > 1, "full_detections": report.full_detections,
             "fps": round(report.fps, 3), "seconds": round(report.seconds, 3),
             "faces_per_frame": round(report.faces_mean, 2), "tracks": report.tracks, "audio": report.audio,
@@ -131,9 +134,9 @@ def recall(reference: dict, tested: dict, found: list | None = None, iou: float 
 
 
 def format_table(rows: list[dict]) -> str:
-    head = (["model", "frames", "up", "det/k", "regions", "full", "fps", "faces", "recall", "+coasting", "flicker"]
+    head = (["model", "backend", "frames", "up", "det/k", "regions", "full", "fps", "faces", "recall", "+coasting", "flicker"]
             + [f"{s} ms" for s in STAGES])
-    lines = [head] + [[r["model"], str(r["frames"]), f"x{r['upscale']}", str(r["detect_every"]),
+    lines = [head] + [[r["model"], r["backend"], str(r["frames"]), f"x{r['upscale']}", str(r["detect_every"]),
                        "yes" if r["regions"] else "no", str(r["full_detections"]), f"{r['fps']:.2f}",
                        f"{r['faces_per_frame']:.1f}", f"{r['recall']:.3f}" if "recall" in r else "-",
                        f"{r['recall_with_coasting']:.3f}" if "recall" in r else "-",
@@ -157,6 +160,8 @@ def main() -> None:
     ap.add_argument("--recall", action="store_true",
                     help="also run per-frame full detection: the reference for recall, and the 'before' speed")
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--backend", default="auto", choices=["auto", "torch", "openvino"],
+                    help="what runs the networks (SR/detector shown per row)")
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     ap.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = ap.parse_args()
@@ -170,10 +175,11 @@ def main() -> None:
             if args.recall:
                 reference: dict = {}
                 found: list = []
-                rows.append(run(video, m, args.frames, args.upscale, 1, args.device, tmp, False, reference, found))
+                rows.append(run(video, m, args.frames, args.upscale, 1, args.device, tmp, False, reference, found,
+                                args.backend))
             tested: dict = {}
             rows.append(run(video, m, args.frames, args.upscale, args.detect_every, args.device, tmp,
-                            not args.no_regions, tested))
+                            not args.no_regions, tested, backend=args.backend))
             if args.recall:
                 rows[-1]["recall"] = round(recall(reference, tested, found), 4)
                 rows[-1]["recall_with_coasting"] = round(recall(reference, tested), 4)

@@ -57,7 +57,7 @@ class ModelService:
         self._device = torch.device(device) if device is not None else default_device()
         self._half = False
         self._restorers: OrderedDict[tuple, FaceRestorer] = OrderedDict()
-        self._detectors: dict[str, FaceDetector] = {}
+        self._detectors: dict[tuple[str, str], FaceDetector] = {}   # (device, backend)
 
     # --- catalogue ------------------------------------------------------------------------------
     def models(self) -> list[ModelEntry]:
@@ -119,16 +119,18 @@ class ModelService:
         with self._lock:
             for key in [k for k in self._restorers if k[1] != "cpu"]:
                 del self._restorers[key]
-            self._detectors = {k: v for k, v in self._detectors.items() if k == "cpu"}
+            self._detectors = {k: v for k, v in self._detectors.items() if k[0] == "cpu"}
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
 
     # --- models ---------------------------------------------------------------------------------
     def restorer(self, model_id: str, device: torch.device, half: bool = False,
-                 on_load: Callable[[ModelEntry], None] | None = None) -> FaceRestorer:
+                 on_load: Callable[[ModelEntry], None] | None = None, backend: str = "torch") -> FaceRestorer:
         """The cached restorer of ``model_id`` on ``device`` (loaded, and ``on_load(entry)`` told,
-        when not cached); raises :class:`~facesr_gui.catalog.ModelUnavailable`."""
-        key = (model_id, str(device), bool(half))
+        when not cached); raises :class:`~facesr_gui.catalog.ModelUnavailable`. ``backend``: what runs
+        the networks (:mod:`facesr_gui.pipeline.accel`): long jobs (video, batch) ask for ``"auto"``;
+        a photo's first result should not wait for a model's one-time OpenVINO conversion."""
+        key = (model_id, str(device), bool(half), backend)
         with self._lock:
             if key in self._restorers:
                 self._restorers.move_to_end(key)
@@ -139,20 +141,20 @@ class ModelService:
         if on_load is not None:
             on_load(entry)
         net = self._loader(entry, torch.device("cpu"))
-        detector = None if self._detect_fn is not None else self.detector(device)
+        detector = None if self._detect_fn is not None else self.detector(device, backend)
         restorer = FaceRestorer(net, detector=detector, device=device, half=half, net_name=model_id,
-                                lr_size=entry.lr_size, model=entry.facts())
+                                lr_size=entry.lr_size, model=entry.facts(), backend=backend)
         with self._lock:
             self._restorers[key] = restorer
             while len(self._restorers) > MAX_CACHED_RESTORERS:
                 self._restorers.popitem(last=False)
         return restorer
 
-    def detector(self, device: torch.device | str) -> FaceDetector:
-        key = str(device)
+    def detector(self, device: torch.device | str, backend: str = "torch") -> FaceDetector:
+        key = (str(device), backend)
         with self._lock:
             if key not in self._detectors:
-                self._detectors[key] = FaceDetector(device=device)
+                self._detectors[key] = FaceDetector(device=device, backend=backend)
             return self._detectors[key]
 
     def find_faces(self, image: np.ndarray, device: torch.device | str) -> Detections:

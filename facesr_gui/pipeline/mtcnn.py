@@ -105,13 +105,17 @@ def square(boxes: np.ndarray) -> np.ndarray:
 
 @torch.inference_mode()
 def detect_faces(frames: np.ndarray, pnet, rnet, onet, min_size: float, thresholds, factor: float = 0.709,
-                 pnet_bf16: bool = False) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+                 pnet_bf16: bool = False, device: torch.device | str | None = None,
+                 ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """``(boxes, scores, landmarks)`` per frame of ``frames`` ``(B, H, W, 3)`` uint8 RGB (module docstring).
-    ``pnet_bf16``: run P-Net (most of the time) under bfloat16 autocast on the CPU."""
+    ``pnet``, ``rnet``, ``onet``: facenet's modules or callables like them (:mod:`.accel`'s compiled ones,
+    float32 in and out). ``pnet_bf16``: run P-Net (most of the time) under bfloat16 autocast on the CPU.
+    ``device``: where the inputs go (default: the modules' own)."""
     df = _helpers()
     n, h, w = frames.shape[:3]
-    dtype = next(pnet.parameters()).dtype
-    device = next(pnet.parameters()).device
+    params = next(pnet.parameters()) if isinstance(pnet, torch.nn.Module) else None
+    dtype = params.dtype if params is not None else torch.float32
+    device = torch.device(device) if device is not None else (params.device if params is not None else torch.device("cpu"))
     scales, m = [], 12.0 / min_size
     minl = min(h, w) * m
     while minl >= 12:

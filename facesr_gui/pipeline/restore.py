@@ -33,7 +33,7 @@ from torch import nn
 from ..nets import net_lr_side
 from ..nets.ensemble import flip_ensemble
 from ..precision import cpu_has_bf16
-from . import blend
+from . import accel, blend
 from .align import FaceCrop, crop_faces, face_transform, warp_crop
 from .detect import Detections, FaceDetector
 from .provenance import ModelFacts
@@ -177,6 +177,8 @@ class FaceRestorer:
             (:func:`facesr_gui.nets.net_lr_side`: 16 for the x8 nets, the config's for CAGFace).
         model: what is known of the model (checkpoint, config, degradation) for provenance records;
             None: only ``net_name`` and the sizes (:meth:`.provenance.ModelFacts.unknown`).
+        backend: ``"torch"``, ``"openvino"`` or ``"auto"`` (:mod:`.accel`: OpenVINO on the CPU where
+            installed, 1.3-2x faster SR); ``backend`` says which one runs.
 
     Build one from a model name with :func:`facesr_gui.catalog.load_restorer`.
     """
@@ -185,7 +187,7 @@ class FaceRestorer:
                  half: bool = False, batch_size: int = 8, mask: str = "ellipse", colour_match: bool = True,
                  keep_maps: bool = True, net_name: str | None = None, native_detail: bool = True,
                  bf16: bool | None = None, flip_ensemble: bool = False, lr_size: int | None = None,
-                 model: ModelFacts | None = None) -> None:
+                 model: ModelFacts | None = None, backend: str = "torch") -> None:
         if mask not in ("ellipse", "parsing"):
             raise ValueError(f"mask must be 'ellipse' or 'parsing', got {mask!r}")
         self.device = torch.device(device)
@@ -209,6 +211,14 @@ class FaceRestorer:
         self.flip_ensemble = bool(flip_ensemble)
         self.model = model or ModelFacts.unknown(self.net_name, self.scale, self.lr_size)
         self._detector = detector
+        # the network as OpenVINO runs it (:mod:`.accel`), or None: PyTorch runs ``self.net``
+        self._compiled = None
+        if accel.resolve_backend(backend, self.device) == "openvino":
+            example = torch.zeros(1, 3, self.lr_size, self.lr_size)
+            self._compiled = accel.compile_module(self.net, example, (0,), bf16=self.bf16,
+                                                  required=backend == "openvino")
+        self.backend = "torch" if self._compiled is None else "openvino"
+        self._backend_request = backend   # the lazily built detector's too
 
     def with_options(self, **options) -> FaceRestorer:
         """A copy with other per-request options (``mask``, ``flip_ensemble``, ``colour_match``,
@@ -227,7 +237,7 @@ class FaceRestorer:
     @property
     def detector(self) -> FaceDetector:
         if self._detector is None:
-            self._detector = FaceDetector(device=self.device)
+            self._detector = FaceDetector(device=self.device, backend=self._backend_request)
         return self._detector
 
     def detect(self, rgb: np.ndarray) -> Detections:
@@ -314,8 +324,9 @@ class FaceRestorer:
             x = x.half()
         if self.device.type == "cpu":
             x = x.contiguous(memory_format=torch.channels_last)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
-            out = flip_ensemble(self.net, x) if self.flip_ensemble else self.net(x)
+        net = self.net if self._compiled is None else self._compiled
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16 and self._compiled is None):
+            out = flip_ensemble(net, x) if self.flip_ensemble else net(x)
         sr = (out.clamped().float() * 255.0).round().byte().permute(0, 2, 3, 1).cpu().numpy()
         maps: dict[str, np.ndarray] = {}
         values: dict[str, np.ndarray] = {}

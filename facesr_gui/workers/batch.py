@@ -90,7 +90,7 @@ class BatchWorker(QObject):
     def _restorer(self, request: BatchRequest) -> FaceRestorer:
         """The request's model (cached by the service) on the service's device, with its options."""
         device, half = self.service.device()
-        restorer = self.service.restorer(request.model_id, device, half)
+        restorer = self.service.restorer(request.model_id, device, half, backend="auto")   # a long job
         return restorer.with_options(mask=request.mask, flip_ensemble=request.flip_ensemble)
 
     def _run_batch(self, request: BatchRequest):

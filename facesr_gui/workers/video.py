@@ -127,7 +127,7 @@ class VideoWorker(QObject):
 
     def _load(self, job: VideoJob) -> FaceRestorer:
         """The job's restorer (cached by the model service) with the job's options."""
-        restorer = self.service.restorer(job.model_id, torch.device(job.device), job.half)
+        restorer = self.service.restorer(job.model_id, torch.device(job.device), job.half, backend="auto")
         return restorer.with_options(mask=job.mask, flip_ensemble=job.flip_ensemble)
 
     def _run_job(self, job: VideoJob) -> tuple[SignalInstance, object]:

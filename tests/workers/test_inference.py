@@ -150,10 +150,10 @@ def test_enhance_selected_and_manual_faces(qtbot, worker):
     assert out.face(3).sr.shape == (128, 128, 3) and out.face(1) is None
     assert np.allclose(out.face(3).box, [120, 60, 150, 100])
     assert out.result.map_names == ["edge/x8"] and set(out.result.timings) == {"detect", "sr", "paste"}
-    restorer = worker.service._restorers[("fake", "cpu", False)]
+    restorer = worker.service._restorers[("fake", "cpu", False, "torch")]
     with qtbot.waitSignal(worker.enhanced, timeout=10000):
         worker.enhance(img, "fake", detections=dets, identity=False, mask="parsing")
-    assert worker.service._restorers[("fake", "cpu", False)] is restorer        # cached, whatever the mask
+    assert worker.service._restorers[("fake", "cpu", False, "torch")] is restorer        # cached, whatever the mask
     with qtbot.waitSignal(worker.enhanced, timeout=10000):
         worker.enhance(img, "fake", detections=dets, identity=False, flip_ensemble=True)
     assert not restorer.flip_ensemble and restorer.mask == "ellipse"            # per request: never changed

@@ -110,7 +110,7 @@ def test_bicubic_run_end_to_end(worker, short_clip, tmp_path, qtbot):
         worker.process(VideoJob(short_clip, dst, "bicubic", upscale=2, detect_every=3, flip_ensemble=True))
     report = blocker.args[0]
     assert loaded[-1].flip_ensemble                                          # the job's option ...
-    assert not worker.service._restorers[("bicubic", "cpu", False)].flip_ensemble   # ... not the cached one's
+    assert not worker.service._restorers[("bicubic", "cpu", False, "auto")].flip_ensemble   # ... not the cached one's
     assert not report.cancelled and report.frames_in == report.frames_out == 23
     assert report.output == dst and dst.is_file() and not partial_path(dst).exists()
     info = probe_video(dst)

@@ -1,0 +1,186 @@
+"""An optional faster CPU backend: the same networks compiled by OpenVINO, PyTorch as the fallback.
+
+Measured on the 2-core AMD EPYC (AVX512-BF16) with one thread, same inputs, against eager PyTorch
+with channels-last weights (what :class:`~.restore.FaceRestorer` and :class:`~.detect.FaceDetector`
+run otherwise); ONNX Runtime 1.32 (fp32) beside it:
+
+==========================================  ===========  ==============  ==========  ===========
+network, input                              PyTorch      ONNX Runtime    OpenVINO    OpenVINO
+                                            (fp32/bf16)  (fp32)          fp32        bf16
+==========================================  ===========  ==============  ==========  ===========
+MTCNN P-Net, 1709x961 (a 480p frame at 2x)  343 / 293    244             140         70
+MTCNN P-Net, 606x341                        19 / 29      30              19          10
+MTCNN R-Net, 300 crops of 24 px             21 / 44      45              18          11
+MTCNN O-Net, 36 crops of 48 px              16 / 11      27              15          8
+jeanet_s_cctv, 6 faces of 16 px             300 / 230    285             306         151
+eipnet_w128_real, 6 faces of 16 px          120 / 74     113             116         58
+==========================================  ===========  ==============  ==========  ===========
+
+(ms per call.) ONNX Runtime is faster only on P-Net's largest level and needs the ``onnx`` package
+to export; OpenVINO converts the PyTorch modules itself and wins everywhere, so it is the backend.
+Its outputs match PyTorch's within 4e-6 in float32; in bf16 they differ as PyTorch's bf16 autocast
+does (SR images within 1/255 on most pixels). Precision: the SR networks use bf16 where the CPU
+runs it natively (as the PyTorch path does, :func:`facesr_gui.precision.cpu_has_bf16`), MTCNN
+float32 (its thresholded probabilities decide which faces exist).
+
+``backend``: ``"torch"``; ``"openvino"`` (an error when it is not installed or fails); ``"auto"``
+(OpenVINO on the CPU when installed, else PyTorch; a conversion that fails falls back to PyTorch
+with a warning). Converting a network takes 1-20 s (JEANet's many small layers and 26 maps: 20 s), so
+the converted model is kept in ``<user data>/openvino/`` under a hash of the network's class, weights,
+input shape and OpenVINO version: later runs read it and compile in ~2 s.
+
+:class:`CompiledModule` takes and returns torch tensors, so the code around a network does not
+change: NCHW float32 in, the module's outputs (a tensor, a tuple of tensors, or an
+:class:`~facesr_gui.nets.outputs.SROutput` with the same map names) out.
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import threading
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from ..nets.outputs import SROutput
+
+__all__ = ["BACKENDS", "CompiledModule", "compile_module", "openvino_missing", "resolve_backend"]
+
+BACKENDS = ("auto", "torch", "openvino")
+
+
+@functools.lru_cache(maxsize=1)
+def openvino_missing() -> str | None:
+    """Why OpenVINO cannot be used here (one line), or None when it can."""
+    try:
+        import openvino  # noqa: F401
+    except Exception as exc:  # noqa: BLE001 - a broken install is as missing as an absent one
+        return f"OpenVINO is not installed ({exc.__class__.__name__}: {exc}); pip install openvino"
+    return None
+
+
+def resolve_backend(backend: str, device: torch.device | str) -> str:
+    """``"torch"`` or ``"openvino"`` for a requested ``backend`` on ``device`` (module docstring)."""
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    cpu = torch.device(device).type == "cpu"
+    if backend == "openvino":
+        if not cpu:
+            raise ValueError("the OpenVINO backend runs on the CPU; use --backend torch on a GPU")
+        if (why := openvino_missing()) is not None:
+            raise RuntimeError(why)
+        return "openvino"
+    if backend == "auto" and cpu and openvino_missing() is None:
+        return "openvino"
+    return "torch"
+
+
+class _Flat(nn.Module):
+    """The module with its outputs as a flat tuple of tensors (what a converter can trace)."""
+
+    def __init__(self, net: nn.Module, map_names: tuple[str, ...]) -> None:
+        super().__init__()
+        self.net, self.map_names = net, map_names
+
+    def forward(self, x: Tensor) -> tuple[Tensor, ...]:
+        out = self.net(x)
+        if isinstance(out, SROutput):
+            return (out.image, *(out.maps[k] for k in self.map_names))
+        return tuple(out) if isinstance(out, (tuple, list)) else (out,)
+
+
+class CompiledModule:
+    """``net`` compiled by OpenVINO for inputs shaped like ``example`` (``(N, C, H, W)``) with the
+    dimensions in ``dynamic`` free (e.g. ``(0,)`` any batch, ``(0, 2, 3)`` any batch and size).
+    Call it like the module: a float32 NCHW tensor in, the module's kind of output out (CPU tensors).
+    ``bf16``: OpenVINO's bf16 inference precision (else float32). ``threads``: its CPU threads
+    (default: torch's). ``cache_dir``: where converted models are kept (default ``<user data>/openvino``;
+    module docstring)."""
+
+    def __init__(self, net: nn.Module, example: Tensor, dynamic: tuple[int, ...] = (0,), bf16: bool = False,
+                 threads: int | None = None, cache_dir: Path | None = None) -> None:
+        import openvino as ov
+
+        net = net.eval()
+        with torch.inference_mode():
+            probe = net(example)
+        self._sr = isinstance(probe, SROutput)
+        self._tuple = isinstance(probe, (tuple, list))
+        self.map_names = tuple(probe.maps) if self._sr else ()
+        flat = _Flat(net, self.map_names).eval()
+        dims = [-1 if i in dynamic else int(n) for i, n in enumerate(example.shape)]
+        model = _converted(flat, example, dims, cache_dir)
+        config = {"INFERENCE_NUM_THREADS": int(threads or torch.get_num_threads()),
+                  "INFERENCE_PRECISION_HINT": "bf16" if bf16 else "f32"}
+        self._compiled = ov.Core().compile_model(model, "CPU", config)
+        # an infer request holds its inputs and outputs: one, used by one thread at a time (per-thread
+        # requests crashed when their Qt worker thread ended)
+        self._request = self._compiled.create_infer_request()
+        self._lock = threading.Lock()
+        self.bf16 = bf16
+
+    def __call__(self, x: Tensor) -> Any:
+        arr = np.ascontiguousarray(x.detach().float().cpu().numpy())
+        with self._lock:
+            result = self._request.infer({0: arr})
+            outs = [torch.from_numpy(np.array(result[o])) for o in self._compiled.outputs]
+        if self._sr:
+            return SROutput(outs[0], dict(zip(self.map_names, outs[1:])))
+        return tuple(outs) if self._tuple else outs[0]
+
+
+def _cache_key(flat: _Flat, dims: list[int]) -> str:
+    import openvino as ov
+
+    h = hashlib.sha256(f"{type(flat.net).__module__}.{type(flat.net).__qualname__}|{dims}|{flat.map_names}|"
+                       f"{ov.__version__}".encode())
+    for name, tensor in flat.net.state_dict().items():
+        h.update(name.encode())
+        h.update(tensor.detach().float().contiguous().cpu().numpy().tobytes())
+    return h.hexdigest()[:32]
+
+
+def _converted(flat: _Flat, example: Tensor, dims: list[int], cache_dir: Path | None):
+    """The OpenVINO model of ``flat``, read from the cache when converted before, else converted and
+    saved there (written under temporary names and renamed: a crash leaves no half model)."""
+    import openvino as ov
+
+    from ..paths import user_data_dir
+
+    folder = Path(cache_dir) if cache_dir is not None else user_data_dir() / "openvino"
+    xml = folder / f"{_cache_key(flat, dims)}.xml"
+    if xml.is_file() and xml.with_suffix(".bin").is_file():
+        try:
+            return ov.Core().read_model(str(xml))
+        except Exception:  # noqa: BLE001 - an unreadable cache entry is converted again
+            pass
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")   # the tracer's notes on Python control flow in the nets
+        model = ov.convert_model(flat, example_input=example.float(), input=[ov.PartialShape(dims)])
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / f".{xml.stem}.{os.getpid()}.{threading.get_ident()}.xml"
+        ov.save_model(model, str(tmp), compress_to_fp16=False)
+        os.replace(tmp.with_suffix(".bin"), xml.with_suffix(".bin"))
+        os.replace(tmp, xml)
+    except OSError as exc:   # a read-only home: convert again next time
+        warnings.warn(f"could not keep the converted model in {folder}: {exc}", RuntimeWarning, stacklevel=3)
+    return model
+
+
+def compile_module(net: nn.Module, example: Tensor, dynamic: tuple[int, ...] = (0,), bf16: bool = False,
+                   required: bool = False) -> CompiledModule | None:
+    """:class:`CompiledModule`, or None (with a warning) when OpenVINO fails and not ``required``."""
+    try:
+        return CompiledModule(net, example, dynamic, bf16)
+    except Exception as exc:  # noqa: BLE001 - any converter or plugin failure: PyTorch runs it
+        if required:
+            raise RuntimeError(f"OpenVINO could not compile {type(net).__name__}: {exc}") from exc
+        warnings.warn(f"OpenVINO could not compile {type(net).__name__} ({exc}); running it with PyTorch",
+                      RuntimeWarning, stacklevel=2)
+        return None

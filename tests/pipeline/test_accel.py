@@ -1,0 +1,97 @@
+"""The optional OpenVINO backend (pipeline/accel.py): same outputs as PyTorch, and PyTorch whenever
+OpenVINO is missing or cannot compile a network."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from facesr_gui.nets import create_net
+from facesr_gui.pipeline import accel
+from facesr_gui.pipeline.detect import FaceDetector
+from facesr_gui.pipeline.restore import FaceRestorer
+
+
+@pytest.fixture
+def no_openvino(monkeypatch):
+    monkeypatch.setattr(accel, "openvino_missing", lambda: "OpenVINO is not installed (test); pip install openvino")
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("FACESR_HOME", str(tmp_path))
+    return tmp_path / "facesr-studio" / "openvino"
+
+
+def _tiny() -> torch.nn.Module:
+    torch.manual_seed(0)
+    return create_net("eipnet", width=16)
+
+
+def _faces(n: int = 3, side: int = 16) -> np.ndarray:
+    return (np.random.default_rng(0).random((n, side, side, 3)) * 255).astype(np.uint8)
+
+
+def test_backend_choice(no_openvino):
+    assert accel.resolve_backend("torch", "cpu") == "torch"
+    assert accel.resolve_backend("auto", "cpu") == "torch"          # missing: PyTorch, no error
+    with pytest.raises(RuntimeError, match="pip install openvino"):
+        accel.resolve_backend("openvino", "cpu")                     # asked for by name: one clear line
+    with pytest.raises(ValueError, match="auto, torch, openvino"):
+        accel.resolve_backend("onnx", "cpu")
+
+
+def test_without_openvino_the_restorer_and_detector_run_pytorch(no_openvino):
+    r = FaceRestorer(_tiny(), backend="auto", bf16=False)
+    assert r.backend == "torch" and r._compiled is None
+    assert FaceDetector(backend="auto").backend == "torch"
+    sr, _, _ = r._forward(_faces())
+    assert sr.shape == (3, 128, 128, 3)
+
+
+def test_a_network_openvino_cannot_compile_falls_back_with_a_warning(monkeypatch, cache):
+    pytest.importorskip("openvino")
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("unsupported operation (test)")
+
+    monkeypatch.setattr(accel, "CompiledModule", broken)
+    reference = FaceRestorer(_tiny(), bf16=False)
+    with pytest.warns(RuntimeWarning, match="running it with PyTorch"):
+        r = FaceRestorer(_tiny(), backend="auto", bf16=False)
+    assert r.backend == "torch"
+    assert np.array_equal(r._forward(_faces())[0], reference._forward(_faces())[0])
+    with pytest.raises(RuntimeError, match="could not compile"):
+        FaceRestorer(_tiny(), backend="openvino", bf16=False)
+
+
+def test_openvino_gives_pytorchs_faces_and_maps(cache):
+    pytest.importorskip("openvino")
+    torch_r = FaceRestorer(_tiny(), bf16=False)
+    ov_r = FaceRestorer(_tiny(), backend="openvino", bf16=False)
+    assert ov_r.backend == "openvino"
+    faces = _faces(5)
+    (sr_t, maps_t, vals_t), (sr_o, maps_o, vals_o) = torch_r._forward(faces), ov_r._forward(faces)
+    assert np.abs(sr_t.astype(int) - sr_o.astype(int)).max() <= 1         # float32 both: rounding only
+    assert sorted(maps_t) == sorted(maps_o) and sorted(vals_t) == sorted(vals_o)
+    for k in maps_t:
+        assert np.allclose(maps_t[k], maps_o[k], atol=1e-3)
+    # any batch size; the converted model is kept and read back by the next restorer
+    assert ov_r._forward(faces[:1])[0].shape == (1, 128, 128, 3)
+    assert len(list(cache.glob("*.xml"))) == 1 and not list(cache.glob(".*"))
+    again = FaceRestorer(_tiny(), backend="openvino", bf16=False)
+    assert np.array_equal(again._forward(faces)[0], sr_o)
+
+
+def test_openvino_detector_finds_pytorchs_faces(cache):
+    pytest.importorskip("openvino")
+    from facesr_gui.selftest import load_sample
+
+    photo = load_sample()
+    ref = FaceDetector().detect(photo)
+    ov = FaceDetector(backend="openvino")
+    got = ov.detect(photo)
+    assert ov.backend == "openvino" and len(ref) > 0 and len(got) == len(ref)
+    assert np.allclose(got.boxes, ref.boxes, atol=0.05) and np.allclose(got.landmarks, ref.landmarks, atol=0.05)
+    crops = np.zeros((2, 48, 48, 3), np.uint8)
+    assert [a.shape for a in ov.score_crops(crops)] == [(2, 4), (2, 10), (2,)]
