@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from .guidance import canvas_guidance
 from .qimage import rgb_to_qimage
 from .tips import ENSEMBLE_TIP
 from .widgets.compare_view import CompareView, FaceMark
@@ -132,6 +133,7 @@ class PhotosView:
         return view_images(view, self.image, self.outcome, face, item, name)
 
     def _refresh_view(self, reset: bool = False) -> None:
+        self._update_guidance()
         if self.image is None:
             self.compare.clear()
             self.panel.clear()
@@ -148,6 +150,13 @@ class PhotosView:
         self._refresh_marks()
         self._set_overlay_names()
         self._update_panel()
+
+    def _update_guidance(self) -> None:
+        """The canvas banner: faces left as they are for being large, or no face found."""
+        model_id = self.outcome.model_id if self.outcome is not None else self.model_id
+        name, _, sr_size = self.model_info.get(model_id, (model_id, 8, 128))
+        self.compare.set_banner(canvas_guidance(self.image is not None, self.detections, len(self.faces),
+                                                self.outcome, name, sr_size))
 
     def _refresh_marks(self) -> None:
         if self.image is None or self.view_combo.currentData() != "whole" or not self.compare.image_size()[0]:

@@ -358,6 +358,7 @@ class PhotosTab(PhotosLayout, PhotosView, QWidget):
         if select >= 0:
             self.faces_list.set_current(select)
         self._refresh_marks()
+        self._update_guidance()
 
     def _on_face_selected(self, _row: int) -> None:
         self._refresh_marks()
