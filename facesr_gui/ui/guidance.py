@@ -7,7 +7,7 @@ turns that into face-box sides in input pixels.
 """
 from __future__ import annotations
 
-from ..pipeline.sizing import face_range
+from ..pipeline.sizing import face_range, is_large
 
 
 def helps_with(sr_size: int, upscale: int) -> str:
@@ -21,13 +21,24 @@ def helps_with(sr_size: int, upscale: int) -> str:
 def large_faces_text(outcome, model: str, sr_size: int) -> str:
     """Banner text when some faces of ``outcome`` were not pasted for being large; "" otherwise."""
     large = [fid + 1 for fid, face in zip(outcome.face_ids, outcome.result.faces) if face.skipped == "large"]
+    return _large_text(large, len(outcome.face_ids), model, sr_size, int(outcome.result.upscale), done=True)
+
+
+def expected_large_text(sides, upscale: int, model: str, sr_size: int) -> str:
+    """Before Enhance: the same note for faces whose aligned crops (``sides``, input px) will be too large."""
+    large = [i + 1 for i, side in enumerate(sides) if is_large(side, upscale, sr_size)]
+    return _large_text(large, len(sides), model, sr_size, upscale, done=False)
+
+
+def _large_text(large: list[int], total: int, model: str, sr_size: int, upscale: int, done: bool) -> str:
     if not large:
         return ""
-    upscale = int(outcome.result.upscale)
     which = (f"Face #{large[0]} is" if len(large) == 1 else
-             f"{len(large)} of {len(outcome.face_ids)} faces (#{', #'.join(map(str, large))}) are")
-    return (f"{which} already larger than {model}'s {sr_size} px output at x{upscale}: the output keeps "
-            f"the original there (\"not pasted (large)\" in the list).\n{helps_with(sr_size, upscale)}")
+             f"{len(large)} of {total} faces (#{', #'.join(map(str, large))}) are")
+    keeps = ("the output keeps the original there (\"not pasted (large)\" in the list)" if done else
+             "Enhance will keep the original there")
+    return f"{which} already larger than {model}'s {sr_size} px output at x{upscale}: {keeps}.\n" + \
+        helps_with(sr_size, upscale)
 
 
 def no_face_text(sr_size: int) -> str:
@@ -38,8 +49,10 @@ def no_face_text(sr_size: int) -> str:
             f"{helps_with(sr_size, 1)}")
 
 
-def canvas_guidance(has_image: bool, detections, n_faces: int, outcome, model: str, sr_size: int) -> str:
-    """The banner for the current state ("" for none): large faces after Enhance, or no face found."""
+def canvas_guidance(has_image: bool, detections, n_faces: int, outcome, model: str, sr_size: int,
+                    expected: str = "") -> str:
+    """The banner for the current state ("" for none): large faces after Enhance, no face found, or
+    ``expected`` (:func:`expected_large_text`, before Enhance)."""
     if not has_image:
         return ""
     if outcome is not None:
@@ -48,4 +61,4 @@ def canvas_guidance(has_image: bool, detections, n_faces: int, outcome, model: s
             return text
     if detections is not None and n_faces == 0:
         return no_face_text(sr_size)
-    return ""
+    return expected

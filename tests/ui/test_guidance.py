@@ -63,8 +63,23 @@ def test_large_faces_get_a_banner_with_the_sizes_the_app_helps_with(make_tab, qt
     assert f"at this output size (x4) up to {face_range(128, 4)[1]} px" in tab.compare.banner.text()
 
 
+def test_large_faces_are_announced_before_enhance(make_tab, qtbot, make_photo):
+    tab = make_tab(LARGE)
+    tab.upscale_combo.setCurrentIndex(tab.upscale_combo.findData(1))
+    with qtbot.waitSignal(tab.worker.detected, timeout=5000):
+        tab.set_image(make_photo(360, 400), "photo.png")
+    assert tab.outcome is None and tab.compare.banner.isVisible()
+    assert tab.compare.banner.text().startswith("Face #2 is already larger than maps's 128 px output at x1: "
+                                                "Enhance will keep the original there.")
+    tab.upscale_combo.setCurrentIndex(tab.upscale_combo.findData(8))     # now the small face is too large too
+    assert tab.compare.banner.text().startswith("2 of 2 faces (#1, #2) are already larger")
+
+
 def test_small_faces_get_no_banner(make_tab, qtbot, make_photo):
     tab = make_tab(SMALL)
+    with qtbot.waitSignal(tab.worker.detected, timeout=5000):
+        tab.set_image(make_photo(360, 400), "photo.png")
+    assert not tab.compare.banner.isVisible()
     _open_and_enhance(tab, qtbot, make_photo)
     assert tab.outcome.face_ids == [0] and tab.outcome.result.faces[0].skipped is None
     assert not tab.compare.banner.isVisible() and tab.compare.banner.text() == ""
