@@ -33,8 +33,8 @@ def expected_large_text(sides, upscale: int, model: str, sr_size: int) -> str:
 def _large_text(large: list[int], total: int, model: str, sr_size: int, upscale: int, done: bool) -> str:
     if not large:
         return ""
-    which = (f"Face #{large[0]} is" if len(large) == 1 else
-             f"{len(large)} of {total} faces (#{', #'.join(map(str, large))}) are")
+    count = f"All {total}" if len(large) == total else f"{len(large)} of {total}"
+    which = f"Face #{large[0]} is" if len(large) == 1 else f"{count} faces (#{', #'.join(map(str, large))}) are"
     keeps = ("the output keeps the original there (\"not pasted (large)\" in the list)" if done else
              "Enhance will keep the original there")
     return f"{which} already larger than {model}'s {sr_size} px output at x{upscale}: {keeps}.\n" + \

@@ -101,7 +101,7 @@ class MainWindow(QMainWindow):
         self.compare_action = self._action("Save &comparison...", "mdi6.compare", self.save_comparison_dialog,
                                            tip="Save before | after (or LR | bicubic | SR of the face) side by side")
         self.enhance_all_action = self._action("Enhance &all...", "mdi6.image-multiple", self.enhance_all_dialog,
-                                               tip="Enhance every photo listed (a folder, several files) with the "
+                                               "Ctrl+Shift+E", tip="Enhance every photo listed (a folder, several files) with the "
                                                    "chosen model and options, and save them in a folder")
         self.enhance_all_action.setEnabled(False)
         self.enhance_all_action.setVisible(self.batch is not None)

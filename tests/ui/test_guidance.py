@@ -72,7 +72,7 @@ def test_large_faces_are_announced_before_enhance(make_tab, qtbot, make_photo):
     assert tab.compare.banner.text().startswith("Face #2 is already larger than maps's 128 px output at x1: "
                                                 "Enhance will keep the original there.")
     tab.upscale_combo.setCurrentIndex(tab.upscale_combo.findData(8))     # now the small face is too large too
-    assert tab.compare.banner.text().startswith("2 of 2 faces (#1, #2) are already larger")
+    assert tab.compare.banner.text().startswith("All 2 faces (#1, #2) are already larger")
 
 
 def test_small_faces_get_no_banner(make_tab, qtbot, make_photo):

@@ -18,7 +18,7 @@ class CanvasBanner(QLabel):
         self.setObjectName("canvas_banner")
         self.setWordWrap(True)
         self.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
-        self.setStyleSheet("#canvas_banner { background: rgba(20, 20, 20, 200); color: #ffe9a8; "
+        self.setStyleSheet("#canvas_banner { background: rgba(20, 20, 20, 235); color: #ffe9a8; "
                            "border: 1px solid rgba(255, 200, 0, 150); border-radius: 4px; padding: 6px 10px; }")
         host.installEventFilter(self)
         self.hide()
