@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QApplication
 
 from facesr_gui.app import create_window
 from facesr_gui.paths import demo_photo
-from facesr_gui.ui import batch_panel
+from facesr_gui.ui import batch_panel, main_window
 from facesr_gui.ui.empty_state import TABS
 from facesr_gui.ui.tooltips import missing_tooltips
 
@@ -72,15 +72,13 @@ def test_empty_state_until_a_photo_is_loaded_and_the_demo_photo(window, qtbot):
 
 def test_empty_state_buttons_open_the_file_dialogs(window, monkeypatch):
     asked = []
-    monkeypatch.setattr(window, "open_dialog", lambda: asked.append("file"))
-    monkeypatch.setattr(window, "open_folder_dialog", lambda: asked.append("folder"))
-    window.photos.empty.open_requested.disconnect()
-    window.photos.empty.open_folder_requested.disconnect()
-    window.photos.empty.open_requested.connect(window.open_dialog)
-    window.photos.empty.open_folder_requested.connect(window.open_folder_dialog)
+    monkeypatch.setattr(main_window, "QFileDialog", types.SimpleNamespace(
+        getOpenFileName=lambda parent, title, *a: asked.append(title) or ("", ""),
+        getExistingDirectory=lambda parent, title, *a: asked.append(title) or ""))
     window.photos.empty.open_button.click()
     window.photos.empty.folder_button.click()
-    assert asked == ["file", "folder"]
+    assert asked == ["Open photo or video", "Open a folder of photos"]
+    assert window.photos.empty.isVisible()                  # nothing chosen: still the empty state
 
 
 def test_dropped_folder_with_sub_folders_is_enhanced_by_one_button(window, qtbot, tree, tmp_path, monkeypatch):
