@@ -26,6 +26,11 @@ def resources_dir() -> Path:
     return app_root() / "resources"
 
 
+def demo_photo() -> Path:
+    """The bundled sample portrait (``resources/samples/obama-240p.jpg``; see its README)."""
+    return resources_dir() / "samples" / "obama-240p.jpg"
+
+
 def user_data_dir() -> Path:
     """Writable per-user directory for fine-tuned models and caches."""
     base = os.environ.get("FACESR_HOME") or os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")

@@ -27,6 +27,7 @@ import torch
 from facesr_gui.pipeline import accel
 from facesr_gui.pipeline._tv_shim import import_facenet_pytorch
 from facesr_gui.pipeline.mtcnn import detect_faces, network_input
+from facesr_gui.pipeline.sizing import MIN_FACE_PX
 from facesr_gui.pipeline.faces import LANDMARKS_IN_BOX, Detections, combine_faces, from_boxes, subset  # noqa: F401
 
 __all__ = ["Detections", "FaceDetector", "LANDMARKS_IN_BOX", "combine_faces", "detection_zoom", "from_boxes", "subset"]
@@ -77,7 +78,7 @@ class FaceDetector:
         backend: ``"torch"``, ``"openvino"`` or ``"auto"`` (:mod:`.accel`).
     """
 
-    def __init__(self, device: str | torch.device = "cpu", min_face_size: int = 12,
+    def __init__(self, device: str | torch.device = "cpu", min_face_size: int = MIN_FACE_PX,
                  thresholds: tuple[float, float, float] = (0.6, 0.7, 0.7),
                  upscale: float | None = None, backend: str = "torch") -> None:
         if upscale is not None and upscale <= 0:

@@ -37,10 +37,9 @@ from . import accel, blend
 from .align import FaceCrop, crop_faces, face_transform, warp_crop
 from .detect import Detections, FaceDetector
 from .provenance import ModelFacts
+from .sizing import is_large
 
 Progress = Callable[[float, str], None]
-#: a face whose crop side in the output exceeds the SR crop by this factor is not pasted
-LARGE_FACE_FACTOR = 1.25
 #: a face whose crop side in the frame exceeds the net's LR input by this factor keeps its own detail
 NATIVE_DETAIL_FACTOR = 1.2
 _OPTIONS = {"mask", "flip_ensemble", "colour_match", "native_detail", "keep_maps"}
@@ -306,7 +305,7 @@ class FaceRestorer:
                 side = _side_in_frame(crop)
                 if self.native_detail:
                     sr = keep_native_detail(sr, rgb, crop, side)
-                large = side * upscale > self.sr_size * LARGE_FACE_FACTOR
+                large = is_large(side, upscale, self.sr_size)
                 bic = cv2.resize(crop.crop, (self.sr_size, self.sr_size), interpolation=cv2.INTER_CUBIC)
                 faces.append(FaceResult(
                     index=i, box=det.boxes[i].copy(), score=float(det.scores[i]), lr=crop.crop, bicubic=bic, sr=sr,

@@ -10,6 +10,10 @@ are by the restorer, smaller ones get all the detail the net has); at most the n
 factor (beyond it only the background grows) and at most ``max_side // long side`` so the
 output's long side stays <= :data:`MAX_SIDE` px (:data:`VIDEO_MAX_SIDE` for videos); at least
 1, and 1 without faces.
+
+A face whose aligned crop would be larger in the output than :data:`LARGE_FACE_FACTOR` times
+the net's SR crop is not pasted (:func:`is_large`; the restorer keeps the original there);
+:func:`face_range` says which face boxes the app helps with, in input pixels, for the GUI's guidance.
 """
 from __future__ import annotations
 
@@ -17,12 +21,14 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .align import face_transform
+from .align import BOX_SIDE_IN_CROP, face_transform
 from .faces import Detections
 
 MAX_SIDE = 4096          # auto upscale: longest output side of an image
 VIDEO_MAX_SIDE = 1920    # ... of a video (every frame is encoded: 4K H.264 on a CPU is very slow)
 MAX_OUTPUT_PIXELS = 200_000_000   # any upscale: refuse outputs over 200 MP (600 MB as RGB)
+LARGE_FACE_FACTOR = 1.25  # a face over 1.25x the SR crop in the output would only lose detail: not pasted
+MIN_FACE_PX = 12          # the detector's smallest face (MTCNN min_face_size) in the image it sees
 
 
 def crop_sides(detections: Detections) -> np.ndarray:
@@ -55,3 +61,16 @@ def check_output_size(height: int, width: int, upscale: int) -> None:
     if height * width * upscale * upscale > MAX_OUTPUT_PIXELS:
         raise ValueError(f"upscale x{upscale} would make a {width * upscale}x{height * upscale} output "
                          f"(over {MAX_OUTPUT_PIXELS / 1e6:.0f} MP); use a smaller --upscale or 'auto'")
+
+
+def is_large(side_px: float, upscale: int, sr_size: int) -> bool:
+    """Whether a face whose aligned crop is ``side_px`` input pixels is too large to paste at ``upscale``."""
+    return side_px * upscale > sr_size * LARGE_FACE_FACTOR
+
+
+def face_range(sr_size: int, upscale: int = 1) -> tuple[int, int]:
+    """``(smallest, largest)`` face box side, in input pixels, the app finds and pastes at ``upscale``.
+
+    The smallest is the detector's :data:`MIN_FACE_PX`; the largest the box of the largest aligned
+    crop :func:`is_large` still pastes (an MTCNN box is :data:`~.align.BOX_SIDE_IN_CROP` of its crop)."""
+    return MIN_FACE_PX, int(sr_size * LARGE_FACE_FACTOR * BOX_SIDE_IN_CROP / max(1, upscale))

@@ -25,11 +25,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ..paths import demo_photo
+from ..pipeline.engine import collect_inputs
 from ..pipeline.imageio import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, ImageError, classify, load_image
 from .batch_panel import BatchPanel
 from .export import SAVE_FILTER, with_suffix_for_filter
 from .photos_tab import PhotosTab
 from .settings import Settings
+from .shortcuts import ViewActions, with_keys
 from .training_tab import RunPhase, TrainingTab
 from .video_tab import VideoTab
 from .widgets.icons import icon
@@ -39,7 +42,8 @@ DEVICES = [("CPU", "cpu"), ("GPU (CUDA)", "cuda")]
 
 
 def photos_in(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+    """The photos in ``folder`` and its sub-folders, as ``facesr enhance`` takes them (earlier outputs left out)."""
+    return [p for p in collect_inputs([folder]) if classify(p) == "image"]
 
 
 class MainWindow(QMainWindow):
@@ -83,7 +87,7 @@ class MainWindow(QMainWindow):
         action = QAction(icon(icon_name), text, self)
         if shortcut is not None:
             action.setShortcut(shortcut)
-        action.setToolTip(tip or text.replace("&", "").rstrip("."))
+        with_keys(action, tip or text.replace("&", "").rstrip("."))
         action.triggered.connect(slot)
         return action
 
@@ -97,12 +101,14 @@ class MainWindow(QMainWindow):
         self.compare_action = self._action("Save &comparison...", "mdi6.compare", self.save_comparison_dialog,
                                            tip="Save before | after (or LR | bicubic | SR of the face) side by side")
         self.enhance_all_action = self._action("Enhance &all...", "mdi6.image-multiple", self.enhance_all_dialog,
-                                               tip="Enhance every photo listed (a folder, several files) with the "
+                                               "Ctrl+Shift+E", tip="Enhance every photo listed (a folder, several files) with the "
                                                    "chosen model and options, and save them in a folder")
         self.enhance_all_action.setEnabled(False)
         self.enhance_all_action.setVisible(self.batch is not None)
         self.refresh_action = self._action("&Refresh models", "mdi6.refresh", self.refresh_models)
         self.quit_action = self._action("&Quit", "mdi6.exit-to-app", self.close, QKeySequence.StandardKey.Quit)
+        self.view_actions = ViewActions(self)
+        self.photos.all_button.setDefaultAction(self.enhance_all_action)
 
     def _build_toolbar(self) -> None:
         bar = QToolBar("Main")
@@ -125,6 +131,7 @@ class MainWindow(QMainWindow):
         gpu = self.worker.cuda_available()
         self.device_combo.model().item(1).setEnabled(gpu)
         self.device_combo.setItemData(1, "CUDA GPU" if gpu else "no CUDA GPU found", Qt.ItemDataRole.ToolTipRole)
+        self.device_combo.setToolTip("Where the networks run: the CPU, or a CUDA GPU when one is present")
         self.half_check.setToolTip("Half precision (fp16) on the GPU: faster, slightly less accurate")
 
     def _build_menus(self) -> None:
@@ -139,6 +146,7 @@ class MainWindow(QMainWindow):
         file_menu.addAction(self.quit_action)
         models_menu = self.menuBar().addMenu("&Models")
         models_menu.addAction(self.refresh_action)
+        self.view_actions.add_menus()
         self._rebuild_recent_menu()
 
     def _build_status_bar(self) -> None:
@@ -170,6 +178,9 @@ class MainWindow(QMainWindow):
         p.busy_changed.connect(self._on_busy_changed)
         p.photo_opened.connect(self._on_photo_opened)
         p.truth_requested.connect(self.ground_truth_dialog)
+        p.empty.open_requested.connect(self.open_dialog)
+        p.empty.open_folder_requested.connect(self.open_folder_dialog)
+        p.empty.demo_requested.connect(lambda: self.open_paths([demo_photo()]))
         self.video.status_message.connect(lambda text: self.statusBar().showMessage(text, 8000))
         if self.batch is not None:
             self.batch.status_message.connect(lambda text: self.statusBar().showMessage(text, 15000))
@@ -278,11 +289,17 @@ class MainWindow(QMainWindow):
                 photos.append(path)
         if photos and self.photos.open_photos(photos):
             self.tabs.setCurrentWidget(self.photos)
-            self.enhance_all_action.setEnabled(len(photos) > 1 or folder)
+            self._offer_enhance_all(len(photos) if len(photos) > 1 or folder else 0)
             return True
         if not photos:
             self.statusBar().showMessage("nothing to open: drop photos, a folder of photos or a video", 8000)
         return False
+
+    def _offer_enhance_all(self, count: int) -> None:
+        """Enable Enhance all for ``count`` photos (0: off) and show it beside Enhance on the Photos tab."""
+        self.enhance_all_action.setEnabled(count > 0)
+        self.enhance_all_action.setText(f"Enhance &all {count} photos..." if count else "Enhance &all...")
+        self.photos.all_button.setVisible(count > 0 and self.batch is not None)
 
     def open_video(self, path: Path) -> bool:
         if not self.video.open_video(str(path)):

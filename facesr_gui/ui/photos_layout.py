@@ -5,7 +5,7 @@ Images are numpy ``(H, W, 3)`` uint8 RGB; boxes ``(x0, y0, x1, y1)`` in photo pi
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QRectF
+from PySide6.QtCore import QRectF, Qt
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -13,12 +13,16 @@ from PySide6.QtWidgets import (
     QLabel,
     QPushButton,
     QSplitter,
+    QStackedWidget,
     QTabWidget,
     QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
+from .empty_state import EmptyState
+from ..pipeline.sizing import crop_sides
+from .guidance import canvas_guidance, expected_large_text
 from .qimage import rgb_to_qimage
 from .tips import ENSEMBLE_TIP
 from .widgets.compare_view import CompareView, FaceMark
@@ -43,12 +47,17 @@ class PhotosLayout:
         self.prev_button, self.next_button = QToolButton(), QToolButton()
         self.prev_button.setIcon(icon("mdi6.chevron-left"))
         self.next_button.setIcon(icon("mdi6.chevron-right"))
+        self.prev_button.setToolTip("Previous photo (PgUp, Alt+Left)")
+        self.next_button.setToolTip("Next photo (PgDown, Alt+Right)")
         self.file_label = QLabel("No photo loaded")
         self.file_label.setMinimumWidth(40)
         self.enhance_button = QPushButton(icon("mdi6.auto-fix"), "Enhance")
         self.enhance_button.setEnabled(False)
         self.enhance_button.setToolTip("Restore the ticked faces with the model chosen in the toolbar (Ctrl+E)")
-        self.enhance_button.setShortcut("Ctrl+E")
+        self.all_button = QToolButton()        # the window's Enhance all action, when a folder is listed
+        self.all_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.all_button.hide()
+        self.empty = EmptyState()
         self.upscale_combo = _combo(_UPSCALES, "Output size: the photo is enlarged (bicubic) and the faces are "
                                                "pasted from the network. Auto: as large as the ticked faces "
                                                "still fit the network's output (up to its scale)")
@@ -62,11 +71,11 @@ class PhotosLayout:
         self.truth_button.setToolTip("Load the high-resolution original to measure PSNR/SSIM")
         self.faces_list = FaceList()
         self.view_combo = _combo(_VIEWS, "Whole image, or the selected face: LR input | bicubic | SR")
-        self.mode_combo = _combo(_MODES, "Side by side, or one view with a draggable split line")
+        self.mode_combo = _combo(_MODES, "Side by side, or one view with a draggable split line (Ctrl+T)")
         self.overlays = OverlayPicker()
         self.fit_button = QToolButton()
         self.fit_button.setIcon(icon("mdi6.fit-to-screen"))
-        self.fit_button.setToolTip("Fit the image to the view (wheel zooms, drag pans)")
+        self.fit_button.setToolTip("Fit the image to the view (Ctrl+0; the wheel or Ctrl++/Ctrl+- zoom, drag pans)")
         self.compare = CompareView()
         self.grid = ModelGrid()
         self.panel = FacePanel()
@@ -88,6 +97,7 @@ class PhotosLayout:
         top.addWidget(self.identity_check)
         top.addWidget(self.truth_button)
         top.addWidget(self.enhance_button)
+        top.addWidget(self.all_button)
         bar = QHBoxLayout()
         for w in (QLabel("View:"), self.view_combo, self.mode_combo, self.fit_button):
             bar.addWidget(w)
@@ -111,10 +121,13 @@ class PhotosLayout:
         self.splitter.addWidget(side)
         self.splitter.setStretchFactor(1, 1)
         self.splitter.setSizes([220, 800, 290])
+        self.stack = QStackedWidget()          # the empty state until a photo is loaded
+        self.stack.addWidget(self.empty)
+        self.stack.addWidget(self.splitter)
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(self.message)
-        layout.addWidget(self.splitter, 1)
+        layout.addWidget(self.stack, 1)
 
 
 class PhotosView:
@@ -132,6 +145,8 @@ class PhotosView:
         return view_images(view, self.image, self.outcome, face, item, name)
 
     def _refresh_view(self, reset: bool = False) -> None:
+        self._update_guidance()
+        self.stack.setCurrentWidget(self.empty if self.image is None else self.splitter)
         if self.image is None:
             self.compare.clear()
             self.panel.clear()
@@ -148,6 +163,16 @@ class PhotosView:
         self._refresh_marks()
         self._set_overlay_names()
         self._update_panel()
+
+    def _update_guidance(self) -> None:
+        """The canvas banner: faces left as they are for being large, or no face found."""
+        model_id = self.outcome.model_id if self.outcome is not None else self.model_id
+        name, _, sr_size = self.model_info.get(model_id, (model_id, 8, 128))
+        expected = ""
+        if self.outcome is None and self.detections is not None and len(self.detections):   # detected faces only
+            expected = expected_large_text(crop_sides(self.detections), self.upscale(), name, sr_size)
+        self.compare.set_banner(canvas_guidance(self.image is not None, self.detections, len(self.faces),
+                                                self.outcome, name, sr_size, expected))
 
     def _refresh_marks(self) -> None:
         if self.image is None or self.view_combo.currentData() != "whole" or not self.compare.image_size()[0]:

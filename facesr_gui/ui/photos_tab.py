@@ -62,9 +62,10 @@ class PhotosTab(PhotosLayout, PhotosView, QWidget):
 
     def _connect(self) -> None:
         self.enhance_button.clicked.connect(self.enhance)
-        self.prev_button.clicked.connect(lambda: self._step_file(-1))
-        self.next_button.clicked.connect(lambda: self._step_file(1))
+        self.prev_button.clicked.connect(lambda: self.step_photo(-1))
+        self.next_button.clicked.connect(lambda: self.step_photo(1))
         self.view_combo.currentIndexChanged.connect(lambda *_: self._refresh_view(reset=True))
+        self.upscale_combo.currentIndexChanged.connect(lambda *_: self._update_guidance())
         self.mode_combo.currentIndexChanged.connect(lambda *_: self.compare.set_mode(self.mode_combo.currentData()))
         self.overlays.changed.connect(self._update_overlay)
         self.fit_button.clicked.connect(self.compare.reset_view)
@@ -223,6 +224,10 @@ class PhotosTab(PhotosLayout, PhotosView, QWidget):
         self._rebuild_faces(select=min(row, len(self.faces) - 1))
         self._refresh_view(reset=False)
 
+    def toggle_mode(self) -> None:
+        """Slider <-> side by side."""
+        self.mode_combo.setCurrentIndex(1 - self.mode_combo.currentIndex())
+
     def is_busy(self) -> bool:
         return bool(self._pending)
 
@@ -358,6 +363,7 @@ class PhotosTab(PhotosLayout, PhotosView, QWidget):
         if select >= 0:
             self.faces_list.set_current(select)
         self._refresh_marks()
+        self._update_guidance()
 
     def _on_face_selected(self, _row: int) -> None:
         self._refresh_marks()
@@ -380,8 +386,9 @@ class PhotosTab(PhotosLayout, PhotosView, QWidget):
         self.faces_list.set_draw_mode(False)
 
     # --- files and settings -----------------------------------------------------------------
-    def _step_file(self, step: int) -> None:
-        if not self.files:
+    def step_photo(self, step: int) -> None:
+        """Open the photo ``step`` places on in the list (wrapping around)."""
+        if len(self.files) < 2:
             return
         self._file_index = (self._file_index + step) % len(self.files)
         self._update_nav()
@@ -402,8 +409,9 @@ class PhotosTab(PhotosLayout, PhotosView, QWidget):
         self.prev_button.setVisible(many)
         self.next_button.setVisible(many)
         if many:
-            self.prev_button.setToolTip(f"Previous photo ({self._file_index + 1}/{len(self.files)})")
-            self.next_button.setToolTip(f"Next photo ({self._file_index + 1}/{len(self.files)})")
+            at = f"{self._file_index + 1}/{len(self.files)}"
+            self.prev_button.setToolTip(f"Previous photo ({at}; PgUp, Alt+Left)")
+            self.next_button.setToolTip(f"Next photo ({at}; PgDown, Alt+Right)")
 
     def _restore(self) -> None:
         s = self._settings

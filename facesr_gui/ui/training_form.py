@@ -6,6 +6,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout
                                QLineEdit, QListWidget, QProgressBar, QPushButton, QSpinBox, QSplitter, QVBoxLayout,
                                QWidget)
 
+from .tips import TRAINING_TIPS, apply_tips
 from .widgets.curve_plot import CurvePlot
 
 PRESETS = [("Paper", "paper"), ("Tiny (quick test)", "tiny"), ("Custom", "custom")]
@@ -94,11 +95,13 @@ class TrainingForm:
         self.preview_caption = QLabel("")
         self.log_list = QListWidget()
         self.log_list.setWordWrap(True)
+        apply_tips(self, TRAINING_TIPS)
 
     def _path_row(self, edit: QLineEdit, title: str) -> QHBoxLayout:
         row = QHBoxLayout()
         row.addWidget(edit, 1)
         button = QPushButton("Browse...")
+        button.setToolTip(f"Choose the {title[0].lower()}{title[1:]}")
         button.clicked.connect(lambda: self._browse_folder(edit, title))
         row.addWidget(button)
         return row

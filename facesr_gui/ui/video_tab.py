@@ -22,7 +22,7 @@ from ..workers.video_jobs import (DecodedFrame, PreviewFrame, VideoInfo, VideoJo
                                   probe_video)
 from .qimage import rgb_to_qimage
 from .settings import Settings
-from .tips import ENSEMBLE_TIP, STABILISE_TIP
+from .tips import ENSEMBLE_TIP, STABILISE_TIP, VIDEO_TIPS, apply_tips
 from .widgets.frame_view import FrameView
 
 MASKS = [("Ellipse (feathered)", "ellipse"), ("Face parsing (where the net predicts it)", "parsing")]
@@ -116,6 +116,7 @@ class VideoTab(QWidget):
         self.progress_bar.setValue(0)
         self.frames_label = QLabel("")
         self.eta_label = QLabel("")
+        apply_tips(self, VIDEO_TIPS)
         self.message_label = QLabel("")
         self.message_label.setWordWrap(True)
         self.message_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)

@@ -6,6 +6,7 @@ and the closing :class:`~facesr_gui.pipeline.engine.BatchReport` are what comes 
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from ..pipeline.engine import STATUSES, BatchReport, ItemReport  # noqa: F401  (
 __all__ = ["BatchReport", "BatchRequest", "ItemReport", "STATUSES", "OUT_FOLDER", "default_out_dir", "eta_text",
            "summary"]
 
-OUT_FOLDER = "facesr"   # the default output folder, inside the first input's folder
+OUT_FOLDER = "facesr"   # the default output folder, inside the inputs' common folder
 
 
 @dataclass(frozen=True)
@@ -39,11 +40,17 @@ class BatchRequest:
 
 def default_out_dir(inputs: list[Path] | tuple[Path, ...], remembered: str | Path | None = None) -> Path:
     """Where a batch writes unless the user picks another folder: ``remembered`` (the last one chosen)
-    when it is still a folder, else ``<first input's folder>/facesr`` (beside the photos, not among them)."""
+    when it is still a folder, else ``<the inputs' common folder>/facesr`` (beside the photos, not among
+    them; a dropped folder with sub-folders gets it at its top, where the engine mirrors the sub-folders)."""
     if remembered and Path(remembered).is_dir():
         return Path(remembered)
-    first = Path(inputs[0]) if inputs else Path.home() / "photo"
-    return first.parent / OUT_FOLDER
+    if not inputs:
+        return Path.home() / OUT_FOLDER
+    try:
+        common = Path(os.path.commonpath([Path(p).absolute().parent for p in inputs]))
+    except ValueError:        # no common folder (Windows drives)
+        common = Path(inputs[0]).absolute().parent
+    return common / OUT_FOLDER
 
 
 def eta_text(fraction: float, elapsed: float) -> str:

@@ -10,7 +10,7 @@ from facesr_gui.pipeline import engine
 from facesr_gui.pipeline.detect import Detections, from_boxes
 from facesr_gui.pipeline.engine import BatchReport, collect_inputs, enhance_paths, face_sheet, output_suffix, plan_outputs
 from facesr_gui.pipeline.imageio import load_image, save_image
-from facesr_gui.pipeline.sizing import auto_upscale, crop_sides
+from facesr_gui.pipeline.sizing import MIN_FACE_PX, auto_upscale, crop_sides, face_range, is_large
 
 
 def _touch(path, data=b"x"):
@@ -62,6 +62,14 @@ def test_auto_upscale_rule():
     box_only = from_boxes([[10, 10, 30, 30]], estimate_landmarks=False)
     assert crop_sides(box_only)[0] == pytest.approx(20 / 0.6444, abs=0.05)
     assert auto_upscale(100, 100, box_only, 128) == 4
+
+
+def test_large_face_rule_and_the_face_range_it_implies():
+    assert not is_large(160, 1, 128) and is_large(161, 1, 128)     # 1.25x the SR crop in the output
+    assert is_large(41, 4, 128) and not is_large(40, 4, 128)
+    low, high = face_range(128)
+    assert low == MIN_FACE_PX and high == 103                        # a 160 px crop frames a 103 px box
+    assert face_range(128, 4)[1] == 25 and face_range(256)[1] == 206
 
 
 def test_batch_continues_past_bad_inputs(tmp_path, restorer, face_frame):

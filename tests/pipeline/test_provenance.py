@@ -15,7 +15,7 @@ from facesr_gui.catalog import load_restorer
 from facesr_gui.pipeline.engine import enhance_paths, plan_outputs
 from facesr_gui.pipeline.provenance import (SKIP_REASONS, TEXT_KEY, build_record, face_records, options_of,
                                             summary_line, write_sidecar)
-from facesr_gui.pipeline.restore import LARGE_FACE_FACTOR
+from facesr_gui.pipeline.sizing import LARGE_FACE_FACTOR
 
 PHOTO = "photos/face_recognition/obama_small.jpg"
 

@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from facesr_gui.nets import SROutput
 from facesr_gui.nets._base import SRNet
 from facesr_gui.pipeline.detect import from_boxes
+from facesr_gui.pipeline.faces import Detections
 from facesr_gui.catalog import ModelEntry, load_net
 from facesr_gui.workers.inference import InferenceWorker
 
@@ -62,8 +63,9 @@ def _loader(entry, device):
     return load_net(entry, device)
 
 
-def _make_worker() -> InferenceWorker:
-    return InferenceWorker(CATALOGUE, loader=_loader, device="cpu", detect_fn=lambda img: from_boxes(FAKE_BOXES))
+def _make_worker(boxes=FAKE_BOXES) -> InferenceWorker:
+    detect = (lambda img: from_boxes(boxes)) if len(boxes) else (lambda img: Detections.empty())
+    return InferenceWorker(CATALOGUE, loader=_loader, device="cpu", detect_fn=detect)
 
 
 def _photo(h: int = 90, w: int = 160, seed: int = 0) -> np.ndarray:
@@ -76,7 +78,7 @@ def _photo(h: int = 90, w: int = 160, seed: int = 0) -> np.ndarray:
 @pytest.fixture
 def make_worker():
     """Factory of (not started) workers: models bicubic, maps, slow (0.5 s a batch), jeanet
-    (untrained); the detector reports :data:`FAKE_BOXES`."""
+    (untrained); the detector reports :data:`FAKE_BOXES` (or the ``boxes`` given)."""
     return _make_worker
 
 

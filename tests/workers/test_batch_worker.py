@@ -130,6 +130,8 @@ def test_helpers(tmp_path):
     assert default_out_dir([photo]) == tmp_path / "in" / OUT_FOLDER
     assert default_out_dir([photo], tmp_path) == tmp_path                      # remembered, still a folder
     assert default_out_dir([photo], tmp_path / "gone") == tmp_path / "in" / OUT_FOLDER
+    deeper = [tmp_path / "in" / "a" / "x.jpg", tmp_path / "in" / "b" / "c" / "y.jpg"]
+    assert default_out_dir(deeper) == tmp_path / "in" / OUT_FOLDER            # a dropped folder's top
     assert eta_text(0.0, 5.0) == "0%"
     assert eta_text(0.5, 30.0) == "50% - about 30 s left"
     assert eta_text(0.25, 60.0) == "25% - about 3 min 00 s left"

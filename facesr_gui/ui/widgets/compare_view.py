@@ -16,6 +16,8 @@ from PySide6.QtCore import QPoint, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QPainter, QPen, QPixmap, QTransform
 from PySide6.QtWidgets import QHBoxLayout, QWidget
 
+from .banner import CanvasBanner
+
 MIN_ZOOM, MAX_ZOOM = 0.1, 64.0
 _HANDLE_PX = 8   # how close to the split line a press must be to grab it
 _CLICK_PX = 4    # a press/release closer than this is a click, not a drag
@@ -201,7 +203,7 @@ class _Pane(QWidget):
 class CompareView(QWidget):
     """``set_images(before, after, middle=None)``, ``set_mode("side"|"slider")``, ``set_split(f)``,
     ``set_overlay(image | None, opacity)``, ``set_overlay_patches([(image, transform)], opacity)``,
-    ``set_marks([FaceMark])``, ``set_draw_mode(bool)``; wheel zooms about the cursor, drag pans."""
+    ``set_marks([FaceMark])``, ``set_draw_mode(bool)``, ``set_banner(text)``; wheel zooms about the cursor, drag pans."""
 
     zoomChanged = Signal(float)
     splitChanged = Signal(float)
@@ -230,6 +232,7 @@ class CompareView(QWidget):
         for pane in (self.left, self.middle, self.right):
             layout.addWidget(pane)
         self.middle.hide()
+        self.banner = CanvasBanner(self)
 
     # --- public API -------------------------------------------------------------------------
     @property
@@ -252,6 +255,10 @@ class CompareView(QWidget):
         self.overlays, self.marks, self.placeholder = [], [], placeholder
         self._update_panes()
         self._repaint()
+
+    def set_banner(self, text: str) -> None:
+        """A note over the bottom of the view (e.g. why faces were left as they are); "" hides it."""
+        self.banner.set_message(text)
 
     def set_captions(self, before: str = "before", after: str = "after", middle: str = "") -> None:
         self.captions.update(before=before, after=after, middle=middle)

@@ -51,6 +51,7 @@ class ModelGrid(QWidget):
         self.models = QListWidget()
         self.models.setToolTip("Models to compare on the selected face")
         self.run_button = QPushButton(icon("mdi6.view-grid"), "Run on selected face")
+        self.run_button.setToolTip("Restore the face selected in the list with every ticked model, side by side")
         self.status = QLabel("Select a face, tick models, press Run.")
         self.status.setWordWrap(True)
         self._tiles: list[_Tile] = []
