@@ -209,6 +209,32 @@ def _check_enhance(report: Report, model_id: str, frame: np.ndarray, dets) -> No
                           f"sr {t.get('sr', 0.0) * 1000:.0f} ms, paste {t.get('paste', 0.0) * 1000:.0f} ms")
 
 
+def _check_backend(report: Report, model_id: str, frame: np.ndarray, dets) -> None:
+    """The OpenVINO backend (pipeline/accel.py) gives PyTorch's faces and SR crops. Required in the
+    frozen app, which bundles OpenVINO; skipped from source where it is not installed."""
+    from .pipeline import accel
+
+    frozen = getattr(sys, "frozen", False)
+    if (why := accel.openvino_missing()) is not None and not frozen:
+        report.skip("backend (OpenVINO)", why)
+        return
+    with report.check("backend (OpenVINO)") as info:
+        from .catalog import load_restorer
+        from .pipeline.detect import FaceDetector
+
+        if why is not None:
+            raise CheckFailed(why)
+        got = FaceDetector(backend="openvino").detect(frame)
+        if len(got) != len(dets) or not np.allclose(got.boxes, dets.boxes, atol=0.05):
+            raise CheckFailed(f"OpenVINO's MTCNN found {got.boxes.round(1).tolist()}, PyTorch's {dets.boxes.round(1).tolist()}")
+        fast = load_restorer(model_id, backend="openvino", bf16=False)
+        ref = load_restorer(model_id, backend="torch", bf16=False)
+        a, b = (r.enhance(frame, detections=dets).faces[0].sr.astype(int) for r in (fast, ref))
+        if np.abs(a - b).max() > 2:
+            raise CheckFailed(f"{model_id}'s SR crop differs from PyTorch's by up to {np.abs(a - b).max()} levels")
+        info["detail"] = f"MTCNN and {model_id} match PyTorch (SR within {np.abs(a - b).max()} levels)"
+
+
 def _check_identity(report: Report, portrait: np.ndarray) -> None:
     """dlib identity embeddings (the GUI's "Identity" measure): the portrait and a JPEG copy
     must be the same person. Required in the frozen app, which bundles dlib; optional from source."""
@@ -326,6 +352,8 @@ def run_self_test(stream: TextIO | None = sys.stdout, models: list[str] | None =
                 report.skip(f"enhance {model_id}", "no sample face to enhance")
             else:
                 _check_enhance(report, model_id, frame, dets)
+        if dets is not None and ids[0] != "bicubic":   # EIPNet converts in ~2 s (JEANet ~20 s, once)
+            _check_backend(report, "eipnet_w128" if "eipnet_w128" in ids else ids[0], frame, dets)
         if frame is not None:
             _check_identity(report, portrait)
         if gui:

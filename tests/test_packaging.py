@@ -113,6 +113,7 @@ def test_build_and_frozen_self_test(tmp_path):
                          timeout=600, check=False)
     assert gui.returncode == 0, gui.stdout + gui.stderr
     assert "[FAIL]" not in gui.stdout and "frozen app at" in gui.stdout and "main window (offscreen)" in gui.stdout
+    assert "backend (OpenVINO): MTCNN and" in gui.stdout         # the bundled OpenVINO ran, not the fallback
     cli = subprocess.run([str(app / "facesr"), "models"], env=clean, capture_output=True, text=True, timeout=300,
                          check=False)
     assert cli.returncode == 0 and "bicubic" in cli.stdout
