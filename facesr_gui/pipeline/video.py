@@ -81,7 +81,8 @@ class VideoReport:
     finished file, the ``.partial`` file when cancelled or failed, None when nothing was written; problem:
     why frames were missing from the source (truncated/corrupt), else None; audio:
     ``"none"``, ``"copied (aac)"`` or ``"dropped (why)"``; fps_video: the frame rate of
-    source and output; timings: seconds per stage (:data:`STAGES`).
+    source and output; timings: seconds per stage (:data:`STAGES`); backend: what ran the SR network
+    and the detector (:mod:`.accel`), e.g. ``"openvino"`` or ``"torch (SR), openvino (MTCNN)"``.
     """
 
     frames_in: int = 0
@@ -100,6 +101,7 @@ class VideoReport:
     audio: str = "none"
     fps_video: Fraction = Fraction(0)
     timings: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
+    backend: str = ""
 
     @property
     def fps(self) -> float:
@@ -115,7 +117,8 @@ class VideoReport:
         encode run in their own threads, overlapping the others: the stages do not add up to the wall time."""
         n = max(self.frames_out, 1)
         stages = ", ".join(f"{k} {1000 * self.timings[k] / n:.0f}" for k in STAGES)
-        return f"ms/frame: {stages}; {self.full_detections} of {self.frames_in} frames detected whole"
+        line = f"ms/frame: {stages}; {self.full_detections} of {self.frames_in} frames detected whole"
+        return line + (f"; networks on {self.backend}" if self.backend else "")
 
     def summary(self) -> str:
         state = "cancelled" if self.cancelled else "done"
@@ -126,6 +129,13 @@ class VideoReport:
 
 
 _END = object()
+
+
+def _backends(restorer) -> str:
+    """What ran the restorer's SR network and its detector (when it has one built)."""
+    sr = getattr(restorer, "backend", "torch")
+    detector = getattr(getattr(restorer, "_detector", None), "backend", sr)
+    return sr if detector == sr else f"{sr} (SR), {detector} (MTCNN)"
 
 
 def partial_path(dst: str | os.PathLike) -> Path:
@@ -252,6 +262,7 @@ def enhance_video(src: str | os.PathLike, dst: str | os.PathLike, restorer: Face
         error = pipe.close(complete=error is None and not report.cancelled and reader.reached_end, error=error)
     report.frames_out = writer.frames_written
     report.tracks = tracker.tracks_started
+    report.backend = _backends(restorer)
     report.problem = None if report.cancelled else reader.problem
     report.seconds = time.perf_counter() - t_start
     if error is not None:

@@ -95,3 +95,16 @@ def test_openvino_detector_finds_pytorchs_faces(cache):
     assert np.allclose(got.boxes, ref.boxes, atol=0.05) and np.allclose(got.landmarks, ref.landmarks, atol=0.05)
     crops = np.zeros((2, 48, 48, 3), np.uint8)
     assert [a.shape for a in ov.score_crops(crops)] == [(2, 4), (2, 10), (2,)]
+
+
+def test_the_video_report_names_the_backends():
+    from types import SimpleNamespace
+
+    from facesr_gui.pipeline.video import VideoReport, _backends
+
+    both = SimpleNamespace(backend="openvino", _detector=SimpleNamespace(backend="openvino"))
+    mixed = SimpleNamespace(backend="torch", _detector=SimpleNamespace(backend="openvino"))
+    assert _backends(both) == "openvino" and _backends(mixed) == "torch (SR), openvino (MTCNN)"
+    assert _backends(SimpleNamespace()) == "torch"      # a fake restorer without one
+    report = VideoReport(frames_out=4, frames_in=4, backend="openvino")
+    assert report.stage_line().endswith("networks on openvino")
