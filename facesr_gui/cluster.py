@@ -8,9 +8,10 @@ its audio (:mod:`.pipeline.segments`).
 
 * Weights: the checkpoint's bytes go into the object store once (``ray.put``); each worker process builds the
   restorer once, cached by model, checkpoint sha256 and options (:func:`_restorer`).
-* Retries: a worker that dies (out of memory, a lost node) or an error that is not a bad input is retried up
-  to ``retries`` times by Ray, then reported as that file's error while the rest go on; a bad input
-  (``ValueError``: unreadable, too large) is reported at once, as locally.
+* Retries: a task whose worker dies (out of memory, a lost node) is run again up to ``retries`` times by Ray; a
+  task that raises (an error that is not a bad input) is submitted again by the driver up to ``retries`` times
+  (not by Ray, whose retry notices go to stdout, into ``--json``); then it is reported as that file's error
+  while the rest go on. A bad input (``ValueError``: unreadable, too large) is reported at once, as locally.
 * GPUs: each task asks for one when the cluster has them (and ``--device`` is not ``cpu``).
 * Cancel: ``should_stop()`` (the first Ctrl-C) tells the running tasks to stop after their current frame (a
   video keeps its playable ``.partial`` file, as locally) and cancels those not started; finished outputs
@@ -159,12 +160,11 @@ def enhance_on_ray(inputs: Iterable[str | os.PathLike], out_dir: str | os.PathLi
     gpus = 1 if ray.cluster_resources().get("GPU", 0) >= 1 and spec.device != "cpu" else 0
     if spec.device.startswith("cuda") and not gpus:
         raise ValueError(f"--device {spec.device}: the Ray cluster has no GPU (use --device cpu, or leave it out)")
-    task = ray.remote(_item_task).options(num_cpus=1, num_gpus=gpus, max_retries=retries, retry_exceptions=True)
+    task = ray.remote(_item_task).options(num_cpus=1, num_gpus=gpus, max_retries=retries)
     options = {"num_gpus": gpus, "retries": retries}
-    pending = {}
-    for i, (path, output) in enumerate(zip(inputs, outputs)):
-        job = Job(i, path, output, upscale, detect_every, max_pixels, quality, model, stabilise, segment_s, warmup_s)
-        pending[task.remote(job, spec, weights, board, options, item_fn)] = i
+    jobs = [Job(i, path, output, upscale, detect_every, max_pixels, quality, model, stabilise, segment_s, warmup_s)
+            for i, (path, output) in enumerate(zip(inputs, outputs))]
+    pending = {task.remote(job, spec, weights, board, options, item_fn): (job.index, 0) for job in jobs}
     items: list[ItemReport | None] = [None] * len(inputs)
     stop, stopping = should_stop or (lambda: False), False
     try:
@@ -174,8 +174,12 @@ def enhance_on_ray(inputs: Iterable[str | os.PathLike], out_dir: str | os.PathLi
                 _stop(board, pending)
             done, _ = ray.wait(list(pending), num_returns=len(pending), timeout=0.5, fetch_local=False)
             for ref in done:
-                i = pending.pop(ref)
-                items[i] = _result(ref, inputs[i], retries)
+                i, attempt = pending.pop(ref)
+                item = _result(ref, inputs[i], attempt, retries if not stopping else attempt)
+                if item is None:   # it raised: once more
+                    pending[task.remote(jobs[i], spec, weights, board, options, item_fn)] = (i, attempt + 1)
+                    continue
+                items[i] = item
                 note_renamed(items[i], renamed.get(i))
                 if on_item is not None:
                     on_item(items[i])
@@ -214,8 +218,9 @@ def _put_weights(entry: ModelEntry) -> Weights | None:
     return Weights(ray.put(data), entry.sha256 or sha256_file(entry.checkpoint), entry.checkpoint.name)
 
 
-def _result(ref, path: Path, retries: int) -> ItemReport:
-    """The task's report; a task that failed (after its retries) or was cancelled as that file's report."""
+def _result(ref, path: Path, attempt: int, retries: int) -> ItemReport | None:
+    """The task's report; a task that failed or was cancelled as that file's report; None when it raised
+    on attempt ``attempt`` (0: the first) of ``retries + 1``: to be run again."""
     import ray
     from ray.exceptions import RayTaskError, TaskCancelledError
 
@@ -228,8 +233,10 @@ def _result(ref, path: Path, retries: int) -> ItemReport:
         cause = exc.cause if isinstance(exc.cause, BaseException) else exc
         if isinstance(cause, KeyboardInterrupt):   # ray.cancel while it ran
             return ItemReport(path, kind, "cancelled", message="cancelled while processing")
-        return ItemReport(path, kind, "error", message=f"failed {retries + 1} times: {describe(cause)}")
-    except ray.exceptions.RayError as exc:   # the worker or its node died each time
+        if attempt < retries:
+            return None
+        return ItemReport(path, kind, "error", message=f"failed {attempt + 1} times: {describe(cause)}")
+    except ray.exceptions.RayError as exc:   # the worker or its node died each time Ray ran it
         return ItemReport(path, kind, "error", message=f"failed {retries + 1} times: {type(exc).__name__}: "
                                                        f"{str(exc).splitlines()[0] if str(exc) else ''}")
 
@@ -374,7 +381,7 @@ def _restorer(spec: RestorerSpec, weights: Weights | None):
 
 def _item_task(job: Job, spec: RestorerSpec, weights: Weights | None, board, options: dict,
                item_fn: ItemFn | None = None) -> ItemReport:
-    """One input (a Ray task). Errors that are not a bad input propagate, for Ray to retry."""
+    """One input (a Ray task). Errors that are not a bad input propagate (the driver runs it again)."""
     t0 = time.perf_counter()
     report = _Reporter(board, job.index, job.path.name)
     restorer = _restorer(spec, weights)
@@ -406,18 +413,19 @@ def _video_in_parts(job: Job, segments: list, spec: RestorerSpec, weights, board
     folder = Path(tempfile.mkdtemp(prefix=f".{job.output.name}.parts-", dir=job.output.parent))
     try:
         part_task = ray.remote(_part_task).options(num_cpus=1, num_gpus=options["num_gpus"],
-                                                   max_retries=options["retries"], retry_exceptions=True)
+                                                   max_retries=options["retries"])
         total = sum(s.count for s in segments)
         refs = [part_task.remote(job, k, s, folder / f"part{k:04d}{job.output.suffix}", up, s.count / total, spec,
                                  weights, board) for k, s in enumerate(segments)]
         try:
             reports: list[VideoReport] = ray.get(refs)
-        except RayError as exc:
+        except RayError as exc:   # the whole video runs again (the driver's retries)
             for ref in refs:
                 ray.cancel(ref)
             cause = getattr(exc, "cause", None) or exc
-            return ItemReport(job.path, "video", "error", message=f"a part failed {options['retries'] + 1} times: "
-                                                                     f"{describe(cause)}")
+            if isinstance(cause, BAD_INPUT):
+                raise cause from None
+            raise RuntimeError(f"a part failed: {describe(cause)}") from None
         rep = _merged(reports)
         if rep.cancelled:
             return ItemReport(job.path, "video", "cancelled", message="cancelled while processing; nothing written")
