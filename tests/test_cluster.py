@@ -174,3 +174,14 @@ def test_ray_missing_is_one_line(monkeypatch, tmp_path, capsys, face):
     err = capsys.readouterr().err
     assert err == "error: --ray: install the cluster extra: pip install -e '.[cluster]'\n"
     assert not (tmp_path / "a_facesr.png").exists()
+
+
+def test_an_output_folder_a_node_cannot_see_is_refused(ray_local, cluster, spec, face, tmp_path, monkeypatch):
+    node = next(n for n in ray_local.nodes() if n["Alive"])
+    monkeypatch.setattr(ray_local, "nodes", lambda: [node, {**node, "NodeManagerAddress": "10.0.0.7"}])
+    monkeypatch.setattr(cluster, "_missing", lambda paths: [str(paths[0])])   # what a node without the mount finds
+    image = save_image(tmp_path / "a.png", face)
+    with pytest.raises(ValueError, match=r"out: node .* cannot see this output folder: on a cluster the inputs and "
+                                         r"--out must be on a filesystem every node mounts"):
+        cluster.enhance_on_ray([image], tmp_path / "out", spec)
+    assert list((tmp_path / "out").iterdir()) == []                         # no work started, the marker removed
