@@ -179,7 +179,8 @@ def _ray_batch(args: argparse.Namespace):
     from .catalog import resolve
 
     cluster.require_ray()   # one line saying how to install it, before anything else
-    spec = cluster.RestorerSpec(resolve(args.model), args.device or "auto", args.half, args.mask,
+    args.device = args.device or "auto"
+    spec = cluster.RestorerSpec(resolve(args.model), args.device, args.half, args.mask,
                                 False if args.fp32 else None, args.flip_ensemble, args.min_face)
     args.ray_connected = cluster.connect(None if args.ray == "local" else args.ray)
     return functools.partial(cluster.enhance_on_ray, segment_s=args.ray_segment_s, retries=args.ray_retries), spec

@@ -14,8 +14,8 @@ its audio (:mod:`.pipeline.segments`).
   while the rest go on. A bad input (``ValueError``: unreadable, too large) is reported at once, as locally.
 * GPUs: each task asks for one when the cluster has them (and ``--device`` is not ``cpu``).
 * Cancel: ``should_stop()`` (the first Ctrl-C) tells the running tasks to stop after their current frame (a
-  video keeps its playable ``.partial`` file, as locally) and cancels those not started; finished outputs
-  stay. A ``KeyboardInterrupt`` (the second Ctrl-C) cancels every task at once.
+  video keeps its playable ``.partial`` file, as locally; a video in parts keeps nothing) and cancels those not
+  started; finished outputs stay. A ``KeyboardInterrupt`` (the second Ctrl-C) cancels every task at once.
 * Progress: tasks report to a small actor that the driver reads twice a second.
 * Files: workers read the inputs and write the outputs themselves, at the same paths as the driver, so on
   more than one machine both must be on a filesystem every node mounts at the same path (NFS, CephFS...);
@@ -150,16 +150,15 @@ def enhance_on_ray(inputs: Iterable[str | os.PathLike], out_dir: str | os.PathLi
     tests inject failures). ``on_item`` is called as items finish (in any order); the report is in input order."""
     import ray
 
+    gpus = 1 if ray.cluster_resources().get("GPU", 0) >= 1 and spec.device != "cpu" else 0
+    if spec.device.startswith("cuda") and not gpus:
+        raise ValueError(f"--device {spec.device}: the Ray cluster has no GPU (use --device cpu, or leave it out)")
     inputs = [Path(p) for p in inputs]
     renamed: dict[int, str] = {}
     outputs = plan_outputs(inputs, out_dir, renamed, sidecars=provenance)
     check_shared(inputs, outputs)
     model = spec.entry.facts().hashed() if provenance else None
-    weights = _put_weights(spec.entry)
-    board = _board()
-    gpus = 1 if ray.cluster_resources().get("GPU", 0) >= 1 and spec.device != "cpu" else 0
-    if spec.device.startswith("cuda") and not gpus:
-        raise ValueError(f"--device {spec.device}: the Ray cluster has no GPU (use --device cpu, or leave it out)")
+    weights, board = _put_weights(spec.entry), _board()
     task = ray.remote(_item_task).options(num_cpus=1, num_gpus=gpus, max_retries=retries)
     options = {"num_gpus": gpus, "retries": retries}
     jobs = [Job(i, path, output, upscale, detect_every, max_pixels, quality, model, stabilise, segment_s, warmup_s)
@@ -192,19 +191,21 @@ def enhance_on_ray(inputs: Iterable[str | os.PathLike], out_dir: str | os.PathLi
     return BatchReport(list(items))
 
 
-_BOARDS: dict[str, object] = {}
+_BOARD: list = []   # this driver's board; a later Ray session (after a shutdown) makes a new one
 
 
 def _board():
-    """The progress board of this Ray session, emptied (an actor starts a process: made once per session)."""
+    """The progress board, emptied: made once per Ray session (an actor starts a worker process)."""
     import ray
 
-    key = ray.get_runtime_context().get_job_id()
-    if key not in _BOARDS:
-        _BOARDS.clear()
-        _BOARDS[key] = ray.remote(num_cpus=0)(Board).remote()
-    ray.get(_BOARDS[key].reset.remote())
-    return _BOARDS[key]
+    if _BOARD:
+        try:
+            ray.get(_BOARD[0].reset.remote())
+            return _BOARD[0]
+        except Exception:  # noqa: BLE001 - an actor of an earlier session: Ray says so with a bare Exception
+            _BOARD.clear()
+    _BOARD.append(ray.remote(num_cpus=0)(Board).remote())
+    return _BOARD[0]
 
 
 def _put_weights(entry: ModelEntry) -> Weights | None:
@@ -452,10 +453,11 @@ def _part_task(job: Job, k: int, segment, output: Path, up: int, share: float, s
 
 
 def _merged(reports: list):
-    """One :class:`~.pipeline.video.VideoReport` of the parts (tracks crossing a cut count in both parts)."""
+    """One :class:`~.pipeline.video.VideoReport` of the parts (a part's tracks leave out those its warm-up
+    started: the part before counted them)."""
     from .pipeline.video import VideoReport
 
-    rep = VideoReport(frames_expected=sum(r.frames_expected for r in reports[:1]), fps_video=reports[0].fps_video)
+    rep = VideoReport(frames_expected=reports[0].frames_expected, fps_video=reports[0].fps_video)
     for r in reports:
         for name in ("frames_in", "frames_out", "faces_total", "frames_with_faces", "tracks", "scene_cuts",
                      "full_detections"):

@@ -231,7 +231,8 @@ def enhance_video(src: str | os.PathLike, dst: str | os.PathLike, restorer: Face
     report = VideoReport()
     if segment is not None:
         max_frames = segment.warmup + segment.count
-    reader = VideoReader(src, max_frames, max_pixels, None if segment is None else segment.seek_pts)   # refuses oversized frames
+    # refuses oversized frames before decoding
+    reader = VideoReader(src, max_frames, max_pixels, None if segment is None else segment.seek_pts)
     info = reader.info
     report.frames_expected, report.fps_video = info.frames, info.fps
     if tracker is None:
@@ -264,7 +265,7 @@ def enhance_video(src: str | os.PathLike, dst: str | os.PathLike, restorer: Face
                 warm_tracks = tracker.tracks_started
                 continue
             if on_frame is not None:
-                on_frame(index, result)
+                on_frame(index + offset, result)
             if not pipe.write(result.image):
                 break  # the encoder failed: its error is raised below
             if progress is not None:
