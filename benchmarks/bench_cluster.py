@@ -65,30 +65,32 @@ def main() -> int:
             report = enhance_paths(clips, Path(tmp) / "local", load_restorer(args.model), **options)
             rows.append({"run": "local, no Ray (1 thread)", "workers": 1, "init_s": 0.0,
                          "wall_s": time.perf_counter() - t0, "frames": _frames(report), "ok": report.ok,
-                         "files": _files(report)})
+                         "files": _files(report), "item_s": [round(i.seconds, 1) for i in report.items]})
         for n in map(int, args.workers.split(",")):
             t0 = time.perf_counter()
             ray.init(num_cpus=n, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
             init = time.perf_counter() - t0
             try:
                 t0 = time.perf_counter()
-                report = enhance_on_ray(clips, Path(tmp) / f"ray{n}", RestorerSpec(resolve(args.model), "cpu"),
-                                        **options)
+                out = Path(tmp) / f"ray{len(rows)}_{n}"   # a fresh folder: a repeated count would get _2 names
+                report = enhance_on_ray(clips, out, RestorerSpec(resolve(args.model), "cpu"), **options)
                 wall = time.perf_counter() - t0
             finally:
                 ray.shutdown()
             rows.append({"run": f"Ray, {n} local worker(s)", "workers": n, "init_s": init, "wall_s": wall,
-                         "frames": _frames(report), "ok": report.ok, "files": _files(report)})
+                         "frames": _frames(report), "ok": report.ok, "files": _files(report),
+                         "item_s": [round(i.seconds, 1) for i in report.items]})
     ray_rows = [r for r in rows if r["run"].startswith("Ray")]
     base = ray_rows[0]["wall_s"] if ray_rows else rows[0]["wall_s"]
     print(f"{len(clips)} clips, model {args.model}, x{args.upscale}, detect every {args.detect_every}, "
           f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
-    print(f"| run | Ray start, s | wall, s | frames | frames/s | speed-up vs {ray_rows[0]['run'] if ray_rows else ''} |")
-    print("|---|---|---|---|---|---|")
+    print(f"| run | Ray start, s | wall, s | frames | frames/s | speed-up vs {ray_rows[0]['run'] if ray_rows else ''} "
+          "| seconds per clip (in its task) |")
+    print("|---|---|---|---|---|---|---|")
     for r in rows:
         r["fps"], r["speedup"] = r["frames"] / r["wall_s"], base / r["wall_s"]
         print(f"| {r['run']} | {r['init_s']:.1f} | {r['wall_s']:.1f} | {r['frames']} | {r['fps']:.2f} | "
-              f"{r['speedup']:.2f}x |")
+              f"{r['speedup']:.2f}x | {', '.join(map(str, r['item_s']))} |")
     same = all(r["files"] == rows[0]["files"] for r in rows)
     print(f"same output names, statuses and frame counts in every run: {'yes' if same else 'NO'}")
     if args.json:

@@ -40,7 +40,7 @@ from .errors import describe
 from .pipeline.engine import (BatchReport, ItemReport, Progress, enhance_file, error_message, note_renamed,
                               plan_outputs, video_item, video_upscale)
 from .pipeline.imageio import classify
-from .pipeline.segments import DEFAULT_SEGMENT_S, DEFAULT_WARMUP_S, join_segments, plan_segments
+from .pipeline.segments import DEFAULT_SEGMENT_S, DEFAULT_WARMUP_S, join_segments, merge_reports, plan_segments
 
 RAY_MISSING = "install the cluster extra: pip install -e '.[cluster]'"
 MAX_RETRIES = 2
@@ -427,7 +427,7 @@ def _video_in_parts(job: Job, segments: list, spec: RestorerSpec, weights, board
             if isinstance(cause, BAD_INPUT):
                 raise cause from None
             raise RuntimeError(f"a part failed: {describe(cause)}") from None
-        rep = _merged(reports)
+        rep = merge_reports(reports)
         if rep.cancelled:
             return ItemReport(job.path, "video", "cancelled", message="cancelled while processing; nothing written")
         joined = join_segments([r.output for r in reports], job.output, job.path, expected_frames=total)
@@ -450,21 +450,3 @@ def _part_task(job: Job, k: int, segment, output: Path, up: int, share: float, s
     return enhance_video(job.path, output, _restorer(spec, weights), upscale=up, detect_every=job.detect_every,
                          progress=report, should_stop=report.should_stop, max_pixels=job.max_pixels,
                          stabiliser=FaceStabiliser() if job.stabilise else None, segment=segment)
-
-
-def _merged(reports: list):
-    """One :class:`~.pipeline.video.VideoReport` of the parts (a part's tracks leave out those its warm-up
-    started: the part before counted them)."""
-    from .pipeline.video import VideoReport
-
-    rep = VideoReport(frames_expected=reports[0].frames_expected, fps_video=reports[0].fps_video)
-    for r in reports:
-        for name in ("frames_in", "frames_out", "faces_total", "frames_with_faces", "tracks", "scene_cuts",
-                     "full_detections"):
-            setattr(rep, name, getattr(rep, name) + getattr(r, name))
-        rep.faces_max = max(rep.faces_max, r.faces_max)
-        rep.cancelled |= r.cancelled
-        rep.problem = rep.problem or r.problem
-        for stage, seconds in r.timings.items():
-            rep.timings[stage] += seconds
-    return rep

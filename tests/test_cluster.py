@@ -14,7 +14,7 @@ from facesr_gui.catalog import load_restorer, resolve
 from facesr_gui.cli import main
 from facesr_gui.pipeline.engine import enhance_file, enhance_paths
 from facesr_gui.pipeline.imageio import save_image
-from facesr_gui.pipeline.video_io import VideoWriter, av, probe_video
+from facesr_gui.pipeline.video_io import av, probe_video
 from facesr_gui.selftest import degrade, load_sample
 
 pytestmark = pytest.mark.usefixtures("one_thread")

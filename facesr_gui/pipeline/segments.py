@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import video_io
-from .video import Segment, partial_path
+from .video import Segment, VideoReport, partial_path
 from .video_io import VideoError, VideoReader, VideoWriter, probe_video
 
 DEFAULT_SEGMENT_S = 60.0   # a part per minute of video: a 1-hour clip keeps 60 workers busy
@@ -177,6 +177,22 @@ class _AudioCopy:
     def close(self) -> None:
         if self._in is not None:
             self._in.close()
+
+
+def merge_reports(reports: list[VideoReport]) -> VideoReport:
+    """One :class:`~.video.VideoReport` of the parts (a part's tracks leave out those its warm-up
+    started: the part before counted them)."""
+    rep = VideoReport(frames_expected=reports[0].frames_expected, fps_video=reports[0].fps_video)
+    for r in reports:
+        for name in ("frames_in", "frames_out", "faces_total", "frames_with_faces", "tracks", "scene_cuts",
+                     "full_detections"):
+            setattr(rep, name, getattr(rep, name) + getattr(r, name))
+        rep.faces_max = max(rep.faces_max, r.faces_max)
+        rep.cancelled |= r.cancelled
+        rep.problem = rep.problem or r.problem
+        for stage, seconds in r.timings.items():
+            rep.timings[stage] += seconds
+    return rep
 
 
 def _need_av(path):
