@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Sequence
 
 from .cli_support import (NON_NEGATIVE, POSITIVE, ArgParser, Progress, StopOnSignal, add_degradation_args,
-                          finite_or_null, json_object_arg, min_face_arg, number_arg, upscale_arg)
+                          finite_or_null, item_line, json_object_arg, left_over, min_face_arg, number_arg,
+                          ray_address_arg, upscale_arg)
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
@@ -159,6 +160,7 @@ def _make_restorer(args: argparse.Namespace):
 
     from .catalog import load_restorer
 
+    args.device = args.device or "cpu"
     if str(args.device).startswith("cuda") and not torch.cuda.is_available():
         raise ValueError(f"--device {args.device}: CUDA is not available on this machine (use --device cpu)")
     kwargs = {"mask": args.mask, "bf16": False if args.fp32 else None, "flip_ensemble": args.flip_ensemble,
@@ -170,11 +172,19 @@ def _make_restorer(args: argparse.Namespace):
     return load_restorer(args.model, device=args.device, half=args.half, **kwargs)
 
 
-def _item_line(item) -> str:
-    message = item.message.removeprefix(f"{item.path}: ")
-    target = f" -> {item.output}" if item.output else ""
-    target += f" (+ {item.provenance.name})" if item.provenance else ""
-    return f"{item.status:<9} {item.path}{target}: {message} [{item.seconds:.1f} s]"
+def _ray_batch(args: argparse.Namespace):
+    """``(enhance_on_ray with the --ray options, the restorer's spec)``, once connected (:mod:`facesr_gui.cluster`)."""
+    import functools
+
+    from . import cluster
+    from .catalog import resolve
+
+    cluster.require_ray()   # one line saying how to install it, before anything else
+    args.device = args.device or "auto"
+    spec = cluster.RestorerSpec(resolve(args.model), args.device, args.half, args.mask,
+                                False if args.fp32 else None, args.flip_ensemble, args.min_face)
+    args.ray_connected = cluster.connect(None if args.ray == "local" else args.ray)
+    return functools.partial(cluster.enhance_on_ray, segment_s=args.ray_segment_s, retries=args.ray_retries), spec
 
 
 def _cmd_enhance(args: argparse.Namespace) -> int:
@@ -195,25 +205,30 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
         raise ValueError(f"no images or videos found in {', '.join(args.inputs)}"
                          + (f" ({len(skipped)} skipped, see above)" if skipped else ""))
     args.model = args.model or _default_model()
-    restorer = _make_restorer(args)
+    batch, model = _ray_batch(args) if args.ray is not None else (enhance_paths, _make_restorer(args))
     bar = None if args.json else Progress(sys.stderr)
 
     def on_item(item) -> None:
         if not args.json:
             sys.stderr.write("\r" + " " * 110 + "\r")
-            print(_item_line(item), flush=True)
+            print(item_line(item), flush=True)
 
     max_pixels = None if args.max_megapixels is None else int(args.max_megapixels * 1_000_000)
     done: list = []
     try:
         with StopOnSignal() as stop:
-            report = enhance_paths(inputs, args.out, restorer, upscale=args.upscale, progress=bar, should_stop=stop,
-                                   on_item=lambda item: (done.append(item), on_item(item)),
-                                   detect_every=args.detect_every or _default_detect_every(), max_pixels=max_pixels,
-                                   provenance=args.provenance, stabilise=not args.no_stabilise)
+            report = batch(inputs, args.out, model, upscale=args.upscale, progress=bar, should_stop=stop,
+                           on_item=lambda item: (done.append(item), on_item(item)),
+                           detect_every=args.detect_every or _default_detect_every(), max_pixels=max_pixels,
+                           provenance=args.provenance, stabilise=not args.no_stabilise)
     except KeyboardInterrupt as exc:   # a second signal: say what was done and what was left
-        sys.stderr.write("\n" + _left_over(inputs, done, exc) + "\n")
+        sys.stderr.write("\n" + left_over(inputs, done, exc) + "\n")
         return 130
+    finally:
+        if getattr(args, "ray_connected", False):
+            from .cluster import disconnect
+
+            disconnect()
     code = 130 if report.cancelled else (0 if report.ok else 1)
     if args.json:
         print(json.dumps({"model": args.model, "device": str(args.device), **report.as_dict(),
@@ -223,17 +238,6 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
         counts = ", ".join(f"{report.count(s)} {s}" for s in ("ok", "no-face", "error", "cancelled") if report.count(s))
         print(f"{len(report.items)} input(s): {counts}")
     return code
-
-
-def _left_over(inputs: list, done: list, exc: BaseException) -> str:
-    """One line after an abort: the input it was on, its partial output if any, and what was left."""
-    notes = "; ".join(getattr(exc, "__notes__", []))
-    current = inputs[len(done)] if len(done) < len(inputs) else None
-    text = f"stopped at once: {len(done)}/{len(inputs)} input(s) finished"
-    if current is not None:
-        text += f"; {current} aborted" + (f" ({notes})" if notes else " (nothing written for it)")
-    left = len(inputs) - len(done) - (current is not None)
-    return text + (f"; {left} not started" if left else "")
 
 
 def _run_demo(args: argparse.Namespace, restorer) -> int:
@@ -386,7 +390,7 @@ def build_parser() -> argparse.ArgumentParser:
                                     "(default: the first bundled model, else 'bicubic')")
     en.add_argument("--out", help="output folder (default: beside each input; --demo: ./facesr-demo); "
                                   "outputs are named <stem>_facesr.<ext>")
-    en.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    en.add_argument("--device", help="cpu (default), cuda or cuda:N; with --ray: a GPU where the cluster has them")
     en.add_argument("--half", action="store_true", help="fp16 inference (CUDA only)")
     en.add_argument("--fp32", action="store_true",
                     help="float32 on the CPU (default: bf16 where the CPU runs it natively, within 0.002 dB)")
@@ -416,6 +420,14 @@ def build_parser() -> argparse.ArgumentParser:
                          "and sha256, model id, checkpoint sha256, net config and training degradation, options, "
                          "and each face's box, size, score and whether it was pasted (videos: frames, fps, faces "
                          "per frame, tracks); PNG and JPEG outputs also carry a one-line summary inside")
+    en.add_argument("--ray", nargs="?", const="local", type=ray_address_arg, metavar="ADDRESS",
+                    help="run on Ray (pip install -e '.[cluster]'): one task per file, long videos in parts; no "
+                         "ADDRESS: a local Ray runtime on this machine's cores; auto or ray://HOST:10001: join that "
+                         "cluster (inputs and --out on a filesystem every node shares; see README)")
+    en.add_argument("--ray-segment-s", type=number_arg(float, 0, above=True), default=60.0, metavar="S",
+                    help="with --ray: split videos longer than S seconds at keyframes into parts (default 60)")
+    en.add_argument("--ray-retries", type=NON_NEGATIVE, default=2, metavar="N",
+                    help="with --ray: run a failed task up to N more times before reporting its error (default 2)")
     en.add_argument("--json", action="store_true", help="print a JSON report instead of text lines "
                                                         "(with --provenance: each item's sidecar)")
     en.set_defaults(func=_cmd_enhance)

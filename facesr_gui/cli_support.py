@@ -9,7 +9,8 @@ import sys
 import time
 
 __all__ = ["ArgParser", "NON_NEGATIVE", "POSITIVE", "Progress", "StopOnSignal", "add_degradation_args",
-           "finite_or_null", "json_object_arg", "min_face_arg", "number_arg", "upscale_arg"]
+           "finite_or_null", "item_line", "json_object_arg", "left_over", "min_face_arg", "number_arg", "ray_address_arg",
+           "upscale_arg"]
 
 
 class Progress:
@@ -157,3 +158,33 @@ class ArgParser(argparse.ArgumentParser):
 
     def error(self, message: str):
         self.exit(2, f"error: {self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def item_line(item) -> str:
+    """One ``facesr enhance`` report line: status, input, output (+ sidecar), message, seconds."""
+    message = item.message.removeprefix(f"{item.path}: ")
+    target = f" -> {item.output}" if item.output else ""
+    target += f" (+ {item.provenance.name})" if item.provenance else ""
+    return f"{item.status:<9} {item.path}{target}: {message} [{item.seconds:.1f} s]"
+
+
+def left_over(inputs: list, done: list, exc: BaseException) -> str:
+    """One line after an abort: the input it was on, its partial output if any, and what was left."""
+    notes = "; ".join(getattr(exc, "__notes__", []))
+    current = inputs[len(done)] if len(done) < len(inputs) else None
+    text = f"stopped at once: {len(done)}/{len(inputs)} input(s) finished"
+    if current is not None:
+        text += f"; {current} aborted" + (f" ({notes})" if notes else " (nothing written for it)")
+    left = len(inputs) - len(done) - (current is not None)
+    return text + (f"; {left} not started" if left else "")
+
+
+def ray_address_arg(text: str) -> str:
+    """``--ray``'s address: ``local`` (start a runtime here: what a bare ``--ray`` means), ``auto``,
+    ``ray://HOST:PORT`` or ``HOST:PORT`` (a path here is an input put after ``--ray``)."""
+    import re
+
+    if text in ("auto", "local") or re.fullmatch(r"(ray://)?[\w.\-\[\]:]+:\d+", text):
+        return text
+    raise argparse.ArgumentTypeError(f"expected 'auto', ray://HOST:PORT or HOST:PORT, got {text!r} (put --ray "
+                                     "after the inputs to start a local Ray runtime)")

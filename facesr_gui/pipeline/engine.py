@@ -47,6 +47,7 @@ from .sizing import VIDEO_MAX_SIDE, auto_upscale, check_output_size
 
 if TYPE_CHECKING:
     from .restore import EnhanceResult, FaceRestorer
+    from .video import VideoReport
 
 Progress = Callable[[float, str], None]
 SUFFIX = "_facesr"
@@ -245,9 +246,23 @@ def enhance_video_item(path: Path, output: Path, restorer: FaceRestorer, upscale
     :func:`enhance_image`, with a :class:`.provenance.VideoRecord` instead of faces (no summary inside);
     ``stabilise``: steady faces (:class:`.stabilise.FaceStabiliser`)."""
     from .stabilise import FaceStabiliser
-    from .video import VideoReader, enhance_video
+    from .video import enhance_video
 
     t0 = time.perf_counter()
+    up = video_upscale(path, restorer, upscale, max_pixels)
+    rep = enhance_video(path, output, restorer, upscale=up, detect_every=detect_every, progress=progress,
+                        should_stop=should_stop, max_pixels=max_pixels,
+                        stabiliser=FaceStabiliser() if stabilise else None)
+    return video_item(path, output, restorer, up, rep, time.perf_counter() - t0, provenance,
+                      detect_every=detect_every, stabilise=stabilise)
+
+
+def video_upscale(path: Path, restorer: FaceRestorer, upscale: int | str = "auto", max_pixels: int | None = None) -> int:
+    """The output scale of a video: ``upscale``, or for ``"auto"`` the rule of :func:`.sizing.auto_upscale` on
+    its first frame (raises :class:`.video.VideoError` for an unreadable or too large video, ``ValueError``
+    for too large an output)."""
+    from .video import VideoReader
+
     with VideoReader(path, max_frames=1, max_pixels=max_pixels) as reader:   # VideoError: unreadable, too large
         info = reader.info
         first = next((rgb for _i, _t, rgb in reader), None)
@@ -257,19 +272,23 @@ def enhance_video_item(path: Path, output: Path, restorer: FaceRestorer, upscale
     else:
         up = int(upscale)
     check_output_size(info.height, info.width, up)
-    rep = enhance_video(path, output, restorer, upscale=up, detect_every=detect_every, progress=progress,
-                        should_stop=should_stop, max_pixels=max_pixels,
-                        stabiliser=FaceStabiliser() if stabilise else None)
+    return up
+
+
+def video_item(path: Path, output: Path, restorer: FaceRestorer, up: int, rep: VideoReport, seconds: float,
+               provenance: ModelFacts | None = None, *, detect_every: int = 1, stabilise: bool = True) -> ItemReport:
+    """A video's :class:`ItemReport` from its :class:`.video.VideoReport` (and its sidecar, with ``provenance``)."""
     status = "cancelled" if rep.cancelled else ("ok" if rep.tracks else "no-face")
     out = rep.output if rep.output is not None else (None if rep.cancelled else output)
-    item = ItemReport(path, "video", status, out, rep.tracks, f"x{up}, " + rep.summary(), time.perf_counter() - t0, up)
+    item = ItemReport(path, "video", status, out, rep.tracks, f"x{up}, " + rep.summary(), seconds, up)
     if provenance is not None and not rep.cancelled:
         video = VideoRecord(rep.frames_out, round(float(rep.fps_video), 4), round(rep.faces_mean, 4), rep.tracks)
         _write_provenance(item, provenance, options_of(restorer, up, detect_every=detect_every, stabilise=stabilise), video=video)
     return item
 
 
-def _error_message(exc: BaseException) -> str:
+def error_message(exc: BaseException) -> str:
+    """An item's error text: the message of a bad input (``ValueError``), else the exception's type too."""
     text = str(exc) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}"
     return "; ".join([text, *getattr(exc, "__notes__", [])])
 
@@ -304,33 +323,51 @@ def enhance_paths(inputs: Iterable[str | os.PathLike], out_dir: str | os.PathLik
         if stop():
             item = ItemReport(path, kind, "cancelled", message="not started")
         else:
-            item = _run_one(path, output, kind, restorer, upscale, _item_progress(progress, i, len(inputs), path.name),
-                            stop, detect_every, max_pixels, quality, model, stabilise)
+            item = _run_one(path, output, restorer, upscale, _item_progress(progress, i, len(inputs), path.name),
+                            stop, detect_every=detect_every, max_pixels=max_pixels, quality=quality, model=model,
+                            stabilise=stabilise)
         item.seconds = time.perf_counter() - t0
-        if i in renamed and item.output is not None:
-            item.message = f"{item.message}; {renamed[i]}" if item.message else renamed[i]
+        note_renamed(item, renamed.get(i))
         batch.items.append(item)
         if on_item is not None:
             on_item(item)
     return batch
 
 
-def _run_one(path: Path, output: Path, kind: str | None, restorer: FaceRestorer, upscale, progress: Progress,
-             stop: Callable[[], bool], detect_every: int, max_pixels: int | None, quality: int,
-             model: ModelFacts | None, stabilise: bool = True) -> ItemReport:
+def note_renamed(item: ItemReport, note: str | None) -> None:
+    """Add :func:`plan_outputs`' note (why the output got another name) to a written item's message."""
+    if note and item.output is not None:
+        item.message = f"{item.message}; {note}" if item.message else note
+
+
+def enhance_file(path: Path, output: Path, restorer: FaceRestorer, upscale: int | str = "auto",
+                 progress: Progress | None = None, should_stop: Callable[[], bool] | None = None, *,
+                 detect_every: int = 1, max_pixels: int | None = None, quality: int = 95,
+                 model: ModelFacts | None = None, stabilise: bool = True) -> ItemReport:
+    """One input of a batch into its planned ``output`` (:func:`plan_outputs`): the per-item step of
+    :func:`enhance_paths`, and of each Ray task (:mod:`facesr_gui.cluster`). A missing or unsupported
+    file and a cancel are reported; any other error propagates (the callers decide: :func:`enhance_paths`
+    records it, a Ray task retries what is not a bad input). ``model``: provenance facts, hashed."""
+    kind = classify(path)
     try:
         if kind == "image":
-            return enhance_image(path, output, restorer, upscale, progress, stop, max_pixels, quality, provenance=model)
+            return enhance_image(path, output, restorer, upscale, progress, should_stop, max_pixels, quality,
+                                 provenance=model)
         if kind == "video":
-            return enhance_video_item(path, output, restorer, upscale, progress, stop, detect_every, max_pixels,
-                                      provenance=model, stabilise=stabilise)
-        reason = "file not found" if not path.exists() else (
-            f"unsupported file type {path.suffix or '(no extension)'!r}")
-        return ItemReport(path, None, "error", message=f"{path}: {reason}")
+            return enhance_video_item(path, output, restorer, upscale, progress, should_stop, detect_every,
+                                      max_pixels, provenance=model, stabilise=stabilise)
     except InterruptedError:
         return ItemReport(path, kind, "cancelled", message="cancelled while processing; nothing written")
+    reason = "file not found" if not path.exists() else f"unsupported file type {path.suffix or '(no extension)'!r}"
+    return ItemReport(path, None, "error", message=f"{path}: {reason}")
+
+
+def _run_one(path: Path, output: Path, restorer: FaceRestorer, upscale, progress: Progress,
+             stop: Callable[[], bool], **options) -> ItemReport:
+    try:
+        return enhance_file(path, output, restorer, upscale, progress, stop, **options)
     except Exception as exc:  # noqa: BLE001 - one bad input must not stop the batch
-        return ItemReport(path, kind, "error", message=_error_message(exc))
+        return ItemReport(path, classify(path), "error", message=error_message(exc))
 
 
 def face_sheet(result: EnhanceResult, label: str = "SR", gap: int = 4) -> np.ndarray:

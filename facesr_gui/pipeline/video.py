@@ -53,8 +53,8 @@ from .video_io import (
     probe_video,
 )
 
-__all__ = ["DEFAULT_DETECT_EVERY", "LOSSLESS_SUFFIXES", "STAGES", "VideoError", "VideoInfo", "VideoReader", "VideoReport", "VideoWarning",
-           "VideoWriter", "enhance_video", "iter_frames", "partial_path", "probe_video"]
+__all__ = ["DEFAULT_DETECT_EVERY", "LOSSLESS_SUFFIXES", "STAGES", "Segment", "VideoError", "VideoInfo", "VideoReader",
+           "VideoReport", "VideoWarning", "VideoWriter", "enhance_video", "iter_frames", "partial_path", "probe_video"]
 
 if TYPE_CHECKING:
     from .restore import EnhanceResult, FaceRestorer
@@ -128,6 +128,20 @@ class VideoReport:
         return text + (f"; source: {self.problem}" if self.problem else "")
 
 
+@dataclass(frozen=True)
+class Segment:
+    """A part of a video enhanced on its own (:mod:`.segments`): ``count`` frames from frame ``first``
+    (presentation order, counted in the whole video), after ``warmup`` frames that are restored, so that
+    tracks and the stabiliser settle, but not written. ``seek_pts``: the first warm-up frame's timestamp
+    (the stream's time base). The output holds only the video of the ``count`` frames, timed as in the
+    whole video's output."""
+
+    first: int
+    count: int
+    warmup: int
+    seek_pts: int
+
+
 _END = object()
 
 
@@ -185,7 +199,8 @@ def enhance_video(src: str | os.PathLike, dst: str | os.PathLike, restorer: Face
                   should_stop: Callable[[], bool] | None = None, max_queue: int = 8,
                   max_frames: int | None = None, tracker: FaceTracker | None = None,
                   scene_cut: float | None = 20.0, max_pixels: int | None = None, on_frame: FrameHook | None = None,
-                  regions: bool = True, stabiliser: FaceStabiliser | None = None, **writer_options) -> VideoReport:
+                  regions: bool = True, stabiliser: FaceStabiliser | None = None, segment: Segment | None = None,
+                  **writer_options) -> VideoReport:
     """Restore every face of ``src`` frame by frame and write ``dst``.
 
     Each frame is decoded, faces are detected in the whole frame every ``detect_every``-th
@@ -212,6 +227,7 @@ def enhance_video(src: str | os.PathLike, dst: str | os.PathLike, restorer: Face
         on_frame: ``on_frame(index, result)`` with each restored frame's
             :class:`~.restore.EnhanceResult` (``result.image``: the output frame, ``(H, W, 3)``
             uint8 RGB), before it is encoded (the GUI's previews).
+        segment: enhance only this :class:`Segment` (no audio; detection cadence as in the whole video).
         writer_options: passed to :class:`VideoWriter` (``codec``, ``crf``, ``lossless``...).
     Raises:
         VideoError: ``src`` cannot be read or ``dst`` cannot be written.
@@ -223,47 +239,57 @@ def enhance_video(src: str | os.PathLike, dst: str | os.PathLike, restorer: Face
         raise ValueError(f"{dst}: the output must not overwrite the video being read")
     t_start = time.perf_counter()
     report = VideoReport()
-    reader = VideoReader(src, max_frames, max_pixels)   # refuses oversized frames before decoding
+    if segment is not None:
+        max_frames = segment.warmup + segment.count
+    # refuses oversized frames before decoding
+    reader = VideoReader(src, max_frames, max_pixels, None if segment is None else segment.seek_pts)
     info = reader.info
     report.frames_expected, report.fps_video = info.frames, info.fps
     if tracker is None:
         # misses are counted per detected frame: with regions every frame is one
         tracker = FaceTracker(max_missed=max(1, round(float(info.fps) / 4 / (1 if regions else detect_every))))
     tmp = partial_path(dst)
-    writer = _open_writer(tmp, dst, reader, upscale, writer_options)
+    writer = _open_writer(tmp, dst, reader, upscale, writer_options, segment)
     report.audio = writer.audio
     pipe = _Pipeline(reader, writer, report, max_queue)
     stop = should_stop or (lambda: False)
     restore = _FrameRestorer(restorer, tracker, upscale, detect_every, scene_cut, report, regions, stabiliser)
+    restore.full_next = segment is not None   # a part's first frame is detected whole, as frame 0 of a video
     total = min(info.frames, max_frames) if max_frames is not None else info.frames
+    warmup, offset = (0, 0) if segment is None else (segment.warmup, segment.first - segment.warmup)
+    warm_tracks = 0   # tracks started in the warm-up: faces the part before counted
     error: BaseException | None = None
     try:
         for index, rgb in pipe.frames():
             if stop():
                 report.cancelled = True
                 break
-            report.frames_in += 1
+            report.frames_in += index >= warmup
             try:
-                result = restore(index, rgb, stop)
+                result = restore(index + offset, rgb, stop)
             except InterruptedError:
                 report.cancelled = True
                 break
+            if index < warmup:   # a warm-up frame: only the tracks and the stabiliser keep it
+                report.faces_total = report.faces_max = report.frames_with_faces = 0
+                warm_tracks = tracker.tracks_started
+                continue
             if on_frame is not None:
-                on_frame(index, result)
+                on_frame(index + offset, result)
             if not pipe.write(result.image):
                 break  # the encoder failed: its error is raised below
             if progress is not None:
-                done = index + 1
-                progress(min(done / total, 1.0) if total > 0 else 0.0,
-                         _eta_message(done, total, time.perf_counter() - t_start))
+                done, n = index + 1 - warmup, total - warmup
+                progress(min(done / n, 1.0) if n > 0 else 0.0, _eta_message(done, n, time.perf_counter() - t_start))
     except BaseException as exc:  # noqa: BLE001 - cleaned up below, then re-raised
         error = exc
     finally:
         error = pipe.close(complete=error is None and not report.cancelled and reader.reached_end, error=error)
     report.frames_out = writer.frames_written
-    report.tracks = tracker.tracks_started
+    report.tracks = tracker.tracks_started - warm_tracks
     report.backend = _backends(restorer)
-    report.problem = None if report.cancelled else reader.problem
+    # a part stops before the end: only the join can tell missing frames (it counts them)
+    report.problem = None if report.cancelled or segment is not None else reader.problem
     report.seconds = time.perf_counter() - t_start
     if error is not None:
         _keep_partial(tmp, report)
@@ -280,14 +306,19 @@ def enhance_video(src: str | os.PathLike, dst: str | os.PathLike, restorer: Face
     return report
 
 
-def _open_writer(tmp: Path, dst: Path, reader: VideoReader, upscale: int, options: dict) -> VideoWriter:
-    """The encoder of the ``.partial`` file (the reader is closed if it cannot be made)."""
+def _open_writer(tmp: Path, dst: Path, reader: VideoReader, upscale: int, options: dict,
+                 segment: Segment | None = None) -> VideoWriter:
+    """The encoder of the ``.partial`` file (the reader is closed if it cannot be made); a segment's
+    frames keep the whole output's timestamps and get no audio."""
     info = reader.info
+    start, audio = info.start_pts, reader.path if info.has_audio else None
+    if segment is not None:
+        tb = info.time_base or 1 / info.fps
+        start, audio = start + round(segment.first / (info.fps * tb)), None
     try:
         tmp.parent.mkdir(parents=True, exist_ok=True)
-        return VideoWriter(tmp, info.width * upscale, info.height * upscale, info.fps,
-                           audio_from=reader.path if info.has_audio else None, time_base=info.time_base,
-                           start_pts=info.start_pts, **options)
+        return VideoWriter(tmp, info.width * upscale, info.height * upscale, info.fps, audio_from=audio,
+                           time_base=info.time_base, start_pts=start, **options)
     except BaseException as exc:
         reader.close()
         if isinstance(exc, OSError):

@@ -140,16 +140,21 @@ class VideoReader:
     skipped and counted. :attr:`problem` then says what was missing.
     """
 
-    def __init__(self, path: str | os.PathLike, max_frames: int | None = None, max_pixels: int | None = None) -> None:
+    def __init__(self, path: str | os.PathLike, max_frames: int | None = None, max_pixels: int | None = None,
+                 start_pts: int | None = None) -> None:
         """``max_pixels``: refuse frames larger than this (like images; default
-        :func:`~.imageio.default_max_pixels`, 50 MP; 0 = no limit) from the header, before decoding."""
+        :func:`~.imageio.default_max_pixels`, 50 MP; 0 = no limit) from the header, before decoding.
+        ``start_pts``: begin at the frame with this timestamp (stream time base; PyAV only): seek to the
+        keyframe at or before it and drop the frames decoded before it (indices then count from it)."""
         self.path = Path(path)
-        self.max_frames = max_frames
+        self.max_frames, self.start_pts = max_frames, start_pts
         self.frames_read = 0
         self.skipped_packets = 0
         self.error: str | None = None
         self.reached_end = False  # True once the whole stream was read (not stopped by max_frames)
         if av is None:
+            if start_pts is not None:
+                raise VideoError(self.path, "starting inside a video needs PyAV (pip install av)")
             self._src = _open_cv2(self.path)
             self.info = _info_cv2(self.path, self._src)
         else:
@@ -207,6 +212,9 @@ class VideoReader:
     def _frames_av(self) -> Iterator[tuple[float, np.ndarray]]:
         stream = self._src.streams.video[0]
         stream.thread_type = "AUTO"
+        start = self.start_pts
+        if start is not None:
+            self._src.seek(start, stream=stream, backward=True, any_frame=False)
         packets = self._src.demux(stream)
         while True:
             try:
@@ -222,6 +230,8 @@ class VideoReader:
                 self.skipped_packets += 1
                 continue
             for frame in decoded:
+                if start is not None and frame.pts is not None and frame.pts < start:
+                    continue   # decoded from the keyframe before the start only to reach it
                 pts = frame.time if frame.time is not None else self.frames_read / self.info.fps
                 yield float(pts), frame.to_ndarray(format="rgb24")
 
