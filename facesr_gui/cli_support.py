@@ -9,6 +9,7 @@ import sys
 import time
 
 __all__ = ["ArgParser", "NON_NEGATIVE", "POSITIVE", "Progress", "StopOnSignal", "add_degradation_args",
+           "add_enhance_args", "default_detect_every",
            "finite_or_null", "item_line", "json_object_arg", "left_over", "min_face_arg", "number_arg", "ray_address_arg",
            "upscale_arg"]
 
@@ -188,3 +189,59 @@ def ray_address_arg(text: str) -> str:
         return text
     raise argparse.ArgumentTypeError(f"expected 'auto', ray://HOST:PORT or HOST:PORT, got {text!r} (put --ray "
                                      "after the inputs to start a local Ray runtime)")
+
+
+def default_detect_every() -> int:
+    """Whole-frame detection every N frames of a video, by default (:mod:`facesr_gui.pipeline.video`)."""
+    from .pipeline.video import DEFAULT_DETECT_EVERY
+
+    return DEFAULT_DETECT_EVERY
+
+
+def add_enhance_args(en: argparse.ArgumentParser) -> None:
+    """The options of ``facesr enhance`` (every one explained in its help)."""
+    en.add_argument("inputs", nargs="*", metavar="INPUT", help="image, video or folder (searched recursively)")
+    en.add_argument("--model", help="bundled model id, net name or .safetensors checkpoint "
+                                    "(default: the first bundled model, else 'bicubic')")
+    en.add_argument("--out", help="output folder (default: beside each input; --demo: ./facesr-demo); "
+                                  "outputs are named <stem>_facesr.<ext>")
+    en.add_argument("--device", help="cpu (default), cuda or cuda:N; with --ray: a GPU where the cluster has them")
+    en.add_argument("--half", action="store_true", help="fp16 inference (CUDA only)")
+    en.add_argument("--fp32", action="store_true",
+                    help="float32 on the CPU (default: bf16 where the CPU runs it natively, within 0.002 dB)")
+    en.add_argument("--backend", default="auto", choices=["auto", "torch", "openvino"],   # pipeline/accel.BACKENDS
+                    help="what runs the networks on the CPU: OpenVINO where installed (auto; SR 1.3-2x, detection "
+                         "1.7x faster; the first use of a model converts it once, up to 20 s), or PyTorch")
+    en.add_argument("--upscale", type=upscale_arg, default="auto",
+                    help="output scale of the whole frame: 'auto' (faces reach the net's SR size, long side "
+                         "<= 4096 px images / 1920 px videos) or an integer")
+    en.add_argument("--mask", default="ellipse", choices=["ellipse", "parsing"], help="paste-back mask")
+    en.add_argument("--flip-ensemble", action="store_true",
+                    help="average the net over each face and its mirror image: +0.05-0.09 dB on held-out faces, "
+                         "twice the SR time")
+    en.add_argument("--no-stabilise", action="store_true",
+                    help="videos: do not steady the faces (by default each face is blended with the previous "
+                         "frame's where the input did not change: a quarter less flicker, no PSNR lost)")
+    en.add_argument("--min-face", type=min_face_arg, default=None,
+                    help="smallest face the detector looks for, px (default 12, at least 8)")
+    en.add_argument("--detect-every", type=POSITIVE, default=None, metavar="N",
+                    help="videos: detect faces in the whole frame every N-th frame (default "
+                         f"{default_detect_every()}), and in between only around each tracked face (a few ms)")
+    en.add_argument("--max-megapixels", type=number_arg(float, 0), default=None,
+                    help="refuse larger images and video frames (default 50, or $FACESR_MAX_MEGAPIXELS; 0 = no limit)")
+    en.add_argument("--demo", action="store_true", help="enhance a degraded copy of the bundled sample portrait")
+    en.add_argument("--provenance", action="store_true",
+                    help="beside each output write <output>.json: app version, UTC time, input and output file names "
+                         "and sha256, model id, checkpoint sha256, net config and training degradation, options, "
+                         "and each face's box, size, score and whether it was pasted (videos: frames, fps, faces "
+                         "per frame, tracks); PNG and JPEG outputs also carry a one-line summary inside")
+    en.add_argument("--ray", nargs="?", const="local", type=ray_address_arg, metavar="ADDRESS",
+                    help="run on Ray (pip install -e '.[cluster]'): one task per file, long videos in parts; no "
+                         "ADDRESS: a local Ray runtime on this machine's cores; auto or ray://HOST:10001: join that "
+                         "cluster (inputs and --out on a filesystem every node shares; see README)")
+    en.add_argument("--ray-segment-s", type=number_arg(float, 0, above=True), default=60.0, metavar="S",
+                    help="with --ray: split videos longer than S seconds at keyframes into parts (default 60)")
+    en.add_argument("--ray-retries", type=NON_NEGATIVE, default=2, metavar="N",
+                    help="with --ray: run a failed task up to N more times before reporting its error (default 2)")
+    en.add_argument("--json", action="store_true", help="print a JSON report instead of text lines "
+                                                        "(with --provenance: each item's sidecar)")

@@ -69,6 +69,7 @@ class RestorerSpec:
     bf16: bool | None = None
     flip_ensemble: bool = False
     min_face: int | None = None
+    backend: str = "auto"    # what runs the networks on a CPU worker (pipeline/accel.py)
 
     def build(self, checkpoint: Path | None = None):
         import torch
@@ -77,11 +78,11 @@ class RestorerSpec:
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
         entry = self.entry if checkpoint is None else replace(self.entry, checkpoint=checkpoint)
-        kwargs = {"mask": self.mask, "bf16": self.bf16, "flip_ensemble": self.flip_ensemble}
+        kwargs = {"mask": self.mask, "bf16": self.bf16, "flip_ensemble": self.flip_ensemble, "backend": self.backend}
         if self.min_face is not None:
             from .pipeline.detect import FaceDetector
 
-            kwargs["detector"] = FaceDetector(device=device, min_face_size=self.min_face)
+            kwargs["detector"] = FaceDetector(device=device, min_face_size=self.min_face, backend=self.backend)
         return load_restorer(entry, device=device, half=self.half, **kwargs)
 
 

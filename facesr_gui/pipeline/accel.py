@@ -49,7 +49,7 @@ from torch import Tensor, nn
 
 from ..nets.outputs import SROutput
 
-__all__ = ["BACKENDS", "CompiledModule", "compile_module", "openvino_missing", "resolve_backend"]
+__all__ = ["BACKENDS", "CompiledModule", "compile_module", "first_use_note", "openvino_missing", "resolve_backend"]
 
 BACKENDS = ("auto", "torch", "openvino")
 
@@ -58,10 +58,24 @@ BACKENDS = ("auto", "torch", "openvino")
 def openvino_missing() -> str | None:
     """Why OpenVINO cannot be used here (one line), or None when it can."""
     try:
-        import openvino  # noqa: F401
+        import openvino  # noqa: F401 - only whether it imports
     except Exception as exc:  # noqa: BLE001 - a broken install is as missing as an absent one
         return f"OpenVINO is not installed ({exc.__class__.__name__}: {exc}); pip install openvino"
     return None
+
+
+@functools.lru_cache(maxsize=1)
+def _core():
+    """One OpenVINO runtime for the process, never released: a released one unloads its CPU plugin, and
+    a signal handler the plugin left behind then points at unmapped code (a SIGTERM after that crashed)."""
+    import openvino as ov
+
+    return ov.Core()
+
+
+def first_use_note() -> str:
+    """What a long job's "loading" message adds where OpenVINO runs it: a model's first conversion."""
+    return "" if openvino_missing() is not None else " (a model's first use here converts it for OpenVINO: up to 20 s)"
 
 
 def resolve_backend(backend: str, device: torch.device | str) -> str:
@@ -104,8 +118,6 @@ class CompiledModule:
 
     def __init__(self, net: nn.Module, example: Tensor, dynamic: tuple[int, ...] = (0,), bf16: bool = False,
                  threads: int | None = None, cache_dir: Path | None = None) -> None:
-        import openvino as ov
-
         net = net.eval()
         with torch.inference_mode():
             probe = net(example)
@@ -117,7 +129,7 @@ class CompiledModule:
         model = _converted(flat, example, dims, cache_dir)
         config = {"INFERENCE_NUM_THREADS": int(threads or torch.get_num_threads()),
                   "INFERENCE_PRECISION_HINT": "bf16" if bf16 else "f32"}
-        self._compiled = ov.Core().compile_model(model, "CPU", config)
+        self._compiled = _core().compile_model(model, "CPU", config)
         # an infer request holds its inputs and outputs: one, used by one thread at a time (per-thread
         # requests crashed when their Qt worker thread ended)
         self._request = self._compiled.create_infer_request()
@@ -156,7 +168,7 @@ def _converted(flat: _Flat, example: Tensor, dims: list[int], cache_dir: Path | 
     xml = folder / f"{_cache_key(flat, dims)}.xml"
     if xml.is_file() and xml.with_suffix(".bin").is_file():
         try:
-            return ov.Core().read_model(str(xml))
+            return _core().read_model(str(xml))
         except Exception:  # noqa: BLE001 - an unreadable cache entry is converted again
             pass
     with warnings.catch_warnings(), torch.no_grad():

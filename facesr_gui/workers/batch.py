@@ -22,6 +22,7 @@ from ..errors import describe
 from ..pipeline.engine import enhance_paths
 from ..pipeline.restore import FaceRestorer
 from ..service import ModelService
+from ..pipeline import accel
 from ._latest import LatestRequests
 from ._thread import LoopThread
 from .batch_jobs import BatchRequest
@@ -96,7 +97,7 @@ class BatchWorker(QObject):
     def _run_batch(self, request: BatchRequest):
         """Run ``request``; returns the terminal signal and its argument."""
         try:
-            self.progressed.emit(0.0, f"loading {request.model_id}")
+            self.progressed.emit(0.0, f"loading {request.model_id}{accel.first_use_note()}")
             restorer = self._restorer(request)
             report = enhance_paths(request.inputs, request.out_dir, restorer, request.upscale,
                                    progress=self.progressed.emit, should_stop=self._cancel.is_set,

@@ -29,6 +29,7 @@ from PySide6.QtCore import QObject, Signal, SignalInstance
 from ..pipeline.restore import FaceRestorer
 from ..pipeline.video import VideoError, VideoInfo, VideoReport, enhance_video, probe_video
 from ..service import ModelService
+from ..pipeline import accel
 from ._latest import LatestRequests
 from ._thread import LoopThread
 from .video_jobs import (PREVIEW_PER_SECOND, DecodedFrame, FrameReader, FrameRequest, PreviewFrame, VideoJob,
@@ -138,7 +139,7 @@ class VideoWorker(QObject):
             info = probe_video(job.src)
             if self._cancel.is_set():
                 return self.cancelled, None
-            self.progressed.emit(0.0, f"loading {job.model_id}")
+            self.progressed.emit(0.0, f"loading {job.model_id}{accel.first_use_note()}")
             restorer = self._load(job)
             if self._cancel.is_set():
                 return self.cancelled, None
