@@ -110,7 +110,7 @@ def _copy_join(av, parts: list[Path], tmp: Path, audio_from) -> Joined:
     frames = 0
     with av.open(str(parts[0])) as first, av.open(str(tmp), mode="w") as out:
         v_out = out.add_stream_from_template(first.streams.video[0])
-        audio = _AudioCopy(av, out, audio_from, tmp.suffix.lower())
+        audio = video_io.AudioCopy(out, audio_from, tmp.suffix.lower())
         for part in parts:
             with av.open(str(part)) as c:
                 for packet in c.demux(c.streams.video[0]):
@@ -134,49 +134,6 @@ def _reencode_join(parts: list[Path], tmp: Path, audio_from) -> Joined:
                 for _i, _t, rgb in reader:
                     writer.write(rgb)
     return Joined(writer.frames_written, writer.audio, reencoded=True)
-
-
-class _AudioCopy:
-    """The first audio stream of ``src`` copied packet by packet into ``out``, up to a time at a call."""
-
-    def __init__(self, av, out, src, suffix: str) -> None:
-        self.av, self.out, self.state, self._packets, self._pending, self._in = av, out, "none", None, None, None
-        if src is None:
-            return
-        container = av.open(str(src))
-        if not container.streams.audio:
-            container.close()
-            return
-        a_in = container.streams.audio[0]
-        if not video_io._audio_fits(a_in.codec_context.name, suffix):
-            self.state = f"dropped ({a_in.codec_context.name} audio does not fit in {suffix})"
-            container.close()
-            return
-        self._in, self._out = container, out.add_stream_from_template(a_in)
-        self._packets = container.demux(a_in)
-        self.state = f"copied ({a_in.codec_context.name})"
-
-    def until(self, seconds) -> None:
-        """Copy the packets that start before ``seconds`` (all when None)."""
-        while self._packets is not None:
-            packet, self._pending = self._pending, None
-            if packet is None:
-                try:
-                    packet = next(self._packets)
-                except (StopIteration, self.av.FFmpegError):
-                    self._packets = None
-                    return
-            if packet.dts is None:
-                continue
-            if seconds is not None and packet.pts is not None and packet.pts * packet.time_base >= seconds:
-                self._pending = packet
-                return
-            packet.stream = self._out
-            self.out.mux(packet)
-
-    def close(self) -> None:
-        if self._in is not None:
-            self._in.close()
 
 
 def merge_reports(reports: list[VideoReport]) -> VideoReport:

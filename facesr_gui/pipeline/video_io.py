@@ -262,6 +262,53 @@ def _audio_fits(codec: str, suffix: str) -> bool:
     return suffix in (".mkv", ".nut", ".mka") or codec in MP4_AUDIO
 
 
+class AudioCopy:
+    """The first audio stream of ``src`` copied packet by packet (no re-encode) into the open output
+    container ``out``, up to a time at each call (:meth:`until`); ``state`` is what happened:
+    ``"none"`` (no source or no audio), ``"copied (codec)"`` or ``"dropped (why)"`` (a codec the
+    container cannot hold). Used by :class:`VideoWriter` and by joining video parts (:mod:`.segments`)."""
+
+    def __init__(self, out, src: str | os.PathLike | None, suffix: str) -> None:
+        self.out, self.state, self._packets, self._pending, self._in = out, "none", None, None, None
+        if src is None:
+            return
+        container = _open_input(Path(src))
+        if not container.streams.audio:
+            container.close()
+            return
+        a_in = container.streams.audio[0]
+        if not _audio_fits(a_in.codec_context.name, suffix):
+            self.state = f"dropped ({a_in.codec_context.name} audio does not fit in {suffix})"
+            container.close()
+            return
+        self._in, self._stream = container, out.add_stream_from_template(a_in)
+        self._packets = container.demux(a_in)
+        self.state = f"copied ({a_in.codec_context.name})"
+
+    def until(self, seconds: Fraction | float | None) -> None:
+        """Copy the packets that start before ``seconds`` (all when None)."""
+        while self._packets is not None:
+            packet, self._pending = self._pending, None
+            if packet is None:
+                try:
+                    packet = next(self._packets)
+                except (StopIteration, av.FFmpegError):
+                    self._packets = None
+                    return
+            if packet.dts is None:  # the demuxer's empty flush packet
+                continue
+            if seconds is not None and packet.pts is not None and packet.pts * packet.time_base >= seconds:
+                self._pending = packet
+                return
+            packet.stream = self._stream
+            self.out.mux(packet)
+
+    def close(self) -> None:
+        if self._in is not None:
+            self._in.close()
+            self._in = None
+
+
 class VideoWriter:
     """Encodes ``(H, W, 3)`` uint8 RGB frames into a video file, copying audio from a source.
 
@@ -291,7 +338,7 @@ class VideoWriter:
         self.frames_written = 0
         self.audio = "none"
         self._closed = False
-        self._audio_in = self._audio_packets = self._pending = None
+        self._audio: AudioCopy | None = None
         if lossless and self.path.suffix.lower() not in LOSSLESS_SUFFIXES:
             raise ValueError(f"lossless FFV1 needs one of {LOSSLESS_SUFFIXES}, not {self.path.suffix!r}")
         if av is None:
@@ -335,18 +382,8 @@ class VideoWriter:
             self.audio = "dropped (copying audio needs PyAV: pip install av)"
 
     def _add_audio(self, src: Path) -> None:
-        container = _open_input(src)
-        if not container.streams.audio:
-            container.close()
-            return
-        a_in = container.streams.audio[0]
-        if not _audio_fits(a_in.codec_context.name, self.path.suffix.lower()):
-            self.audio = f"dropped ({a_in.codec_context.name} audio does not fit in {self.path.suffix})"
-            container.close()
-            return
-        self._audio_in, self._a_out = container, self._out.add_stream_from_template(a_in)
-        self._audio_packets = container.demux(a_in)
-        self.audio = f"copied ({a_in.codec_context.name})"
+        self._audio = AudioCopy(self._out, src, self.path.suffix.lower())
+        self.audio = self._audio.state
 
     def __enter__(self) -> VideoWriter:
         return self
@@ -377,22 +414,8 @@ class VideoWriter:
 
     def _mux_audio(self, until: Fraction | None) -> None:
         """Copy audio packets that start before ``until`` seconds (all when None)."""
-        while self._audio_packets is not None:
-            packet = self._pending
-            self._pending = None
-            if packet is None:
-                try:
-                    packet = next(self._audio_packets)
-                except (StopIteration, av.FFmpegError):
-                    self._audio_packets = None
-                    return
-            if packet.dts is None:  # the demuxer's empty flush packet
-                continue
-            if until is not None and packet.pts is not None and packet.pts * packet.time_base >= until:
-                self._pending = packet
-                return
-            packet.stream = self._a_out
-            self._out.mux(packet)
+        if self._audio is not None:
+            self._audio.until(until)
 
     def close(self, complete: bool = True) -> None:
         """Flush the encoder and finish the file (idempotent).
@@ -413,7 +436,7 @@ class VideoWriter:
                 self._mux_audio(until=None)
         finally:
             self._out.close()
-            if self._audio_in is not None:
-                self._audio_in.close()
+            if self._audio is not None:
+                self._audio.close()
 
 

@@ -1,5 +1,6 @@
 """UI test fixtures: settings and the per-user data folder in ``tmp_path``; a real inference
-thread with fast fake networks (``make_worker``) and synthetic photos (``make_photo``)."""
+thread with fast fake networks (``make_worker``), synthetic photos (``make_photo``), a shown Photos
+tab over such a worker (``make_tab``) and a file drop on a window (``drop``)."""
 from __future__ import annotations
 
 import time
@@ -85,3 +86,47 @@ def make_worker():
 @pytest.fixture
 def make_photo():
     return _photo
+
+
+@pytest.fixture
+def make_tab(qtbot):
+    """Factory of shown 1200x700 Photos tabs over a started ``worker`` (the "maps" model, no identity
+    measure); each tab and its worker are stopped after the test."""
+    from facesr_gui.ui.photos_tab import PhotosTab
+
+    tabs = []
+
+    def make(worker):
+        worker.start()
+        tab = PhotosTab(worker)
+        tab.set_models(worker.models())
+        tab.set_model("maps")
+        tab.identity_check.setChecked(False)
+        qtbot.addWidget(tab)
+        tab.resize(1200, 700)
+        tab.show()
+        tabs.append(tab)
+        return tab
+
+    yield make
+    for tab in tabs:
+        tab.stop()
+        assert tab.worker.stop(5000)
+
+
+def _drop(window, *paths) -> bool:
+    from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+    from PySide6.QtGui import QDropEvent
+
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+    event = QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                       Qt.KeyboardModifier.NoModifier)
+    window.dropEvent(event)
+    return event.isAccepted()
+
+
+@pytest.fixture
+def drop():
+    """``drop(window, *paths) -> accepted``: files dropped on ``window`` as a file manager drops them."""
+    return _drop

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
-from PySide6.QtGui import QDropEvent
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
 from facesr_gui.app import create_window
@@ -42,15 +41,6 @@ def tree(tmp_path, make_photo) -> Path:
     return root
 
 
-def _drop(window, *paths) -> bool:
-    mime = QMimeData()
-    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
-    event = QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-                       Qt.KeyboardModifier.NoModifier)
-    window.dropEvent(event)
-    return event.isAccepted()
-
-
 def _labels(widget) -> str:
     from PySide6.QtWidgets import QLabel
     return "\n".join(label.text() for label in widget.findChildren(QLabel))
@@ -81,11 +71,11 @@ def test_empty_state_buttons_open_the_file_dialogs(window, monkeypatch):
     assert window.photos.empty.isVisible()                  # nothing chosen: still the empty state
 
 
-def test_dropped_folder_with_sub_folders_is_enhanced_by_one_button(window, qtbot, tree, tmp_path, monkeypatch):
+def test_dropped_folder_with_sub_folders_is_enhanced_by_one_button(drop, window, qtbot, tree, tmp_path, monkeypatch):
     tab = window.photos
     assert not tab.all_button.isVisible()
     with qtbot.waitSignal(window.worker.detected, timeout=10_000):
-        assert _drop(window, tree)
+        assert drop(window, tree)
     assert [p.relative_to(tree).as_posix() for p in tab.files] == ["a/one.png", "a/two.jpg", "b/c/three.png"]
     assert tab.all_button.isVisible() and tab.all_button.isEnabled()
     assert tab.all_button.text().replace("&", "") == "Enhance all 3 photos"      # (a tool button drops the "...")

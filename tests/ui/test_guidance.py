@@ -5,31 +5,15 @@ import numpy as np
 import pytest
 
 from facesr_gui.pipeline.sizing import face_range
-from facesr_gui.ui.photos_tab import PhotosTab
 
 SMALL = [[20, 20, 44, 50]]                       # a 24x30 px face: enhanced
 LARGE = [[20, 20, 44, 50], [150, 60, 330, 290]]  # and a 180x230 px one: larger than the 128 px output
 
 
-def _tab(qtbot, worker):
-    worker.start()
-    tab = PhotosTab(worker)
-    tab.set_models(worker.models())
-    tab.set_model("maps")
-    tab.identity_check.setChecked(False)
-    qtbot.addWidget(tab)
-    tab.resize(1200, 700)
-    tab.show()
-    return tab
-
-
 @pytest.fixture
-def make_tab(qtbot, make_worker):
-    tabs = []
-    yield lambda boxes: tabs.append(_tab(qtbot, make_worker(boxes))) or tabs[-1]
-    for tab in tabs:
-        tab.stop()
-        assert tab.worker.stop(5000)
+def tab_with(make_tab, make_worker):
+    """A Photos tab whose fake detector reports ``boxes``."""
+    return lambda boxes: make_tab(make_worker(boxes))
 
 
 def _open_and_enhance(tab, qtbot, make_photo):
@@ -40,8 +24,8 @@ def _open_and_enhance(tab, qtbot, make_photo):
     qtbot.waitUntil(lambda: tab.outcome is not None and not tab.is_busy(), timeout=3000)
 
 
-def test_large_faces_get_a_banner_with_the_sizes_the_app_helps_with(make_tab, qtbot, make_photo):
-    tab = make_tab(LARGE)
+def test_large_faces_get_a_banner_with_the_sizes_the_app_helps_with(tab_with, qtbot, make_photo):
+    tab = tab_with(LARGE)
     tab.upscale_combo.setCurrentIndex(tab.upscale_combo.findData(1))
     _open_and_enhance(tab, qtbot, make_photo)
     assert tab.outcome.result.faces[1].skipped == "large" and tab.outcome.result.faces[0].skipped is None
@@ -63,8 +47,8 @@ def test_large_faces_get_a_banner_with_the_sizes_the_app_helps_with(make_tab, qt
     assert f"at this output size (x4) up to {face_range(128, 4)[1]} px" in tab.compare.banner.text()
 
 
-def test_large_faces_are_announced_before_enhance(make_tab, qtbot, make_photo):
-    tab = make_tab(LARGE)
+def test_large_faces_are_announced_before_enhance(tab_with, qtbot, make_photo):
+    tab = tab_with(LARGE)
     tab.upscale_combo.setCurrentIndex(tab.upscale_combo.findData(1))
     with qtbot.waitSignal(tab.worker.detected, timeout=5000):
         tab.set_image(make_photo(360, 400), "photo.png")
@@ -75,8 +59,8 @@ def test_large_faces_are_announced_before_enhance(make_tab, qtbot, make_photo):
     assert tab.compare.banner.text().startswith("All 2 faces (#1, #2) are already larger")
 
 
-def test_small_faces_get_no_banner(make_tab, qtbot, make_photo):
-    tab = make_tab(SMALL)
+def test_small_faces_get_no_banner(tab_with, qtbot, make_photo):
+    tab = tab_with(SMALL)
     with qtbot.waitSignal(tab.worker.detected, timeout=5000):
         tab.set_image(make_photo(360, 400), "photo.png")
     assert not tab.compare.banner.isVisible()
@@ -85,8 +69,8 @@ def test_small_faces_get_no_banner(make_tab, qtbot, make_photo):
     assert not tab.compare.banner.isVisible() and tab.compare.banner.text() == ""
 
 
-def test_no_face_found_says_so_until_a_box_is_drawn(make_tab, qtbot, make_photo):
-    tab = make_tab([])
+def test_no_face_found_says_so_until_a_box_is_drawn(tab_with, qtbot, make_photo):
+    tab = tab_with([])
     with qtbot.waitSignal(tab.worker.detected, timeout=5000):
         tab.set_image(make_photo(), "empty.png")
     assert tab.compare.banner.isVisible() and tab.compare.banner.text().startswith("No face found")
@@ -95,8 +79,8 @@ def test_no_face_found_says_so_until_a_box_is_drawn(make_tab, qtbot, make_photo)
     assert not tab.compare.banner.isVisible()
 
 
-def test_loading_a_new_photo_clears_the_banner(make_tab, qtbot, make_photo):
-    tab = make_tab(LARGE)
+def test_loading_a_new_photo_clears_the_banner(tab_with, qtbot, make_photo):
+    tab = tab_with(LARGE)
     tab.upscale_combo.setCurrentIndex(tab.upscale_combo.findData(1))
     _open_and_enhance(tab, qtbot, make_photo)
     assert tab.compare.banner.isVisible()

@@ -8,8 +8,7 @@ import time
 import numpy as np
 import pytest
 from PIL import Image
-from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
-from PySide6.QtGui import QDropEvent
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
 from facesr_gui.checkpoints import save_checkpoint
@@ -23,15 +22,6 @@ from facesr_gui.workers.inference import InferenceWorker
 
 PHOTO = "photos/face_recognition/obama-480p.jpg"
 CLIP = "videos/head-pose-face-detection-female.mp4"
-
-
-def _drop(window, *paths):
-    mime = QMimeData()
-    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
-    event = QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-                       Qt.KeyboardModifier.NoModifier)
-    window.dropEvent(event)
-    return event.isAccepted()
 
 
 def _window(qtbot, worker) -> MainWindow:
@@ -56,7 +46,7 @@ def small_photo(tmp_path, make_photo):
     return path
 
 
-def test_drop_real_photo_faces_found_and_enhanced_with_bicubic(qtbot, shared_data):
+def test_drop_real_photo_faces_found_and_enhanced_with_bicubic(drop, qtbot, shared_data):
     """End to end: the real worker (MTCNN + bicubic restorer) behind a dropped photo."""
     import torch
     torch.set_num_threads(1)
@@ -64,7 +54,7 @@ def test_drop_real_photo_faces_found_and_enhanced_with_bicubic(qtbot, shared_dat
     try:
         assert w.select_model("bicubic") and w.current_model() == "bicubic"
         with qtbot.waitSignal(w.worker.detected, timeout=30000):
-            assert _drop(w, shared_data / PHOTO)
+            assert drop(w, shared_data / PHOTO)
         tab = w.photos
         assert tab.image.shape == (480, 853, 3) and w.tabs.currentWidget() is tab
         assert len(tab.faces) == 1 and 380 < tab.faces[0].box[0] < 400
@@ -140,11 +130,11 @@ def test_oom_fallback_message_resets_the_device_choice(window):
     assert "out of memory" in window.statusBar().currentMessage()
 
 
-def test_folder_drop_opens_photos_with_navigation(window, small_photo, qtbot, make_photo):
+def test_folder_drop_opens_photos_with_navigation(drop, window, small_photo, qtbot, make_photo):
     Image.fromarray(make_photo(seed=5)).save(small_photo.with_name("second.jpg"))
     (small_photo.parent / "notes.txt").write_text("not a photo")
     with qtbot.waitSignal(window.worker.detected, timeout=5000):
-        assert _drop(window, small_photo.parent)
+        assert drop(window, small_photo.parent)
     tab = window.photos
     assert [p.name for p in tab.files] == ["second.jpg", "synthetic.png"] and tab.name == "second.jpg"
     assert tab.next_button.isVisibleTo(tab)
@@ -154,12 +144,12 @@ def test_folder_drop_opens_photos_with_navigation(window, small_photo, qtbot, ma
     assert not window.open_paths([small_photo.parent / "notes.txt"])
 
 
-def test_drop_video_switches_to_the_video_tab(qtbot, shared_data, tmp_path, make_worker):
+def test_drop_video_switches_to_the_video_tab(drop, qtbot, shared_data, tmp_path, make_worker):
     w = _window(qtbot, make_worker())
     try:
         clip = tmp_path / "clip.mp4"
         shutil.copy(shared_data / CLIP, clip)
-        assert _drop(w, clip)
+        assert drop(w, clip)
         assert w.tabs.currentWidget() is w.video and w.recent_files[0] == str(clip)
         assert w.tabs.tabText(2) == "Training"
     finally:

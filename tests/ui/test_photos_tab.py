@@ -15,20 +15,10 @@ from facesr_gui.ui.qimage import qimage_to_rgb
 
 
 @pytest.fixture
-def tab(qtbot, make_worker):
-    worker = make_worker()
-    worker.start()
-    t = PhotosTab(worker)
-    t.set_models(worker.models())
-    t.set_model("maps")
-    t.identity_check.setChecked(False)
-    qtbot.addWidget(t)
-    t.resize(1200, 700)
-    t.show()
+def tab(qtbot, make_worker, make_tab):
+    t = make_tab(make_worker())
     qtbot.waitExposed(t)
-    yield t
-    t.stop()
-    assert worker.stop(5000)
+    return t
 
 
 def _grab(widget) -> np.ndarray:
