@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -274,3 +274,32 @@ def load_restorer(model: str | ModelEntry, device: str | torch.device = "cpu", h
     net = load_net(entry, "cpu")
     return FaceRestorer(net, device=device, half=half, net_name=entry.id, lr_size=entry.lr_size, model=entry.facts(),
                         **kwargs)
+
+
+@dataclass(frozen=True)
+class RestorerSpec:
+    """The options that build a restorer (:func:`load_restorer`): ``facesr enhance`` builds its own from
+    them, and each Ray task the same one (:mod:`facesr_gui.cluster`; the spec travels to the workers).
+    ``device``: ``"auto"`` takes a GPU where there is one (a Ray task: where it got one)."""
+
+    entry: ModelEntry
+    device: str = "auto"
+    half: bool = False
+    mask: str = "ellipse"
+    bf16: bool | None = None
+    flip_ensemble: bool = False
+    min_face: int | None = None
+    backend: str = "auto"    # what runs the networks on the CPU (pipeline/accel.py)
+
+    def build(self, checkpoint: Path | None = None):
+        """The restorer; ``checkpoint``: the entry's weights from another file (a worker's local copy)."""
+        device = self.device
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        entry = self.entry if checkpoint is None else replace(self.entry, checkpoint=checkpoint)
+        kwargs = {"mask": self.mask, "bf16": self.bf16, "flip_ensemble": self.flip_ensemble, "backend": self.backend}
+        if self.min_face is not None:
+            from .pipeline.detect import FaceDetector
+
+            kwargs["detector"] = FaceDetector(device=device, min_face_size=self.min_face, backend=self.backend)
+        return load_restorer(entry, device=device, half=self.half, **kwargs)

@@ -155,21 +155,21 @@ def _default_model() -> str:
     return entry.id
 
 
+def _restorer_spec(args: argparse.Namespace):
+    """The ``--model`` and restorer options as one :class:`~facesr_gui.catalog.RestorerSpec`."""
+    from .catalog import RestorerSpec, resolve
+
+    return RestorerSpec(resolve(args.model), args.device, args.half, args.mask, False if args.fp32 else None,
+                        args.flip_ensemble, args.min_face, args.backend)
+
+
 def _make_restorer(args: argparse.Namespace):
     import torch
-
-    from .catalog import load_restorer
 
     args.device = args.device or "cpu"
     if str(args.device).startswith("cuda") and not torch.cuda.is_available():
         raise ValueError(f"--device {args.device}: CUDA is not available on this machine (use --device cpu)")
-    kwargs = {"mask": args.mask, "bf16": False if args.fp32 else None, "flip_ensemble": args.flip_ensemble,
-              "backend": args.backend}
-    if args.min_face is not None:
-        from .pipeline.detect import FaceDetector
-
-        kwargs["detector"] = FaceDetector(device=args.device, min_face_size=args.min_face, backend=args.backend)
-    return load_restorer(args.model, device=args.device, half=args.half, **kwargs)
+    return _restorer_spec(args).build()
 
 
 def _ray_batch(args: argparse.Namespace):
@@ -177,12 +177,10 @@ def _ray_batch(args: argparse.Namespace):
     import functools
 
     from . import cluster
-    from .catalog import resolve
 
     cluster.require_ray()   # one line saying how to install it, before anything else
     args.device = args.device or "auto"
-    spec = cluster.RestorerSpec(resolve(args.model), args.device, args.half, args.mask,
-                                False if args.fp32 else None, args.flip_ensemble, args.min_face, args.backend)
+    spec = _restorer_spec(args)
     args.ray_connected = cluster.connect(None if args.ray == "local" else args.ray)
     return functools.partial(cluster.enhance_on_ray, segment_s=args.ray_segment_s, retries=args.ray_retries), spec
 
