@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from .catalog import ModelEntry, ModelUnavailable, list_models, load_net
+from .pipeline.accel import resolve_backend
 from .pipeline.detect import FaceDetector
 from .pipeline.faces import Detections
 from .pipeline.restore import FaceRestorer
@@ -57,7 +58,7 @@ class ModelService:
         self._device = torch.device(device) if device is not None else default_device()
         self._half = False
         self._restorers: OrderedDict[tuple, FaceRestorer] = OrderedDict()
-        self._detectors: dict[tuple[str, str], FaceDetector] = {}   # (device, backend)
+        self._detectors: dict[tuple[str, str], FaceDetector] = {}   # (device, resolved backend)
 
     # --- catalogue ------------------------------------------------------------------------------
     def models(self) -> list[ModelEntry]:
@@ -129,8 +130,9 @@ class ModelService:
         """The cached restorer of ``model_id`` on ``device`` (loaded, and ``on_load(entry)`` told,
         when not cached); raises :class:`~facesr_gui.catalog.ModelUnavailable`. ``backend``: what runs
         the networks (:mod:`facesr_gui.pipeline.accel`): long jobs (video, batch) ask for ``"auto"``;
-        a photo's first result should not wait for a model's one-time OpenVINO conversion."""
-        key = (model_id, str(device), bool(half), backend)
+        a photo's first result should not wait for a model's one-time OpenVINO conversion. Cached by the
+        backend it resolves to: without OpenVINO, ``"auto"`` and ``"torch"`` share one restorer."""
+        key = (model_id, str(device), bool(half), resolve_backend(backend, device))
         with self._lock:
             if key in self._restorers:
                 self._restorers.move_to_end(key)
@@ -151,7 +153,7 @@ class ModelService:
         return restorer
 
     def detector(self, device: torch.device | str, backend: str = "torch") -> FaceDetector:
-        key = (str(device), backend)
+        key = (str(device), resolve_backend(backend, device))
         with self._lock:
             if key not in self._detectors:
                 self._detectors[key] = FaceDetector(device=device, backend=backend)

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from facesr_gui.catalog import load_net
+from facesr_gui.pipeline.accel import resolve_backend
 from facesr_gui.service import ModelService
 from facesr_gui.pipeline.video import iter_frames, partial_path, probe_video
 from facesr_gui.workers.video import (PREVIEW_PER_SECOND, FrameReader, VideoJob, VideoWorker, default_output,
@@ -110,7 +111,7 @@ def test_bicubic_run_end_to_end(worker, short_clip, tmp_path, qtbot):
         worker.process(VideoJob(short_clip, dst, "bicubic", upscale=2, detect_every=3, flip_ensemble=True))
     report = blocker.args[0]
     assert loaded[-1].flip_ensemble                                          # the job's option ...
-    assert not worker.service._restorers[("bicubic", "cpu", False, "auto")].flip_ensemble   # ... not the cached one's
+    assert not worker.service._restorers[("bicubic", "cpu", False, resolve_backend("auto", "cpu"))].flip_ensemble   # ... not the cached one's
     assert not report.cancelled and report.frames_in == report.frames_out == 23
     assert report.output == dst and dst.is_file() and not partial_path(dst).exists()
     info = probe_video(dst)
