@@ -39,6 +39,7 @@ from facesr_gui.catalog import default_model, load_restorer
 from facesr_gui.nets import create_net, list_nets
 from facesr_gui.pipeline.flicker import FlickerMeter
 from facesr_gui.pipeline.restore import FaceRestorer
+from facesr_gui.pipeline.accel import BACKENDS
 from facesr_gui.pipeline.video import (DEFAULT_DETECT_EVERY, STAGES, VideoWriter, enhance_video, iter_frames,
                                        probe_video)
 
@@ -160,7 +161,7 @@ def main() -> None:
     ap.add_argument("--recall", action="store_true",
                     help="also run per-frame full detection: the reference for recall, and the 'before' speed")
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--backend", default="auto", choices=["auto", "torch", "openvino"],
+    ap.add_argument("--backend", default="auto", choices=BACKENDS,
                     help="what runs the networks (SR/detector shown per row)")
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     ap.add_argument("--json", type=Path, default=None, help="also write the results here")

@@ -91,6 +91,13 @@ def _crop(rgb: np.ndarray, box: np.ndarray, size: int = ONET_SIZE) -> np.ndarray
     return cv2.resize(out, (size, size), interpolation=interp)
 
 
+def _detections(boxes: list, scores: list, landmarks: list) -> Detections:
+    """The faces kept, one row each, as :class:`Detections` (float32; empty when none)."""
+    if not boxes:
+        return Detections.empty()
+    return Detections(np.array(boxes, np.float32), np.array(scores, np.float32), np.array(landmarks, np.float32))
+
+
 def detect_regions(detector: FaceDetector, rgb: np.ndarray, boxes: np.ndarray) -> tuple[Detections, np.ndarray]:
     """The face near each predicted box (module docstring).
 
@@ -122,10 +129,7 @@ def detect_regions(detector: FaceDetector, rgb: np.ndarray, boxes: np.ndarray) -
         keep_b.append(out_boxes[rows][best])
         keep_s.append(prob[rows][best])
         keep_l.append(lm[rows][best])
-    if not keep_b:
-        return Detections.empty(), found
-    return Detections(np.array(keep_b, np.float32), np.array(keep_s, np.float32),
-                      np.array(keep_l, np.float32)), found
+    return _detections(keep_b, keep_s, keep_l), found
 
 
 def detect_windows(detector: FaceDetector, rgb: np.ndarray, boxes: np.ndarray) -> tuple[Detections, np.ndarray]:
@@ -163,10 +167,7 @@ def detect_windows(detector: FaceDetector, rgb: np.ndarray, boxes: np.ndarray) -
         keep_b.append(b[j])
         keep_s.append(det.scores[j])
         keep_l.append(lm[j])
-    if not keep_b:
-        return Detections.empty(), found
-    return Detections(np.array(keep_b, np.float32), np.array(keep_s, np.float32),
-                      np.array(keep_l, np.float32)), found
+    return _detections(keep_b, keep_s, keep_l), found
 
 
 def detect_tracked(detector: FaceDetector, rgb: np.ndarray, boxes: np.ndarray) -> tuple[Detections, np.ndarray]:

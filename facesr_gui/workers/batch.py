@@ -19,10 +19,10 @@ import threading
 from PySide6.QtCore import QObject, Signal
 
 from ..errors import describe
+from ..pipeline import accel
 from ..pipeline.engine import enhance_paths
 from ..pipeline.restore import FaceRestorer
 from ..service import ModelService
-from ..pipeline import accel
 from ._latest import LatestRequests
 from ._thread import LoopThread
 from .batch_jobs import BatchRequest

@@ -26,10 +26,10 @@ from pathlib import Path
 import torch
 from PySide6.QtCore import QObject, Signal, SignalInstance
 
+from ..pipeline import accel
 from ..pipeline.restore import FaceRestorer
 from ..pipeline.video import VideoError, VideoInfo, VideoReport, enhance_video, probe_video
 from ..service import ModelService
-from ..pipeline import accel
 from ._latest import LatestRequests
 from ._thread import LoopThread
 from .video_jobs import (PREVIEW_PER_SECOND, DecodedFrame, FrameReader, FrameRequest, PreviewFrame, VideoJob,
