@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import tempfile
 import time
 import uuid
@@ -35,13 +36,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from .catalog import ModelEntry, load_restorer
+from .catalog import ModelEntry, RestorerSpec
 from .errors import describe
 from .pipeline.engine import (BatchReport, ItemReport, Progress, enhance_file, error_message, note_renamed,
                               plan_outputs, video_item, video_upscale)
 from .pipeline.imageio import classify
 from .pipeline.segments import DEFAULT_SEGMENT_S, DEFAULT_WARMUP_S, join_segments, merge_reports, plan_segments
 
+_HANDLERS: dict = {}   # the process's signal handlers before connect() (disconnect() restores them)
 RAY_MISSING = "install the cluster extra: pip install -e '.[cluster]'"
 MAX_RETRIES = 2
 BAD_INPUT = (ValueError, KeyError)   # deterministic: reported at once, never retried
@@ -55,35 +57,6 @@ def require_ray():
     except ImportError:
         raise ValueError(f"--ray: {RAY_MISSING}") from None
     return ray
-
-
-@dataclass(frozen=True)
-class RestorerSpec:
-    """What a worker needs to build the restorer the local run would (:func:`~.catalog.load_restorer`).
-    ``device``: ``"auto"`` takes a GPU where the task got one."""
-
-    entry: ModelEntry
-    device: str = "auto"
-    half: bool = False
-    mask: str = "ellipse"
-    bf16: bool | None = None
-    flip_ensemble: bool = False
-    min_face: int | None = None
-    backend: str = "auto"    # what runs the networks on a CPU worker (pipeline/accel.py)
-
-    def build(self, checkpoint: Path | None = None):
-        import torch
-
-        device = self.device
-        if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        entry = self.entry if checkpoint is None else replace(self.entry, checkpoint=checkpoint)
-        kwargs = {"mask": self.mask, "bf16": self.bf16, "flip_ensemble": self.flip_ensemble, "backend": self.backend}
-        if self.min_face is not None:
-            from .pipeline.detect import FaceDetector
-
-            kwargs["detector"] = FaceDetector(device=device, min_face_size=self.min_face, backend=self.backend)
-        return load_restorer(entry, device=device, half=self.half, **kwargs)
 
 
 @dataclass(frozen=True)
@@ -126,6 +99,7 @@ def connect(address: str | None = None, num_cpus: int | None = None) -> bool:
         return False
     debug = os.environ.get("FACESR_DEBUG", "") not in ("", "0")
     kwargs = {"log_to_driver": debug, "logging_level": "INFO" if debug else "ERROR"}
+    _HANDLERS.update({sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)})
     if address is None:
         ray.init(num_cpus=num_cpus or os.cpu_count(), include_dashboard=False, **kwargs)
     else:
@@ -134,9 +108,15 @@ def connect(address: str | None = None, num_cpus: int | None = None) -> bool:
 
 
 def disconnect() -> None:
+    """Leave Ray, and give back the signal handlers :func:`connect` found (``ray.init`` installs its own
+    SIGTERM handler, which outlives ``ray.shutdown``)."""
     import ray
 
     ray.shutdown()
+    for sig, handler in _HANDLERS.items():
+        if handler is not None:
+            signal.signal(sig, handler)
+    _HANDLERS.clear()
 
 
 def enhance_on_ray(inputs: Iterable[str | os.PathLike], out_dir: str | os.PathLike | None, spec: RestorerSpec,

@@ -25,9 +25,11 @@ def ray_local():
     ray = pytest.importorskip("ray")
     if av is None:
         pytest.skip("PyAV not installed")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    from facesr_gui.cluster import connect, disconnect
+
+    assert connect(num_cpus=2)   # a local runtime, no dashboard, no worker logs
     yield ray
-    ray.shutdown()
+    disconnect()
 
 
 @pytest.fixture(scope="module")
