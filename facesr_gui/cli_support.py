@@ -148,7 +148,8 @@ def add_degradation_args(parser: argparse.ArgumentParser, help_text: str) -> Non
     from .train.degradations import DEGRADATIONS
 
     parser.add_argument("--degradation", default="bicubic", choices=list(DEGRADATIONS),
-                        help=help_text + ": " + "; ".join(f"{d.name}: {d.summary}" for d in DEGRADATIONS.values()))
+                        help=(help_text + ": " + "; ".join(f"{d.name}: {d.summary}" for d in DEGRADATIONS.values()))
+                        .replace("%", "%%"))   # argparse %-formats help text ("12% clean")
     parser.add_argument("--jitter", type=number_arg(float, 0, 0.25), default=0.0, metavar="J",
                         help="framing jitter: zoom the face crop by 1-J..1+J and shift it by up to J of its side "
                              "(faces aligned by other tools are framed differently; 0.05 is a few px)")

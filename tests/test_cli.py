@@ -126,3 +126,17 @@ def test_eval_face_region_and_identity(dev_faces, capsys):
     assert out["fr_count"] >= 4
     assert 18.0 < out["fr_psnr"] < 28.0 and 0.5 < out["identity"] < 1.0
     assert any("identity" in row for row in out["per_image"])
+
+
+def test_every_subcommand_help_renders(capsys):
+    """argparse %-formats help texts: a bare '%' in one (as in "12% clean") broke ``--help``."""
+    import argparse
+
+    from facesr_gui.cli import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for name, subparser in sub.choices.items():
+        text = subparser.format_help()
+        assert name in text and "%%" not in text
+    assert "12% clean" in sub.choices["train"].format_help()
