@@ -18,7 +18,7 @@ from typing import Sequence
 
 from .cli_support import (NON_NEGATIVE, POSITIVE, ArgParser, Progress, StopOnSignal, add_degradation_args,
                           add_enhance_args, default_detect_every, finite_or_null, item_line, json_object_arg, left_over,
-                          number_arg)
+                          loss_weight_arg, number_arg)
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
@@ -93,6 +93,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
                       save_every=args.save_every, amp=not args.fp32,
                       gan_weight=args.gan_weight, rotate=args.rotate, preload=args.preload,
                       degradation=args.degradation, jitter=args.jitter, clean_share=args.clean_share,
+                      loss_weights=dict(args.loss_weight or []),
                       time_budget_s=args.time_budget * 60 if args.time_budget else None)
     quiet = int(os.environ.get("RANK", "0")) != 0   # under torchrun only rank 0 reports
     bar = Progress()
@@ -367,6 +368,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--clean-share", type=number_arg(float, 0, 1), default=0.0, metavar="P",
                    help="with --degradation realistic/surveillance: give this share of the training faces the clean "
                         "bicubic LR instead (on top of the pipeline's own 12%%), for a model that must serve both")
+    t.add_argument("--loss-weight", type=loss_weight_arg, action="append", metavar="TERM=W",
+                   help="replace one term's weight in the network's recipe (repeatable; 0 drops the term), e.g. "
+                        "edge=0 for a final pixel-loss phase of EIPNet; the weights are written into the checkpoint")
     t.set_defaults(func=_cmd_train)
 
     lb = sub.add_parser("labels", help="build the pseudo parsing-label cache (mediapipe face mesh) for a face folder")

@@ -144,6 +144,18 @@ def upscale_arg(text: str) -> str | int:
     return int(text)
 
 
+def loss_weight_arg(text: str) -> tuple[str, float]:
+    """``TERM=W`` (``edge=0``) -> ``("edge", 0.0)``; the term names are checked against the recipe."""
+    name, sep, value = text.partition("=")
+    try:
+        weight = float(value)
+    except ValueError:
+        weight = float("nan")
+    if not sep or not name.strip() or not weight >= 0:
+        raise argparse.ArgumentTypeError(f"expected TERM=WEIGHT with a weight >= 0 (e.g. edge=0), got {text!r}")
+    return name.strip(), weight
+
+
 def add_degradation_args(parser: argparse.ArgumentParser, help_text: str) -> None:
     from .train.degradations import DEGRADATIONS
 

@@ -67,6 +67,9 @@ case "${1:-}" in
     # a fourth cycle from the bundled (fp16) weights at a lower peak rate, time-budgeted on one CPU thread (issue
     # "Faces from real cameras": the best x8 model's clean gain)
     eipnet_w128_up3) run eipnet_w128_up3 eipnet 20000 1e-4 '{}' --no-gan --init models/eipnet_w128.safetensors --preload ;;
+    # a sixth cycle from the fifth one's fp32 weights with EIPNet's pixel terms only (--loss-weight edge=0): the
+    # edge term was over half the total loss, and PSNR is what the papers' table measures
+    eipnet_w128_up4) run eipnet_w128_up4 eipnet 20000 8e-5 '{}' --no-gan --init "$RUNS/eipnet_w128_up3/eipnet.safetensors" --preload --loss-weight edge=0 ;;
     jeanet_s_up2) run jeanet_s_up2 jeanet 2500 2e-4 '{}' --init "$RUNS/jeanet_s_up/jeanet.safetensors" --preload ;;
     # fourth JEANet and third W-Net cycles from the previous runs' fp32 weights, fitted into 45 minutes each
     # (BUDGET=45: --time-budget; the steps are a cap)

@@ -140,3 +140,32 @@ def test_every_subcommand_help_renders(capsys):
         text = subparser.format_help()
         assert name in text and "%%" not in text
     assert "12% clean" in sub.choices["train"].format_help()
+
+
+def test_train_loss_weight_drops_a_term_and_is_recorded(dev_faces, tmp_path, capsys):
+    from facesr_gui.checkpoints import read_header
+
+    args = ["train", "--model", "eipnet", "--data", str(dev_faces), "--steps", "2", "--batch", "2",
+            "--out", str(tmp_path / "run"), "--net-cfg", '{"width": 16}', "--no-gan", "--loss-weight", "edge=0"]
+    assert main(args) == 0
+    meta = read_header(tmp_path / "run" / "eipnet.safetensors")["meta"]
+    assert meta["loss_weights"] == {"edge": 0.0} and "weights changed: edge=0" in meta["recipe"]
+    capsys.readouterr()
+    bad = args[:-1] + ["edgy=0"]
+    bad[bad.index("--out") + 1] = str(tmp_path / "bad")
+    assert main(bad) == 2
+    err = capsys.readouterr().err
+    assert "unknown loss term edgy" in err and "Traceback" not in err
+    assert main(args[:-1] + ["edge=-1"]) == 2
+    assert "TERM=WEIGHT" in capsys.readouterr().err
+
+
+def test_recipe_with_weights_keeps_only_active_terms():
+    from facesr_gui.train.recipes import recipe_for, with_weights
+
+    recipe = with_weights(recipe_for("eipnet"), {"edge": 0.0, "lce": 0.5})
+    assert set(recipe.terms) == set(recipe.weights) == {"rgb", "lce"} and recipe.weights["lce"] == 0.5
+    plain = recipe_for("jeanet")
+    assert with_weights(plain, {}) is plain
+    with pytest.raises(ValueError, match="at least one"):
+        with_weights(recipe_for("jeanet"), {"pixel": 0, "edge": 0})

@@ -37,7 +37,7 @@ from . import losses as L
 from .cache import PreloadedFaces
 from .dataset import FaceFolder
 from .degrade import upscale_bicubic
-from .recipes import Recipe, recipe_for
+from .recipes import Recipe, recipe_for, with_weights
 from .sampling import BatchNumbers, SampleStream
 
 
@@ -77,6 +77,7 @@ class TrainConfig:
     degradation: str = "bicubic"            # LR pipeline (train/degradations.py); validation uses it too
     jitter: float = 0.0                     # framing jitter (dataset.py): zoom and shift up to this share
     clean_share: float = 0.0                # extra share of clean bicubic LR faces in training (dataset.py)
+    loss_weights: dict = field(default_factory=dict)   # {term: weight} overriding the recipe's (0 drops a term)
 
 
 @dataclass
@@ -238,7 +239,7 @@ class Trainer:
         self.rank, self.world, self.own_group = _dist_info()
         self.device = torch.device(cfg.device if cfg.device != "cuda" or self.world == 1
                                    else f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}")
-        self.info, self.recipe = get_info(cfg.net), recipe_for(cfg.net)
+        self.info, self.recipe = get_info(cfg.net), with_weights(recipe_for(cfg.net), cfg.loss_weights)
         self.out_dir = Path(cfg.out)
         if not cfg.resume:   # a fresh run never overwrites an earlier run's state or weights
             earlier = [p.name for p in (self.out_dir / "state.pt", self.out_dir / f"{cfg.net}.safetensors")
@@ -274,7 +275,8 @@ class Trainer:
         self.paced_from: float | None = None
         self.state_path = self.out_dir / "state.pt"
         self.meta = {"net": cfg.net, "data": str(cfg.data), "recipe": self.recipe.notes, "degradation": cfg.degradation,
-                     **({"clean_share": cfg.clean_share} if cfg.clean_share else {})}
+                     **({"clean_share": cfg.clean_share} if cfg.clean_share else {}),
+                     **({"loss_weights": dict(cfg.loss_weights)} if cfg.loss_weights else {})}
 
     def _build_net(self, net_cfg: dict) -> None:
         cfg = self.cfg

@@ -18,7 +18,7 @@ left out and the remaining weights are kept.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import torch
@@ -119,6 +119,25 @@ def _wnet_keypoint(out: SROutput, batch: dict) -> Tensor | None:
         return None
     masks = {name: _union(batch["parsing"], ids) for name, ids in L.WNET_COMPONENTS.items()}
     return L.wnet_keypoint_loss(out.image, batch["hr"], masks)
+
+
+def with_weights(recipe: Recipe, overrides: dict[str, float]) -> Recipe:
+    """``recipe`` with some term weights replaced (``{"edge": 0.0}`` drops EIPNet's edge term, e.g.
+    for a final pixel-loss phase that serves PSNR); unknown names and negative weights are refused."""
+    unknown = sorted(set(overrides) - set(recipe.weights))
+    if unknown:
+        raise ValueError(f"unknown loss term {', '.join(unknown)}: this recipe has {', '.join(recipe.weights)}")
+    if any(not w >= 0 for w in overrides.values()):
+        raise ValueError(f"loss weights must be >= 0, got {overrides}")
+    if overrides and not any(w > 0 for w in {**recipe.weights, **overrides}.values()):
+        raise ValueError("at least one loss term must keep a weight above 0")
+    if not overrides:
+        return recipe
+    weights = {**recipe.weights, **{k: float(v) for k, v in overrides.items()}}
+    kept = {k: w for k, w in weights.items() if w > 0}   # a dropped term is not computed at all
+    changed = ", ".join(f"{k}={v:g}" for k, v in overrides.items())
+    return replace(recipe, terms={k: fn for k, fn in recipe.terms.items() if k in kept}, weights=kept,
+                   notes=f"{recipe.notes}; weights changed: {changed}")
 
 
 def recipe_for(name: str) -> Recipe:
