@@ -85,7 +85,7 @@ def test_enhance_hallway_keeps_frames_fps_and_timestamps_and_finds_faces(videos,
     # two people walk through the whole clip; the tracker bridges the detector's misses
     assert report.frames_with_faces == 35 and report.faces_max == 2 and report.faces_mean > 1.8
     assert report.tracks <= 3
-    # bicubic restorer + crf 16: the frames are the source frames up to coding noise
+    # bicubic restorer + the default crf: the frames are the source frames up to coding noise
     assert min(_psnr(a, b) for a, b in zip(src_frames, out_frames)) > 33
     fractions = [f for f, _ in calls]
     assert fractions == sorted(fractions) and fractions[-1] == 1.0 and len(calls) >= 35
