@@ -3,7 +3,7 @@
 
 Frames are ``(H, W, 3)`` uint8 **RGB** numpy arrays, one at a time: no call holds the
 whole video in memory (bounded queues of ``max_queue`` frames between the decode, the
-restore and the encode thread).
+detect, the restore and the encode thread: :mod:`.video_stages`).
 
 Timestamps: the output is constant frame rate at the source's average rate
 (:attr:`VideoInfo.fps`, an exact :class:`~fractions.Fraction`, e.g. 2997/100), in the
@@ -35,10 +35,7 @@ fallback (MPEG-4 Part 2 ``mp4v`` output, no audio).
 """
 from __future__ import annotations
 
-import functools
 import os
-import queue
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -46,12 +43,12 @@ from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-
-from .track import FaceTracker, SceneCutDetector
+from .track import FaceTracker
 from .video_io import (
     LOSSLESS_SUFFIXES, STAGES, VideoError, VideoInfo, VideoReader, VideoWarning, VideoWriter, iter_frames,
     probe_video,
 )
+from .video_stages import FrameRestorer, FrameTracker, Pipeline
 
 __all__ = ["DEFAULT_DETECT_EVERY", "LOSSLESS_SUFFIXES", "STAGES", "Segment", "VideoError", "VideoInfo", "VideoReader",
            "VideoReport", "VideoWarning", "VideoWriter", "enhance_video", "iter_frames", "partial_path", "probe_video"]
@@ -142,9 +139,6 @@ class Segment:
     seek_pts: int
 
 
-_END = object()
-
-
 def _backends(restorer) -> str:
     """What ran the restorer's SR network and its detector (when it has one built)."""
     sr = getattr(restorer, "backend", "torch")
@@ -164,31 +158,6 @@ def _eta_message(done: int, total: int, elapsed: float) -> str:
         return f"frame {done}, {rate:.1f} fps"
     left = max(total - done, 0) / rate
     return f"frame {done}/{total}, {rate:.1f} fps, ETA {int(left // 60)}:{int(left % 60):02d}"
-
-
-class _Stage(threading.Thread):
-    """A daemon thread running ``fn``; its exception is kept for the main thread to raise."""
-
-    def __init__(self, fn: Callable[[], None], name: str) -> None:
-        super().__init__(name=name, daemon=True)
-        self._fn, self.exc = fn, None
-
-    def run(self) -> None:
-        try:
-            self._fn()
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
-            self.exc = exc
-
-
-def _put(q: queue.Queue, item, abort: threading.Event, consumer: threading.Thread | None = None) -> bool:
-    """Blocking put that gives up (False) once ``abort`` is set or the ``consumer`` thread died."""
-    while not abort.is_set() and (consumer is None or consumer.is_alive()):
-        try:
-            q.put(item, timeout=0.1)
-            return True
-        except queue.Full:
-            continue
-    return False
 
 
 FrameHook = Callable[[int, "EnhanceResult"], None]
@@ -221,7 +190,7 @@ def enhance_video(src: str | os.PathLike, dst: str | os.PathLike, restorer: Face
         regions: detect around the tracked faces between full-frame detections.
         stabiliser: a :class:`~.stabilise.FaceStabiliser` blending each tracked face's SR crop with
             its previous one where the input did not change (less flicker); reset at scene cuts.
-        scene_cut: :class:`SceneCutDetector` threshold; at a cut the tracks are dropped
+        scene_cut: :class:`~.track.SceneCutDetector` threshold; at a cut the tracks are dropped
             and the frame is detected. None: no cut detection.
         max_pixels: refuse frames over this many pixels (see :class:`VideoReader`).
         on_frame: ``on_frame(index, result)`` with each restored frame's
@@ -251,28 +220,32 @@ def enhance_video(src: str | os.PathLike, dst: str | os.PathLike, restorer: Face
     tmp = partial_path(dst)
     writer = _open_writer(tmp, dst, reader, upscale, writer_options, segment)
     report.audio = writer.audio
-    pipe = _Pipeline(reader, writer, report, max_queue)
     stop = should_stop or (lambda: False)
-    restore = _FrameRestorer(restorer, tracker, upscale, detect_every, scene_cut, report, regions, stabiliser)
-    restore.full_next = segment is not None   # a part's first frame is detected whole, as frame 0 of a video
     total = min(info.frames, max_frames) if max_frames is not None else info.frames
     warmup, offset = (0, 0) if segment is None else (segment.warmup, segment.first - segment.warmup)
+    track = FrameTracker(restorer, tracker, detect_every, scene_cut, report, regions, offset)
+    track.full_next = segment is not None   # a part's first frame is detected whole, as frame 0 of a video
+    restore = FrameRestorer(restorer, upscale, report, stabiliser)
+    pipe = Pipeline(reader, track, writer, report, max_queue)
     warm_tracks = 0   # tracks started in the warm-up: faces the part before counted
+    tracks_started = 0   # ... and by the last frame restored (the detect stage may be a few frames ahead)
     error: BaseException | None = None
     try:
-        for index, rgb in pipe.frames():
+        for item in pipe.frames():
             if stop():
                 report.cancelled = True
                 break
+            index = item.index - offset
             report.frames_in += index >= warmup
             try:
-                result = restore(index + offset, rgb, stop)
+                result = restore(item)
             except InterruptedError:
                 report.cancelled = True
                 break
+            tracks_started = item.tracks_started
             if index < warmup:   # a warm-up frame: only the tracks and the stabiliser keep it
                 report.faces_total = report.faces_max = report.frames_with_faces = 0
-                warm_tracks = tracker.tracks_started
+                warm_tracks = item.tracks_started
                 continue
             if on_frame is not None:
                 on_frame(index + offset, result)
@@ -286,7 +259,7 @@ def enhance_video(src: str | os.PathLike, dst: str | os.PathLike, restorer: Face
     finally:
         error = pipe.close(complete=error is None and not report.cancelled and reader.reached_end, error=error)
     report.frames_out = writer.frames_written
-    report.tracks = tracker.tracks_started - warm_tracks
+    report.tracks = tracks_started - warm_tracks
     report.backend = _backends(restorer)
     # a part stops before the end: only the join can tell missing frames (it counts them)
     report.problem = None if report.cancelled or segment is not None else reader.problem
@@ -324,128 +297,6 @@ def _open_writer(tmp: Path, dst: Path, reader: VideoReader, upscale: int, option
         if isinstance(exc, OSError):
             raise VideoError(dst, f"cannot create the output ({exc})") from exc
         raise
-
-
-class _FrameRestorer:
-    """Detect (the whole frame every ``detect_every``-th frame, at scene cuts and after a region
-    lost its face; else around the tracked faces, or not at all without ``regions``) and track,
-    then restore one frame; adds the stage times and face counts to ``report``."""
-
-    def __init__(self, restorer: FaceRestorer, tracker: FaceTracker, upscale: int, detect_every: int,
-                 scene_cut: float | None, report: VideoReport, regions: bool = True,
-                 stabiliser: FaceStabiliser | None = None) -> None:
-        self.restorer, self.tracker, self.upscale, self.detect_every = restorer, tracker, upscale, detect_every
-        self.is_cut = SceneCutDetector(scene_cut) if scene_cut is not None else (lambda rgb: False)
-        self.report, self.regions, self.full_next, self.stabiliser = report, regions, False, stabiliser
-
-    def __call__(self, index: int, rgb, stop: Callable[[], bool]) -> EnhanceResult:
-        report, t0 = self.report, time.perf_counter()
-        cut = self.is_cut(rgb)
-        if cut:
-            self.tracker.reset()
-            if self.stabiliser is not None:
-                self.stabiliser.reset()
-            report.scene_cuts += 1
-        if cut or self.full_next or index % self.detect_every == 0:
-            tracked = self.tracker.update(self.restorer.detect(rgb))
-            report.full_detections += 1
-            self.full_next = False
-        elif self.regions and len(predicted := self.tracker.peek()):
-            found, _ = self.restorer.detect_near(rgb, predicted)
-            tracked = self.tracker.update(found)
-            # a face not found around its track twice in a row (lost, turned away, left): the whole next frame
-            self.full_next = bool(len(tracked) and tracked.missed.max() >= 2)
-        else:
-            tracked = self.tracker.predict()
-        report.timings["detect"] += time.perf_counter() - t0
-        # a frame once started is finished (a stop request ends the video after it): the output then
-        # holds every frame taken in
-        refine = None if self.stabiliser is None else functools.partial(self.stabiliser, index, track_ids=tracked.ids)
-        result = self.restorer.enhance(rgb, detections=tracked.detections, upscale=self.upscale, refine=refine)
-        result.track_ids = tracked.ids
-        report.timings["sr"] += result.timings.get("sr", 0.0)
-        report.timings["paste"] += result.timings.get("paste", 0.0)
-        n = sum(f.skipped is None for f in result.faces)
-        report.faces_total += n
-        report.faces_max = max(report.faces_max, n)
-        report.frames_with_faces += n > 0
-        return result
-
-
-class _Pipeline:
-    """The decode and encode threads around the caller's restore loop, with bounded queues."""
-
-    def __init__(self, reader: VideoReader, writer: VideoWriter, report: VideoReport, max_queue: int) -> None:
-        self.reader, self.writer, self.report = reader, writer, report
-        self.abort = threading.Event()
-        self.decoded: queue.Queue = queue.Queue(max_queue)
-        self.restored: queue.Queue = queue.Queue(max_queue)
-        self.stages = [_Stage(self._decode, "video-decode"), _Stage(self._encode, "video-encode")]
-        for stage in self.stages:
-            stage.start()
-
-    def _decode(self) -> None:
-        it = iter(self.reader)
-        while not self.abort.is_set():
-            t0 = time.perf_counter()
-            item = next(it, _END)
-            self.report.timings["decode"] += time.perf_counter() - t0
-            if not _put(self.decoded, item, self.abort) or item is _END:
-                return
-
-    def _encode(self) -> None:
-        while True:
-            item = self.restored.get()
-            if item is _END:
-                return
-            t0 = time.perf_counter()
-            self.writer.write(item)
-            self.report.timings["encode"] += time.perf_counter() - t0
-
-    def frames(self):
-        """``(index, rgb)`` of each decoded frame until the end (or the decoder died)."""
-        while True:
-            item = _get(self.decoded, self.stages[0])
-            if item is _END:
-                return
-            index, _pts, rgb = item
-            yield index, rgb
-
-    def write(self, rgb) -> bool:
-        """Queue one output frame; False when the encoder died."""
-        return _put(self.restored, rgb, self.abort, self.stages[1])
-
-    def close(self, complete: bool, error: BaseException | None) -> BaseException | None:
-        """Stop the decoder, drain the encoder, close both files; returns the first error."""
-        self.abort.set()  # the decoder stops at its next frame
-        self.stages[0].join()
-        _put_end(self.restored, self.stages[1])
-        self.stages[1].join()
-        try:
-            self.writer.close(complete=complete)
-        except BaseException as exc:  # noqa: BLE001 - the first error wins; raised by the caller
-            error = error or exc
-        self.reader.close()
-        return error or self.stages[0].exc or self.stages[1].exc
-
-
-def _get(q: queue.Queue, producer: _Stage):
-    """Next item from the decoder; _END when it died without sending one."""
-    while True:
-        try:
-            return q.get(timeout=0.1)
-        except queue.Empty:
-            if not producer.is_alive() and q.empty():
-                return _END
-
-
-def _put_end(q: queue.Queue, consumer: _Stage) -> None:
-    while consumer.is_alive():
-        try:
-            q.put(_END, timeout=0.1)
-            return
-        except queue.Full:
-            continue
 
 
 def _keep_partial(tmp: Path, report: VideoReport) -> None:

@@ -351,3 +351,58 @@ def test_yuv_output_is_tagged_bt709_and_decodes_to_the_same_colours(tmp_path):
         frame = next(c.decode(video=0))
         assert (frame.colorspace, frame.color_range) == (1, 1)  # BT.709, limited range
         assert np.abs(frame.to_ndarray(format="rgb24").astype(int) - img).mean() < 1.0
+
+
+def test_detection_runs_in_its_own_thread_bounded_ahead_of_restoring(videos, restorer, tmp_path):
+    """Frame t + 1 is detected while frame t is restored (video_stages), never more than the queues
+    hold ahead, and a failure in detection ends the video with that error (no hang), keeping the
+    frames done."""
+    import threading
+    import time
+
+    detected, restored, ahead = [], [], []
+
+    class Watched:
+        def __getattr__(self, name):
+            return getattr(restorer, name)
+
+        def _seen(self):
+            detected.append(threading.current_thread().name)
+            if len(detected) == 12:
+                raise RuntimeError("detector failed (simulated)")
+
+        def detect(self, rgb):
+            self._seen()
+            return restorer.detect(rgb)
+
+        def detect_near(self, rgb, boxes):
+            self._seen()
+            return restorer.detect_near(rgb, boxes)
+
+        def enhance(self, rgb, **kwargs):
+            time.sleep(0.02)   # a slow restorer: the detect stage runs ahead until its queue is full
+            restored.append(threading.current_thread().name)
+            ahead.append(len(detected) - len(restored))
+            return restorer.enhance(rgb, **kwargs)
+
+    dst = tmp_path / "d.mp4"
+    with pytest.raises(RuntimeError, match="detector failed"):
+        enhance_video(videos / HALLWAY, dst, Watched(), detect_every=100, max_queue=2)
+    assert set(detected) == {"video-detect"} and threading.current_thread().name in set(restored)
+    assert len(restored) == 11 and 2 <= max(ahead) <= 2 + 2   # the tracked queue plus the frame in hand
+    assert not dst.exists() and probe_video(partial_path(dst)).frames == 11
+    assert not any(t.name.startswith("video-") for t in threading.enumerate())
+
+
+def test_pipelined_output_is_the_sequential_one(videos, restorer, tmp_path):
+    """Detecting in its own thread changes nothing: the same faces, boxes and frames as restoring
+    each frame right after detecting it (one queue slot: the stages take turns)."""
+    boxes = {}
+    for q in (1, 8):
+        seen = {}
+        enhance_video(videos / HALLWAY, tmp_path / f"q{q}.mp4", restorer, detect_every=5, max_queue=q,
+                      on_frame=lambda i, r: seen.__setitem__(i, [tuple(f.box) for f in r.faces]))
+        boxes[q] = seen
+    assert boxes[1] == boxes[8] and len(boxes[1]) == 35
+    assert [np.array_equal(a, b) for a, b in zip(_decode(tmp_path / "q1.mp4")[1], _decode(tmp_path / "q8.mp4")[1])] \
+        == [True] * 35
