@@ -105,12 +105,14 @@ def square(boxes: np.ndarray) -> np.ndarray:
 
 @torch.inference_mode()
 def detect_faces(frames: np.ndarray, pnet, rnet, onet, min_size: float, thresholds, factor: float = 0.709,
-                 pnet_bf16: bool = False, device: torch.device | str | None = None,
+                 pnet_bf16: bool = False, device: torch.device | str | None = None, start_level: int = 0,
                  ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """``(boxes, scores, landmarks)`` per frame of ``frames`` ``(B, H, W, 3)`` uint8 RGB (module docstring).
     ``pnet``, ``rnet``, ``onet``: facenet's modules or callables like them (:mod:`.accel`'s compiled ones,
     float32 in and out). ``pnet_bf16``: run P-Net (most of the time) under bfloat16 autocast on the CPU.
-    ``device``: where the inputs go (default: the modules' own)."""
+    ``device``: where the inputs go (default: the modules' own). ``start_level``: leave out the pyramid's
+    first (largest, costliest) levels, those of the faces smaller than ``min_size / factor**start_level``;
+    the other levels are the same as the whole pyramid's."""
     df = _helpers()
     n, h, w = frames.shape[:3]
     params = next(pnet.parameters()) if isinstance(pnet, torch.nn.Module) else None
@@ -121,6 +123,7 @@ def detect_faces(frames: np.ndarray, pnet, rnet, onet, min_size: float, threshol
     while minl >= 12:
         scales.append(m * factor ** len(scales))
         minl *= factor
+    scales = scales[start_level:]
     floats = frames.astype(np.float32)
     # stage 1: P-Net over the pyramid; NMS 0.5 per scale and frame, then 0.7 per frame
     cand, cand_inds = [], []

@@ -239,8 +239,9 @@ class FaceRestorer:
             self._detector = FaceDetector(device=self.device, backend=self._backend_request)
         return self._detector
 
-    def detect(self, rgb: np.ndarray) -> Detections:
-        return self.detector.detect(rgb)
+    def detect(self, rgb: np.ndarray, min_face: float | None = None) -> Detections:
+        """The faces of ``rgb`` (:meth:`.detect.FaceDetector.detect`; ``min_face``: the smallest wanted, px)."""
+        return self.detector.detect(rgb, min_face=min_face)
 
     def detect_near(self, rgb: np.ndarray, boxes: np.ndarray) -> tuple[Detections, np.ndarray]:
         """The face near each predicted ``(K, 4)`` box of a video frame, and which were found

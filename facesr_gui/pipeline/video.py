@@ -169,7 +169,7 @@ def enhance_video(src: str | os.PathLike, dst: str | os.PathLike, restorer: Face
                   max_frames: int | None = None, tracker: FaceTracker | None = None,
                   scene_cut: float | None = 20.0, max_pixels: int | None = None, on_frame: FrameHook | None = None,
                   regions: bool = True, stabiliser: FaceStabiliser | None = None, segment: Segment | None = None,
-                  **writer_options) -> VideoReport:
+                  detect_phase: int = 0, **writer_options) -> VideoReport:
     """Restore every face of ``src`` frame by frame and write ``dst``.
 
     Each frame is decoded, faces are detected in the whole frame every ``detect_every``-th
@@ -197,6 +197,9 @@ def enhance_video(src: str | os.PathLike, dst: str | os.PathLike, restorer: Face
             :class:`~.restore.EnhanceResult` (``result.image``: the output frame, ``(H, W, 3)``
             uint8 RGB), before it is encoded (the GUI's previews).
         segment: enhance only this :class:`Segment` (no audio; detection cadence as in the whole video).
+        detect_phase: the whole-frame cadence starts at this frame (the first frame is detected whole
+            anyway); benchmarks average over it, since which frames are detected whole decides which
+            faces wait for the next one.
         writer_options: passed to :class:`VideoWriter` (``codec``, ``crf``, ``lossless``...).
     Raises:
         VideoError: ``src`` cannot be read or ``dst`` cannot be written.
@@ -223,8 +226,7 @@ def enhance_video(src: str | os.PathLike, dst: str | os.PathLike, restorer: Face
     stop = should_stop or (lambda: False)
     total = min(info.frames, max_frames) if max_frames is not None else info.frames
     warmup, offset = (0, 0) if segment is None else (segment.warmup, segment.first - segment.warmup)
-    track = FrameTracker(restorer, tracker, detect_every, scene_cut, report, regions, offset)
-    track.full_next = segment is not None   # a part's first frame is detected whole, as frame 0 of a video
+    track = FrameTracker(restorer, tracker, detect_every, scene_cut, report, regions, offset, detect_phase)
     restore = FrameRestorer(restorer, upscale, report, stabiliser)
     pipe = Pipeline(reader, track, writer, report, max_queue)
     warm_tracks = 0   # tracks started in the warm-up: faces the part before counted

@@ -179,3 +179,34 @@ def test_from_boxes():
     bare = from_boxes(boxes.tolist(), estimate_landmarks=False)
     assert np.isnan(bare.landmarks).all()
     assert len(from_boxes(np.zeros((0, 4)))) == 0
+
+
+def test_min_face_leaves_out_the_levels_of_smaller_faces_only(shared_data):
+    """``min_face`` skips the pyramid's first levels (the costliest) and nothing else: the faces of
+    that size or more are found exactly as by the whole pyramid."""
+    from facesr_gui.pipeline import mtcnn
+
+    det = FaceDetector(upscale=2.0)
+    # level k looks for faces of 12 / 2 * 0.709**-k px of the frame: 6, 8.46, 11.9, ...
+    assert [det.start_level(m, 2.0) for m in (None, 6.0, 8.4, 8.5, 12.0, 16.9)] == [0, 0, 0, 1, 2, 3]
+    img = _load(shared_data, SELFIE)
+    img = cv2.resize(img, (img.shape[1] * 480 // img.shape[0], 480), interpolation=cv2.INTER_AREA)
+    whole = det.detect(img)
+    sides = np.maximum(whole.boxes[:, 2] - whole.boxes[:, 0], whole.boxes[:, 3] - whole.boxes[:, 1])
+    assert len(whole) >= 3
+    calls = []
+    detect_faces = mtcnn.detect_faces
+
+    def counting(*args, **kwargs):
+        calls.append(kwargs.get("start_level", 0))
+        return detect_faces(*args, **kwargs)
+
+    import facesr_gui.pipeline.detect as detect_module
+    detect_module.detect_faces = counting
+    try:
+        part = det.detect(img, min_face=0.75 * float(sides.min()))
+    finally:
+        detect_module.detect_faces = detect_faces
+    assert calls[0] >= 1   # levels were left out
+    np.testing.assert_allclose(part.boxes, whole.boxes, atol=1e-3)
+    assert len(det.detect(img, min_face=10_000)) == 0   # every level left out: nothing looked for

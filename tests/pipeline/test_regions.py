@@ -120,19 +120,17 @@ class _Counting:
     def __getattr__(self, name):
         return getattr(self._restorer, name)
 
-    def detect(self, rgb):
+    def detect(self, rgb, min_face=None):
         self.full += 1
-        return self._restorer.detect(rgb)
+        self.frame += 1
+        return self._restorer.detect(rgb, min_face=min_face)
 
     def detect_near(self, rgb, boxes):
         self.near += 1
-        if self.lose_after is not None and self.frame >= self.lose_after:
+        self.frame += 1
+        if self.lose_after is not None and self.frame > self.lose_after:
             return Detections.empty(), np.zeros(len(boxes), bool)
         return self._restorer.detect_near(rgb, boxes)
-
-    def enhance(self, rgb, **kwargs):
-        self.frame += 1
-        return self._restorer.enhance(rgb, **kwargs)
 
 
 @pytest.fixture(scope="module")
@@ -160,3 +158,28 @@ def test_a_face_lost_twice_brings_a_full_detection(clip, restorer, tmp_path):
     lost = _Counting(restorer, lose_after=3)
     report = enhance_video(clip, tmp_path / "l.mp4", lost, detect_every=50, max_frames=12)
     assert report.frames_out == 12 and lost.full >= 3 and lost.near >= 4
+
+
+def test_whole_frame_detections_choose_their_pyramid_from_the_faces_seen(clip, restorer, tmp_path):
+    """Until a face is found, and every FULL_PYRAMID_EVERY-th time, a whole-frame detection looks down
+    to the detector's smallest face; the others from SMALLEST_SHARE of the smallest face seen."""
+    from facesr_gui.pipeline.video_stages import FULL_PYRAMID_EVERY, SMALLEST_SHARE
+
+    asked, smallest = [], []
+
+    class Recording(_Counting):
+        def detect(self, rgb, min_face=None):
+            asked.append(min_face)
+            found = super().detect(rgb, min_face=min_face)
+            if len(found):
+                b = found.boxes
+                smallest.append(float(np.maximum(b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]).min()))
+            return found
+
+    enhance_video(clip, tmp_path / "w.mp4", Recording(restorer), detect_every=2, max_frames=20, scene_cut=None)
+    assert len(asked) == 10 and asked[0] is None and smallest
+    for i, m in enumerate(asked[1:], start=1):
+        if i % FULL_PYRAMID_EVERY == 0:
+            assert m is None
+        else:
+            assert m == pytest.approx(SMALLEST_SHARE * min(smallest[:i]))

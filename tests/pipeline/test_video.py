@@ -278,8 +278,8 @@ class _FailingRestorer:
     def __init__(self, restorer, fail_at: int) -> None:
         self._restorer, self._fail_at, self.calls = restorer, fail_at, 0
 
-    def detect(self, rgb):
-        return self._restorer.detect(rgb)
+    def detect(self, rgb, min_face=None):
+        return self._restorer.detect(rgb, min_face=min_face)
 
     def detect_near(self, rgb, boxes):
         return self._restorer.detect_near(rgb, boxes)
@@ -371,9 +371,9 @@ def test_detection_runs_in_its_own_thread_bounded_ahead_of_restoring(videos, res
             if len(detected) == 12:
                 raise RuntimeError("detector failed (simulated)")
 
-        def detect(self, rgb):
+        def detect(self, rgb, min_face=None):
             self._seen()
-            return restorer.detect(rgb)
+            return restorer.detect(rgb, min_face=min_face)
 
         def detect_near(self, rgb, boxes):
             self._seen()
