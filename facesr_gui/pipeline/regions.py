@@ -3,7 +3,7 @@
 MTCNN on a whole 480p frame, upscaled 2x so that 12 px faces are found, takes ~0.75 s on two
 CPU cores; the faces it finds cover a few percent of the frame, and most of that time goes to its
 first two stages proposing and filtering candidate boxes everywhere. Between full-frame detections
-(every ``detect_every``-th frame, at scene cuts and after a face was lost,
+(every ``detect_every``-th frame and at scene cuts,
 :func:`facesr_gui.pipeline.video.enhance_video`) the tracker already says where each face is
 expected, so only MTCNN's last stage (O-Net, which scores a 48x48 crop and regresses the box and
 the five landmarks) runs, on a few candidate boxes per face:
@@ -30,7 +30,8 @@ its face), is looked for by the whole cascade in a window around it (:func:`dete
 square of ``WINDOW`` times its side, resampled to ``WINDOW_PX`` px (the face then measures about
 ``WINDOW_PX / WINDOW`` px, and MTCNN's 12 px smallest face is about half its side), all windows of a
 frame as one batch. That costs a few ms where a whole-frame detection costs ~0.45 s; on the 480p
-street clip it took the whole-frame detections asked for by lost faces from 24 to 11 in 100 frames.
+street clip it took the whole-frame detections lost faces asked for then (a face missed twice brought
+one) from 24 to 11 in 100 frames.
 :func:`detect_tracked` puts the two together.
 
 Coordinates: ``boxes`` ``(K, 4)`` float ``x0, y0, x1, y1`` and the returned

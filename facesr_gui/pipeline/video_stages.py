@@ -64,8 +64,8 @@ FULL_PYRAMID_EVERY = 4
 
 
 class FrameTracker:
-    """Detect (the whole frame every ``detect_every``-th frame, at scene cuts and after a region
-    lost its face; else around the tracked faces, or not at all without ``regions``) and track
+    """Detect (the whole frame every ``detect_every``-th frame, at scene cuts and at the first frame; else
+    around the tracked faces, or not at all without ``regions``) and track
     one frame; adds the detection time, cuts and whole-frame detections to ``report``. ``offset``: what
     turns a decoded frame's index into its index in the whole video (a part's first frame,
     :class:`~.video.Segment`); ``phase``: the frames detected whole are those whose index minus ``phase``
@@ -78,7 +78,7 @@ class FrameTracker:
         self.restorer, self.tracker, self.detect_every, self.offset = restorer, tracker, detect_every, offset
         self.is_cut = SceneCutDetector(scene_cut) if scene_cut is not None else (lambda rgb: False)
         self.report, self.regions, self.phase = report, regions, phase
-        self.full_next = True   # the first frame taken in is detected whole
+        self.full_next = True   # the first frame taken in is detected whole (a part's too, Segment)
         self.smallest: float | None = None   # side of the smallest face a whole-frame detection found, px
         self.whole = 0                        # whole-frame detections so far
 
@@ -102,10 +102,10 @@ class FrameTracker:
             report.full_detections += 1
             self.full_next = False
         elif self.regions and len(predicted := self.tracker.peek()):
+            # a face not found around its track coasts on it until the tracker drops it; the next
+            # whole-frame detection finds it again where it went (see video.DEFAULT_DETECT_EVERY)
             found, _ = self.restorer.detect_near(rgb, predicted)
             faces = self.tracker.update(found)
-            # a face not found around its track twice in a row (lost, turned away, left): the whole next frame
-            self.full_next = bool(len(faces) and faces.missed.max() >= 2)
         else:
             faces = self.tracker.predict()
         report.timings["detect"] += time.perf_counter() - t0

@@ -152,12 +152,20 @@ def test_video_detects_whole_frames_every_k_and_regions_between(clip, restorer, 
     assert plain.full == 4 and plain.near == 0 and report.full_detections == 4
 
 
-def test_a_face_lost_twice_brings_a_full_detection(clip, restorer, tmp_path):
-    """Regions that stop finding the faces: the next-but-one frame is detected whole, not the
-    scheduled one 50 frames later."""
+def test_a_lost_face_coasts_until_dropped_and_waits_for_the_cadence(clip, restorer, tmp_path):
+    """Regions that stop finding the faces bring no extra whole-frame detection: the tracks coast on
+    their boxes for ``max_missed`` frames and are dropped; the next scheduled detection finds them."""
+    from facesr_gui.pipeline.track import FaceTracker
+
     lost = _Counting(restorer, lose_after=3)
-    report = enhance_video(clip, tmp_path / "l.mp4", lost, detect_every=50, max_frames=12)
-    assert report.frames_out == 12 and lost.full >= 3 and lost.near >= 4
+    report = enhance_video(clip, tmp_path / "l.mp4", lost, detect_every=50, max_frames=12,
+                           tracker=FaceTracker(max_missed=2))
+    assert report.frames_out == 12 and lost.full == 1 and lost.near >= 4
+    assert 3 < report.frames_with_faces < 12   # found, coasting for two frames, then gone
+    back = _Counting(restorer, lose_after=3)
+    report = enhance_video(clip, tmp_path / "b.mp4", back, detect_every=8, max_frames=12,
+                           tracker=FaceTracker(max_missed=2))
+    assert back.full == 2 and report.faces_total > 0
 
 
 def test_whole_frame_detections_choose_their_pyramid_from_the_faces_seen(clip, restorer, tmp_path):
