@@ -60,7 +60,9 @@ class ItemReport:
     """One input's outcome. ``status``: ``"ok"`` (faces enhanced), ``"no-face"`` (written,
     upscaled only), ``"error"`` (nothing written; ``message`` says why) or ``"cancelled"``;
     ``faces``: faces found (videos: distinct face tracks); ``upscale``: output scale used;
-    ``provenance``: the output's JSON sidecar when one was written (:mod:`.provenance`)."""
+    ``provenance``: the output's JSON sidecar when one was written (:mod:`.provenance`); ``restored``:
+    faces restored and pasted (videos: face-frames; None: not counted), 0 for an ``"ok"`` photo whose
+    faces were all left as they are (already larger than the network's output)."""
 
     path: Path
     kind: str | None
@@ -71,6 +73,7 @@ class ItemReport:
     seconds: float = 0.0
     upscale: int = 1
     provenance: Path | None = None
+    restored: int | None = None
 
     def as_dict(self) -> dict:
         d = asdict(self)
@@ -212,7 +215,8 @@ def enhance_image(path: Path, output: Path, restorer: FaceRestorer, upscale: int
     comment = (TEXT_KEY, summary_line(provenance)) if provenance is not None else None
     save_image(output, res.image, alpha, quality=quality, icc_profile=img.icc_profile, comment=comment)
     item = ItemReport(path, "image", "ok" if res.faces else "no-face", output, len(res.faces),
-                      _image_message(img, res), time.perf_counter() - t0, up)
+                      _image_message(img, res), time.perf_counter() - t0, up,
+                      restored=sum(f.skipped is None for f in res.faces))
     if provenance is not None:
         report(0.98, "writing provenance")
         _write_provenance(item, provenance, options_of(restorer, up), faces=face_records(res.faces))
@@ -280,7 +284,8 @@ def video_item(path: Path, output: Path, restorer: FaceRestorer, up: int, rep: V
     """A video's :class:`ItemReport` from its :class:`.video.VideoReport` (and its sidecar, with ``provenance``)."""
     status = "cancelled" if rep.cancelled else ("ok" if rep.tracks else "no-face")
     out = rep.output if rep.output is not None else (None if rep.cancelled else output)
-    item = ItemReport(path, "video", status, out, rep.tracks, f"x{up}, " + rep.summary(), seconds, up)
+    item = ItemReport(path, "video", status, out, rep.tracks, f"x{up}, " + rep.summary(), seconds, up,
+                      restored=rep.faces_total)
     if provenance is not None and not rep.cancelled:
         video = VideoRecord(rep.frames_out, round(float(rep.fps_video), 4), round(rep.faces_mean, 4), rep.tracks)
         _write_provenance(item, provenance, options_of(restorer, up, detect_every=detect_every, stabilise=stabilise), video=video)

@@ -27,13 +27,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..workers.batch_jobs import BatchRequest, default_out_dir, eta_text, summary
+from ..workers.batch_jobs import BatchRequest, default_out_dir, eta_text, status_text, summary
 from .settings import Settings
 from .widgets.icons import icon
 
 COLUMNS = ("File", "Status", "Faces", "Seconds", "Message")
 FILE, STATUS, FACES, SECONDS, MESSAGE = range(len(COLUMNS))
-_STATUS_TEXT = {"ok": "enhanced", "no-face": "no face (upscaled)", "error": "failed", "cancelled": "cancelled"}
 
 
 class BatchPanel(QDialog):
@@ -161,7 +160,7 @@ class BatchPanel(QDialog):
         if row >= self.table.rowCount():
             return
         self._row += 1
-        self._set(row, STATUS, _STATUS_TEXT.get(item.status, item.status))
+        self._set(row, STATUS, status_text(item))
         self._set(row, FACES, str(item.faces) if item.status in ("ok", "no-face") else "")
         self._set(row, SECONDS, f"{item.seconds:.1f}")
         self._set(row, MESSAGE, item.message, tip=item.message)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ..pipeline.engine import STATUSES, BatchReport, ItemReport  # noqa: F401  (re-exported)
 
-__all__ = ["BatchReport", "BatchRequest", "ItemReport", "STATUSES", "OUT_FOLDER", "default_out_dir", "eta_text",
+__all__ = ["BatchReport", "BatchRequest", "ItemReport", "STATUSES", "OUT_FOLDER", "default_out_dir", "eta_text", "status_text",
            "summary"]
 
 OUT_FOLDER = "facesr"   # the default output folder, inside the inputs' common folder
@@ -63,8 +63,25 @@ def eta_text(fraction: float, elapsed: float) -> str:
     return f"{pct} - about {minutes} min {seconds:02d} s left" if minutes else f"{pct} - about {seconds} s left"
 
 
+_WORDS = {"ok": "enhanced", "as-is": "with faces left as they are", "no-face": "without a face",
+          "error": "failed", "cancelled": "cancelled"}
+_STATUS_TEXT = {"ok": "enhanced", "as-is": "faces left as is", "no-face": "no face (upscaled)", "error": "failed",
+                "cancelled": "cancelled"}
+
+
+def _outcome(item) -> str:
+    """``item.status``, with ``"as-is"`` for an ``"ok"`` photo none of whose faces was restored (all larger
+    than the network's output: written, but not enhanced)."""
+    return "as-is" if item.status == "ok" and item.kind == "image" and item.restored == 0 else item.status
+
+
+def status_text(item) -> str:
+    """What the batch table's Status column says for one :class:`ItemReport`."""
+    return _STATUS_TEXT.get(_outcome(item), item.status)
+
+
 def summary(report: BatchReport) -> str:
-    """One line: how many inputs ended with each status, e.g. ``"3 enhanced, 1 without a face"``."""
-    words = {"ok": "enhanced", "no-face": "without a face", "error": "failed", "cancelled": "cancelled"}
-    parts = [f"{report.count(s)} {words[s]}" for s in STATUSES if report.count(s)]
+    """One line: how many inputs ended each way, e.g. ``"3 enhanced, 1 without a face"``."""
+    counts = {key: sum(_outcome(item) == key for item in report.items) for key in _WORDS}
+    parts = [f"{counts[key]} {_WORDS[key]}" for key in ("ok", "as-is", *STATUSES[1:]) if counts[key]]
     return ", ".join(parts) or "nothing to do"

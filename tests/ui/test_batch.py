@@ -62,7 +62,8 @@ def test_enhance_all_writes_outputs_and_sidecars_and_lists_each_photo(qtbot, win
     panel = window.batch
     assert panel.isVisible() and panel.table.rowCount() == 3
     assert [panel.table.item(r, 0).text() for r in range(3)] == sorted(PHOTOS)
-    assert _statuses(panel) == ["enhanced"] * 3
+    # the fake boxes are larger than the untrained net's output in two photos: written, faces left as they were
+    assert _statuses(panel) == ["faces left as is", "enhanced", "faces left as is"]
     assert all(panel.table.item(r, 2).text() in ("1", "2") for r in range(3))   # of the fake detector's two boxes
     for row, name in enumerate(sorted(PHOTOS)):
         stem, ext = name.rsplit(".", 1)
@@ -70,8 +71,9 @@ def test_enhance_all_writes_outputs_and_sidecars_and_lists_each_photo(qtbot, win
         assert output.is_file() and (out / f"{output.name}.json").is_file()
         assert panel.output(row) == output
     assert sorted(p.name for p in folder.iterdir()) == sorted(PHOTOS)        # nothing written among the inputs
-    assert panel.progress.value() == panel.progress.maximum() and "3 enhanced" in panel.message_label.text()
-    assert "3 enhanced" in window.statusBar().currentMessage()
+    done = "1 enhanced, 2 with faces left as they are"
+    assert panel.progress.value() == panel.progress.maximum() and done in panel.message_label.text()
+    assert done in window.statusBar().currentMessage()
     assert Settings("batch").get("out_dir", "") == str(out)                  # remembered for the next batch
     assert panel.default_out_dir(window.photos.files) == out
     opened = []

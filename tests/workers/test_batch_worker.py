@@ -13,7 +13,7 @@ from facesr_gui.catalog import ModelEntry
 from facesr_gui.pipeline.detect import from_boxes
 from facesr_gui.service import ModelService
 from facesr_gui.workers.batch import BatchRequest, BatchWorker
-from facesr_gui.workers.batch_jobs import OUT_FOLDER, default_out_dir, eta_text, summary
+from facesr_gui.workers.batch_jobs import OUT_FOLDER, default_out_dir, eta_text, status_text, summary
 
 PHOTOS = ("obama-240p.jpg", "obama_small.jpg", "john2.jpeg")
 
@@ -139,3 +139,7 @@ def test_helpers(tmp_path):
 
     report = BatchReport([ItemReport(photo, "image", "ok"), ItemReport(photo, "image", "cancelled")])
     assert summary(report) == "1 enhanced, 1 cancelled" and summary(BatchReport()) == "nothing to do"
+    # a photo written with every face left as it was (all larger than the net's output) is not "enhanced"
+    as_is, done = ItemReport(photo, "image", "ok", faces=2, restored=0), ItemReport(photo, "image", "ok", restored=1)
+    assert status_text(as_is) == "faces left as is" and status_text(done) == "enhanced"
+    assert summary(BatchReport([as_is, done])) == "1 enhanced, 1 with faces left as they are"
