@@ -14,7 +14,7 @@ its audio (:mod:`.pipeline.segments`).
   while the rest go on. A bad input (``ValueError``: unreadable, too large) is reported at once, as locally.
 * GPUs: each task asks for one when the cluster has them (and ``--device`` is not ``cpu``).
 * Cancel: ``should_stop()`` (the first Ctrl-C) tells the running tasks to stop after their current frame (a
-  video keeps its playable ``.partial`` file, as locally; a video in parts keeps nothing) and cancels those not
+  video keeps its playable ``.partial`` file, as locally; a video in parts keeps the frames done from its start) and cancels those not
   started; finished outputs stay. A ``KeyboardInterrupt`` (the second Ctrl-C) cancels every task at once.
 * Progress: tasks report to a small actor that the driver reads twice a second.
 * Files: workers read the inputs and write the outputs themselves, at the same paths as the driver, so on
@@ -41,7 +41,8 @@ from .errors import describe
 from .pipeline.engine import (BatchReport, ItemReport, Progress, enhance_file, error_message, note_renamed,
                               plan_outputs, video_item, video_upscale)
 from .pipeline.imageio import classify
-from .pipeline.segments import DEFAULT_SEGMENT_S, DEFAULT_WARMUP_S, join_segments, merge_reports, plan_segments
+from .pipeline.segments import (DEFAULT_SEGMENT_S, DEFAULT_WARMUP_S, join_done, join_segments, merge_reports,
+                                plan_segments)
 
 _HANDLERS: dict = {}   # the process's signal handlers before connect() (disconnect() restores them)
 RAY_MISSING = "install the cluster extra: pip install -e '.[cluster]'"
@@ -409,8 +410,12 @@ def _video_in_parts(job: Job, segments: list, spec: RestorerSpec, weights, board
                 raise cause from None
             raise RuntimeError(f"a part failed: {describe(cause)}") from None
         rep = merge_reports(reports)
-        if rep.cancelled:
-            return ItemReport(job.path, "video", "cancelled", message="cancelled while processing; nothing written")
+        if rep.cancelled:   # the frames done from the start are kept, as a cancelled single run keeps them
+            rep.output, rep.frames_out = join_done(reports, job.output, job.path)
+            if rep.output is None:
+                return ItemReport(job.path, "video", "cancelled", message="cancelled while processing; nothing written")
+            rep.seconds = time.perf_counter() - t0
+            return video_item(job.path, job.output, restorer, up, rep, rep.seconds)
         joined = join_segments([r.output for r in reports], job.output, job.path, expected_frames=total)
         rep.output, rep.audio, rep.seconds = job.output, joined.audio, time.perf_counter() - t0
         item = video_item(job.path, job.output, restorer, up, rep, rep.seconds, job.model,

@@ -187,3 +187,35 @@ def test_an_output_folder_a_node_cannot_see_is_refused(ray_local, cluster, spec,
                                          r"--out must be on a filesystem every node mounts"):
         cluster.enhance_on_ray([image], tmp_path / "out", spec)
     assert list((tmp_path / "out").iterdir()) == []                         # no work started, the marker removed
+
+
+def test_a_cancelled_video_in_parts_keeps_the_frames_done_from_its_start(face, tmp_path):
+    """Parts 0 and 2 finished, part 1 cancelled after 4 frames: the finished part and the first 4 frames of
+    the next are joined into the target's ``.partial`` file (timestamps as in the source, the audio ending
+    with the video); part 2, after the gap, is not in it."""
+    from facesr_gui.catalog import load_restorer
+    from facesr_gui.pipeline.segments import join_done, plan_segments
+    from facesr_gui.pipeline.video import enhance_video, partial_path
+
+    src = _clip(tmp_path / "long.mp4", face, 30, audio_s=3.5)
+    segments = plan_segments(src, seconds=1.0, warmup_s=0.3)
+    assert [s.count for s in segments] == [10, 10, 10]
+    restorer = load_restorer("bicubic", keep_maps=False)
+    reports = []
+    for k, segment in enumerate(segments):
+        written = []
+        reports.append(enhance_video(src, tmp_path / f"part{k}.mp4", restorer, segment=segment,
+                                     progress=lambda f, m, w=written: w.append(f),
+                                     should_stop=(lambda w=written: len(w) >= 4) if k == 1 else None))
+    assert [r.cancelled for r in reports] == [False, True, False] and reports[1].frames_out == 4
+    dst = tmp_path / "out.mp4"
+    kept, frames = join_done(reports, dst, src)
+    assert kept == partial_path(dst) and frames == 14 and not dst.exists()
+    with av.open(str(src)) as a, av.open(str(kept)) as b:
+        src_times = [f.time for f in a.decode(video=0)]
+        out_times = [f.time for f in b.decode(video=0)]
+    with av.open(str(kept)) as b:
+        audio_end = max(float(p.pts * p.time_base) for p in b.demux(audio=0) if p.size)
+    assert out_times == pytest.approx(src_times[:14]) and 1.0 < audio_end < 1.6
+    nothing = [enhance_video(src, tmp_path / "none.mp4", restorer, segment=segments[0], should_stop=lambda: True)]
+    assert join_done(nothing, tmp_path / "none2.mp4", src) == (None, 0)

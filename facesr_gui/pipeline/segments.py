@@ -85,9 +85,10 @@ def plan_segments(path: str | os.PathLike, seconds: float = DEFAULT_SEGMENT_S,
 
 
 def join_segments(parts: list[Path], dst: str | os.PathLike, audio_from: str | os.PathLike | None = None,
-                  expected_frames: int | None = None) -> Joined:
+                  expected_frames: int | None = None, whole_audio: bool = True) -> Joined:
     """Concatenate the video of ``parts`` (in order) into ``dst`` with the first audio stream of
-    ``audio_from``; written as ``<stem>.partial<suffix>`` and renamed onto ``dst`` when complete. Raises
+    ``audio_from`` (all of it, or with ``whole_audio`` False only up to the last frame: a video cut
+    short); written as ``<stem>.partial<suffix>`` and renamed onto ``dst`` when complete. Raises
     :class:`VideoError` when the parts do not hold ``expected_frames`` frames (nothing is left behind)."""
     av = _need_av(dst)
     dst = Path(dst)
@@ -97,7 +98,8 @@ def join_segments(parts: list[Path], dst: str | os.PathLike, audio_from: str | o
         with av.open(str(part)) as c:
             headers.add(bytes(c.streams.video[0].codec_context.extradata or b""))
     try:
-        joined = _copy_join(av, parts, tmp, audio_from) if len(headers) == 1 else _reencode_join(parts, tmp, audio_from)
+        joined = (_copy_join(av, parts, tmp, audio_from, whole_audio) if len(headers) == 1
+                  else _reencode_join(parts, tmp, audio_from, whole_audio))
         if expected_frames is not None and joined.frames != expected_frames:
             raise VideoError(dst, f"the parts hold {joined.frames} frames, not the video's {expected_frames}")
         os.replace(tmp, dst)
@@ -106,7 +108,27 @@ def join_segments(parts: list[Path], dst: str | os.PathLike, audio_from: str | o
     return joined
 
 
-def _copy_join(av, parts: list[Path], tmp: Path, audio_from) -> Joined:
+def join_done(reports: list[VideoReport], dst: str | os.PathLike, audio_from: str | os.PathLike | None = None
+              ) -> tuple[Path | None, int]:
+    """A video in parts that was cancelled: the parts done from its start (every finished one, then the
+    first one cut short, whose ``.partial`` file holds its first frames), in order, joined into ``dst``'s
+    ``.partial`` file with the audio up to their last frame, as a cancelled single run keeps it.
+    Returns ``(that file, its frames)``, or ``(None, 0)`` when the first part wrote nothing."""
+    done: list[Path] = []
+    for report in reports:
+        if report.output is None:
+            break
+        done.append(Path(report.output))
+        if report.cancelled:
+            break
+    if not done:
+        return None, 0
+    partial = partial_path(dst)
+    joined = join_segments(done, partial, audio_from, whole_audio=False)
+    return partial, joined.frames
+
+
+def _copy_join(av, parts: list[Path], tmp: Path, audio_from, whole_audio: bool = True) -> Joined:
     frames = 0
     with av.open(str(parts[0])) as first, av.open(str(tmp), mode="w") as out:
         v_out = out.add_stream_from_template(first.streams.video[0])
@@ -120,19 +142,25 @@ def _copy_join(av, parts: list[Path], tmp: Path, audio_from) -> Joined:
                     packet.stream = v_out
                     out.mux(packet)
                     frames += 1
-        audio.until(None)
+        if whole_audio:
+            audio.until(None)
         audio.close()
     return Joined(frames, audio.state)
 
 
-def _reencode_join(parts: list[Path], tmp: Path, audio_from) -> Joined:
+def _reencode_join(parts: list[Path], tmp: Path, audio_from, whole_audio: bool = True) -> Joined:
     first = probe_video(parts[0])
-    with VideoWriter(tmp, first.width, first.height, first.fps, audio_from=audio_from, time_base=first.time_base,
-                     start_pts=first.start_pts) as writer:
+    writer = VideoWriter(tmp, first.width, first.height, first.fps, audio_from=audio_from, time_base=first.time_base,
+                         start_pts=first.start_pts)
+    complete = False
+    try:
         for part in parts:
             with VideoReader(part, max_pixels=0) as reader:
                 for _i, _t, rgb in reader:
                     writer.write(rgb)
+        complete = whole_audio   # an incomplete close ends the audio with the video
+    finally:
+        writer.close(complete=complete)
     return Joined(writer.frames_written, writer.audio, reencoded=True)
 
 
