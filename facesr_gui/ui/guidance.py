@@ -7,7 +7,7 @@ turns that into face-box sides in input pixels.
 """
 from __future__ import annotations
 
-from ..pipeline.sizing import face_range, is_large
+from ..pipeline.sizing import crop_sides, face_range, is_large
 
 
 def helps_with(sr_size: int, upscale: int) -> str:
@@ -28,6 +28,27 @@ def expected_large_text(sides, upscale: int, model: str, sr_size: int) -> str:
     """Before Enhance: the same note for faces whose aligned crops (``sides``, input px) will be too large."""
     large = [i + 1 for i, side in enumerate(sides) if is_large(side, upscale, sr_size)]
     return _large_text(large, len(sides), model, sr_size, upscale, done=False)
+
+
+def face_guidance(index: int, face, detections, upscale: int, model: str, sr_size: int) -> str:
+    """The face-by-face view's banner, about face ``index`` (0-based) alone: after Enhance ``face`` is its
+    result (pasted or left as it was for being large), before it ``detections`` says whether it will be;
+    "" when it is not too large (or nothing is known of it)."""
+    if face is not None:
+        return face_large_text(index, face.skipped == "large", model, sr_size, upscale, done=True)
+    if detections is not None and 0 <= index < len(detections):
+        side = float(crop_sides(detections)[index])
+        return face_large_text(index, is_large(side, upscale, sr_size), model, sr_size, upscale, done=False)
+    return ""
+
+
+def face_large_text(face: int, large: bool, model: str, sr_size: int, upscale: int, done: bool) -> str:
+    """The face-by-face view's banner: about face ``face`` (0-based) alone, "" when it is not too large."""
+    if not large:
+        return ""
+    keeps = "the output keeps the original there" if done else "Enhance will keep the original there"
+    return (f"Face #{face + 1} is already larger than {model}'s {sr_size} px output at x{upscale}: {keeps}.\n"
+            + helps_with(sr_size, upscale))
 
 
 def _large_text(large: list[int], total: int, model: str, sr_size: int, upscale: int, done: bool) -> str:

@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 
 from .empty_state import EmptyState
 from ..pipeline.sizing import crop_sides
-from .guidance import canvas_guidance, expected_large_text
+from .guidance import canvas_guidance, expected_large_text, face_guidance
 from .qimage import rgb_to_qimage
 from .tips import ENSEMBLE_TIP
 from .widgets.compare_view import CompareView, FaceMark
@@ -165,14 +165,23 @@ class PhotosView:
         self._update_panel()
 
     def _update_guidance(self) -> None:
-        """The canvas banner: faces left as they are for being large, or no face found."""
+        """The canvas banner: faces left as they are for being large, or no face found; in the
+        face-by-face view, about the face shown only."""
         model_id = self.outcome.model_id if self.outcome is not None else self.model_id
         name, _, sr_size = self.model_info.get(model_id, (model_id, 8, 128))
+        if self.image is not None and self.view_combo.currentData() == "face":
+            self.compare.set_banner(self._face_guidance(name, sr_size))
+            return
         expected = ""
         if self.outcome is None and self.detections is not None and len(self.detections):   # detected faces only
             expected = expected_large_text(crop_sides(self.detections), self.upscale(), name, sr_size)
         self.compare.set_banner(canvas_guidance(self.image is not None, self.detections, len(self.faces),
                                                 self.outcome, name, sr_size, expected))
+
+    def _face_guidance(self, name: str, sr_size: int) -> str:
+        row, face = self._current_face()
+        upscale = int(self.outcome.result.upscale) if self.outcome is not None else self.upscale()
+        return face_guidance(row, face, None if self.outcome is not None else self.detections, upscale, name, sr_size)
 
     def _refresh_marks(self) -> None:
         if self.image is None or self.view_combo.currentData() != "whole" or not self.compare.image_size()[0]:

@@ -86,3 +86,25 @@ def test_loading_a_new_photo_clears_the_banner(tab_with, qtbot, make_photo):
     assert tab.compare.banner.isVisible()
     tab.set_image(np.zeros((50, 50, 3), np.uint8), "next.png", detect=False)
     assert not tab.compare.banner.isVisible()
+
+
+def test_the_face_by_face_view_speaks_of_the_face_shown(tab_with, qtbot, make_photo):
+    """In the face-by-face view the banner is about the selected face only: none for a face that was
+    enhanced, the large-face note for one left as it was (before and after Enhance)."""
+    tab = tab_with(LARGE)
+    tab.upscale_combo.setCurrentIndex(tab.upscale_combo.findData(1))
+    with qtbot.waitSignal(tab.worker.detected, timeout=5000):
+        tab.set_image(make_photo(360, 400), "photo.png")
+    tab.view_combo.setCurrentIndex(tab.view_combo.findData("face"))
+    tab.faces_list.list.setCurrentRow(0)
+    assert not tab.compare.banner.isVisible()
+    tab.faces_list.list.setCurrentRow(1)
+    assert tab.compare.banner.text().startswith("Face #2 is already larger than maps's 128 px output at x1: "
+                                                "Enhance will keep the original there.")
+    with qtbot.waitSignal(tab.worker.enhanced, timeout=10000):
+        tab.enhance()
+    qtbot.waitUntil(lambda: tab.outcome is not None and not tab.is_busy(), timeout=3000)
+    tab.faces_list.list.setCurrentRow(1)
+    assert "Face #2 is already larger" in tab.compare.banner.text() and "keeps the original" in tab.compare.banner.text()
+    tab.faces_list.list.setCurrentRow(0)
+    assert not tab.compare.banner.isVisible() and tab.compare.banner.text() == ""
