@@ -36,6 +36,7 @@ import numpy as np
 import torch
 
 from facesr_gui.catalog import default_model, load_restorer
+from facesr_gui.memory import limit_malloc_arenas
 from facesr_gui.nets import create_net, list_nets
 from facesr_gui.pipeline.flicker import FlickerMeter
 from facesr_gui.pipeline.restore import FaceRestorer
@@ -168,6 +169,7 @@ def format_table(rows: list[dict]) -> str:
 
 
 def main() -> None:
+    limit_malloc_arenas()   # as the facesr and facesr-gui entry points do, before any thread allocates
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--video", type=Path, default=None, help="input clip (default: 480p street clip)")
     ap.add_argument("--frames", type=int, default=60)

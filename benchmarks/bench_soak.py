@@ -71,6 +71,9 @@ def soak(video: Path, frames: int | None, model: str, detect_every: int, every: 
 
 
 def main() -> None:
+    from facesr_gui.memory import limit_malloc_arenas
+
+    limit_malloc_arenas()   # as the facesr and facesr-gui entry points do, before any thread allocates
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--video", type=Path, default=CLIP)
     ap.add_argument("--frames", type=int, default=None, help="process only the first N frames (default: all)")

@@ -5,6 +5,8 @@ import argparse
 import os
 import sys
 
+from .memory import limit_malloc_arenas
+
 
 def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     parser = argparse.ArgumentParser(prog="facesr-gui", description="FaceSR Studio desktop app.")
@@ -27,6 +29,7 @@ def _self_test() -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    limit_malloc_arenas()   # before any thread allocates (facesr_gui.memory)
     args, qt_args = parse_args(sys.argv[1:] if argv is None else argv)
     if args.self_test:   # before any QApplication: the self-test builds its own, offscreen
         return _self_test()

@@ -19,6 +19,7 @@ from typing import Sequence
 from .cli_support import (NON_NEGATIVE, POSITIVE, ArgParser, Progress, StopOnSignal, add_degradation_args,
                           add_enhance_args, default_detect_every, finite_or_null, item_line, json_object_arg, left_over,
                           loss_weight_arg, number_arg)
+from .memory import limit_malloc_arenas
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
@@ -401,6 +402,7 @@ def report_error(exc: BaseException) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; returns the exit code (2: bad arguments or input, 130: interrupted)."""
+    limit_malloc_arenas()   # before any thread allocates (facesr_gui.memory)
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as exc:   # a usage error (one line already printed) or --help

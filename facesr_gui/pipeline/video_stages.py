@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..memory import limit_malloc_arenas, trim_malloc
 from .track import FaceTracker, SceneCutDetector, TrackedFaces
 from .video_io import VideoReader, VideoWriter
 
@@ -36,6 +37,9 @@ if TYPE_CHECKING:
     from .video import VideoReport
 
 END = object()   # the end of a queue's items
+
+
+TRIM_EVERY = 25   # frames between two malloc_trim calls (facesr_gui.memory)
 
 
 @dataclass
@@ -188,6 +192,7 @@ class Pipeline:
 
     def __init__(self, reader: VideoReader, track: FrameTracker, writer: VideoWriter, report: VideoReport,
                  max_queue: int) -> None:
+        limit_malloc_arenas()   # no effect where an entry point set it already (facesr_gui.memory)
         self.reader, self.track, self.writer, self.report = reader, track, writer, report
         self.abort = threading.Event()
         self.decoded: queue.Queue = queue.Queue(max_queue)
@@ -217,12 +222,16 @@ class Pipeline:
                 return
 
     def _encode(self) -> None:
+        written = 0
         while True:
             item = self.restored.get()
             if item is END:
                 return
             t0 = time.perf_counter()
             self.writer.write(item)
+            written += 1
+            if written % TRIM_EVERY == 0:
+                trim_malloc()
             self.report.timings["encode"] += time.perf_counter() - t0
 
     def frames(self):
