@@ -239,7 +239,8 @@ def add_enhance_args(en: argparse.ArgumentParser) -> None:
                     help="smallest face the detector looks for, px (default 12, at least 8)")
     en.add_argument("--detect-every", type=POSITIVE, default=None, metavar="N",
                     help="videos: detect faces in the whole frame every N-th frame (default "
-                         f"{default_detect_every()}), and in between only around each tracked face (a few ms)")
+                         f"{default_detect_every()}; up to every 2N-th while no new face appears; 1: every frame), "
+                         "and in between only around each tracked face (a few ms)")
     en.add_argument("--max-megapixels", type=number_arg(float, 0), default=None,
                     help="refuse larger images and video frames (default 50, or $FACESR_MAX_MEGAPIXELS; 0 = no limit)")
     en.add_argument("--demo", action="store_true", help="enhance a degraded copy of the bundled sample portrait")

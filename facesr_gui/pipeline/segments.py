@@ -3,8 +3,8 @@
 :func:`plan_segments` reads the video's packet index (no decoding) and cuts it at the first keyframe
 after every ``seconds``; each part is a :class:`~.video.Segment` that :func:`~.video.enhance_video`
 enhances on its own, starting ``warmup_s`` earlier so that face tracks and the stabiliser have settled
-by the part's first frame (the warm-up frames are restored but not written; the whole-frame detections
-then fall on the same frames as in one pass). A warm-up start that is not a keyframe is reached by
+by the part's first frame (the warm-up frames are restored but not written; the part's first frame is
+detected whole, and its cadence starts there). A warm-up start that is not a keyframe is reached by
 decoding from the keyframe before it (decoded, not restored).
 
 :func:`join_segments` concatenates the parts' H.264 streams by **stream copy** (packets muxed as they

@@ -57,9 +57,10 @@ if TYPE_CHECKING:
     from .restore import EnhanceResult, FaceRestorer
     from .stabilise import FaceStabiliser
 
-# Full-frame detection every this many frames by default (the CLI, the Video tab, the benchmark):
-# between them faces are detected around their tracks (regions.py) and new faces, or faces lost
-# around their tracks, wait at most this long (0.16 s at 25 fps). On the 480p street clip, where faces
+# Full-frame detection every this many frames by default (the CLI, the Video tab, the benchmark), up
+# to twice as far apart while they find no new face (video_stages.BACKOFF): between them faces are
+# detected around their tracks (regions.py) and new faces, or faces lost around their tracks, wait
+# for the next one (0.16-0.32 s at 25 fps). On the 480p street clip, where faces
 # come and go all the time, every 4th frame finds more of them (recall 0.969, averaged over three
 # cadence phases) for the same detection time as every 10th plus a whole frame whenever a face was
 # missed twice (0.955; such a detection rarely found the lost face, mostly new ones, at odd times);

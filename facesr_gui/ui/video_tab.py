@@ -95,8 +95,8 @@ class VideoTab(QWidget):
                                      "pasted from the network's output")
         self.detect_every_spin = _spin(1, 60, 1, " frames")
         self.detect_every_spin.setSpecialValueText("frame")
-        self.detect_every_spin.setToolTip("Run the face detector on the whole frame every N frames (and at cuts); "
-                                          "in between each face is looked for only around where it "
+        self.detect_every_spin.setToolTip("Run the face detector on the whole frame every N frames (up to every 2N "
+                                          "while no new face appears; and at cuts); in between each face is looked for only around where it "
                                           "was, which costs a few ms instead of most of a second. New faces are "
                                           "found at the next whole-frame detection")
         self.mask_combo = QComboBox()

@@ -184,10 +184,30 @@ def test_whole_frame_detections_choose_their_pyramid_from_the_faces_seen(clip, r
                 smallest.append(float(np.maximum(b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]).min()))
             return found
 
-    enhance_video(clip, tmp_path / "w.mp4", Recording(restorer), detect_every=2, max_frames=20, scene_cut=None)
-    assert len(asked) == 10 and asked[0] is None and smallest
+    enhance_video(clip, tmp_path / "w.mp4", Recording(restorer), detect_every=2, max_frames=30, scene_cut=None)
+    assert len(asked) >= 5 and asked[0] is None and smallest
     for i, m in enumerate(asked[1:], start=1):
         if i % FULL_PYRAMID_EVERY == 0:
             assert m is None
         else:
             assert m == pytest.approx(SMALLEST_SHARE * min(smallest[:i]))
+
+
+def test_whole_frame_detections_back_off_while_no_new_face_appears(clip, restorer, tmp_path):
+    """The hallway's two people are found at frame 0 and tracked: each later whole-frame detection starts
+    no track, so the cadence slows by a frame each time up to BACKOFF x detect_every (1 stays 1)."""
+    from facesr_gui.pipeline.video_stages import BACKOFF
+
+    frames = []
+
+    class Recording(_Counting):
+        def detect(self, rgb, min_face=None):
+            frames.append(self.frame)
+            return super().detect(rgb, min_face=min_face)
+
+    enhance_video(clip, tmp_path / "b.mp4", Recording(restorer), detect_every=3, max_frames=35, scene_cut=None)
+    gaps = np.diff(frames).tolist()
+    assert gaps[0] == 3 and gaps == sorted(gaps) and max(gaps) == BACKOFF * 3
+    every = _Counting(restorer)
+    enhance_video(clip, tmp_path / "e.mp4", every, detect_every=1, max_frames=10, scene_cut=None)
+    assert every.full == 10
