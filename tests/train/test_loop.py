@@ -118,6 +118,29 @@ def test_time_budget_shortens_the_run_and_its_schedule(faces, tmp_path):
     assert json.loads(state["config"])["steps"] == total
 
 
+def test_a_time_budgeted_run_resumes_on_its_fitted_length(faces, tmp_path, monkeypatch):
+    """Resumed without --time-budget (or with --steps as the recipe has it), a fitted run keeps the length
+    its schedule was fitted to: a longer --steps would raise the learning rate mid-run."""
+    from facesr_gui.train import loop
+
+    monkeypatch.setattr(loop, "fit_steps", lambda *args, **kwargs: 40)   # the pace, made deterministic
+    cfg = _cfg("eipnet", faces, tmp_path, steps=100_000, schedule="cosine", warmup=12, time_budget_s=600.0)
+    seen = []
+    run = train(cfg, should_stop=lambda: len(seen) >= 16)
+    for event in run:
+        seen.append(event)
+    fitted = seen[-1].total
+    assert seen[-1].step == 16 and fitted == 40
+    state = tmp_path / "eipnet" / "state.pt"
+    again = []
+    for event in train(_cfg("eipnet", faces, tmp_path, steps=100_000, schedule="cosine", warmup=12,
+                            resume=str(state)), should_stop=lambda: len(again) >= 2):
+        again.append(event)
+    assert [e.step for e in again] == [seen[-1].step + 1, seen[-1].step + 2]
+    assert all(e.total == fitted for e in again)
+    assert again[0].lr == pytest.approx(cfg.lr * lr_factor(seen[-1].step, fitted, "cosine", 12))
+
+
 def test_cosine_schedule_warms_up_then_decays():
     lrs = [lr_factor(s, 100, "cosine", warmup=10) for s in range(100)]
     assert lrs[0] == pytest.approx(0.1) and lrs[9] == pytest.approx(1.0)
