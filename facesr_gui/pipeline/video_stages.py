@@ -37,8 +37,6 @@ if TYPE_CHECKING:
     from .video import VideoReport
 
 END = object()   # the end of a queue's items
-
-
 TRIM_EVERY = 25   # frames between two malloc_trim calls (facesr_gui.memory)
 
 
@@ -76,8 +74,7 @@ BACKOFF = 2
 class FrameTracker:
     """Detect (the whole frame every ``detect_every``-th frame, backing off to ``BACKOFF`` times that while
     no new face appears, at scene cuts and at the first frame; else around the tracked faces, or not at
-    all without ``regions``) and track
-    one frame; adds the detection time, cuts and whole-frame detections to ``report``. ``offset``: what
+    all without ``regions``) and track one frame; adds the detection time, cuts and whole-frame detections to ``report``. ``offset``: what
     turns a decoded frame's index into its index in the whole video (a part's first frame,
     :class:`~.video.Segment`); ``phase``: the second whole-frame detection comes that many frames after
     the first (default ``detect_every``). Whole-frame detections choose their pyramid from the face sizes seen
@@ -89,15 +86,13 @@ class FrameTracker:
         self.restorer, self.tracker, self.detect_every, self.offset = restorer, tracker, detect_every, offset
         self.is_cut = SceneCutDetector(scene_cut) if scene_cut is not None else (lambda rgb: False)
         self.report, self.regions, self.phase = report, regions, phase
-        self.full_next = True   # the first frame taken in is detected whole (a part's too, Segment)
         self.smallest: float | None = None   # side of the smallest face a whole-frame detection found, px
-        self.whole = 0                        # whole-frame detections so far
-        self.interval, self.next_whole = detect_every, None   # the cadence now, and its next whole frame
+        # the cadence now, and its next whole frame (None: the first frame taken in, a part's too, is detected whole)
+        self.interval, self.next_whole = detect_every, None
 
     def _detect_whole(self, rgb: np.ndarray, cut: bool):
-        full = cut or self.smallest is None or self.whole % FULL_PYRAMID_EVERY == 0
+        full = cut or self.smallest is None or self.report.full_detections % FULL_PYRAMID_EVERY == 0
         found = self.restorer.detect(rgb) if full else self.restorer.detect(rgb, min_face=SMALLEST_SHARE * self.smallest)
-        self.whole += 1
         if len(found):
             side = float(np.maximum(found.boxes[:, 2] - found.boxes[:, 0], found.boxes[:, 3] - found.boxes[:, 1]).min())
             self.smallest = side if self.smallest is None else min(self.smallest, side)
@@ -109,16 +104,15 @@ class FrameTracker:
         if cut:
             self.tracker.reset()
             report.scene_cuts += 1
-        if cut or self.full_next or index >= self.next_whole:
+        first = self.next_whole is None
+        if cut or first or index >= self.next_whole:
             started = self.tracker.tracks_started
             faces = self.tracker.update(self._detect_whole(rgb, cut))
             report.full_detections += 1
             new = cut or self.tracker.tracks_started > started
             slowest = BACKOFF * self.detect_every if self.detect_every > 1 else 1   # 1: every frame, as asked
             self.interval = self.detect_every if new else min(self.interval + 1, slowest)
-            first = self.next_whole is None
             self.next_whole = index + (self.phase if first and self.phase > 0 else self.interval)
-            self.full_next = False
         elif self.regions and len(predicted := self.tracker.peek()):
             # a face not found around its track coasts on it until the tracker drops it; the next
             # whole-frame detection finds it again where it went (see video.DEFAULT_DETECT_EVERY)

@@ -250,12 +250,13 @@ class Trainer:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         torch.manual_seed(cfg.seed)
         net_cfg = check_net_config(cfg.net, cfg.net_cfg, "--net-cfg")   # schema and size, before any build
-        resume_state = None
+        resume_state, fitted = None, False
         if cfg.resume:   # a state of this network whose layout --net-cfg does not contradict
             resume_state, net_cfg = read_training_state(cfg.resume, cfg.net, cfg.net_cfg)
-            fitted = json.loads(resume_state["config"])
-            if fitted.get("time_budget_s"):   # a time-budgeted run goes on with the length it was fitted to
-                cfg = self.cfg = replace(cfg, steps=int(fitted["steps"]), time_budget_s=fitted["time_budget_s"])
+            saved = json.loads(resume_state["config"])
+            fitted = bool(saved.get("time_budget_s"))
+            if fitted:   # a time-budgeted run goes on with the length it was fitted to
+                cfg = self.cfg = replace(cfg, steps=int(saved["steps"]), time_budget_s=saved["time_budget_s"])
         self._build_net(net_cfg)
         self._build_data()
         self._build_optimisers()
@@ -274,8 +275,8 @@ class Trainer:
         self.t0 = time.monotonic()
         self.step_no = self.saved_at = self.start
         self.n_steps = cfg.steps
-        # fitted once, at the start of a run (a resumed run keeps the length it was fitted to, whatever --steps says)
-        self.fit_at = self.start + max(cfg.warmup, 12) if cfg.time_budget_s and resume_state is None else None
+        # fitted once (a run resumed from a fitted state keeps the length it was fitted to, whatever --steps says)
+        self.fit_at = self.start + max(cfg.warmup, 12) if cfg.time_budget_s and not fitted else None
         self.paced_from: float | None = None
         self.state_path = self.out_dir / "state.pt"
         self.meta = {"net": cfg.net, "data": str(cfg.data), "recipe": self.recipe.notes, "degradation": cfg.degradation,

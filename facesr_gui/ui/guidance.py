@@ -35,20 +35,12 @@ def face_guidance(index: int, face, detections, upscale: int, model: str, sr_siz
     result (pasted or left as it was for being large), before it ``detections`` says whether it will be;
     "" when it is not too large (or nothing is known of it)."""
     if face is not None:
-        return face_large_text(index, face.skipped == "large", model, sr_size, upscale, done=True)
-    if detections is not None and 0 <= index < len(detections):
-        side = float(crop_sides(detections)[index])
-        return face_large_text(index, is_large(side, upscale, sr_size), model, sr_size, upscale, done=False)
-    return ""
-
-
-def face_large_text(face: int, large: bool, model: str, sr_size: int, upscale: int, done: bool) -> str:
-    """The face-by-face view's banner: about face ``face`` (0-based) alone, "" when it is not too large."""
-    if not large:
+        large, done = face.skipped == "large", True
+    elif detections is not None and 0 <= index < len(detections):
+        large, done = is_large(float(crop_sides(detections)[index]), upscale, sr_size), False
+    else:
         return ""
-    keeps = "the output keeps the original there" if done else "Enhance will keep the original there"
-    return (f"Face #{face + 1} is already larger than {model}'s {sr_size} px output at x{upscale}: {keeps}.\n"
-            + helps_with(sr_size, upscale))
+    return _large_text([index + 1] if large else [], 1, model, sr_size, upscale, done)
 
 
 def _large_text(large: list[int], total: int, model: str, sr_size: int, upscale: int, done: bool) -> str:
