@@ -89,6 +89,10 @@ case "${1:-}" in
     # a second surveillance cycle from the first one's fp32 weights: 25% more clean bicubic faces (--clean-share) so the
     # default model keeps its clean-input gain, and the same cycle with only the pipeline's own 12% (the comparison)
     jeanet_s_cctv2) run jeanet_s_cctv2 jeanet 20000 1.5e-4 '{}' --init "$RUNS/jeanet_s_cctv/jeanet.safetensors" --degradation surveillance --jitter 0.04 --clean-share 0.25 ;;
+    # EIPNet for real cameras the way the default jeanet_s_cctv was made (surveillance LR, 25% clean), from the
+    # best clean x8 weights: EIPNet computes at LR resolution, its SR costs 8 ms a face where JEANet's costs 19
+    # (issue "Video at 10+ fps": the default model's SR is most of a video frame's time)
+    eipnet_w128_cctv) run eipnet_w128_cctv eipnet 20000 2e-4 '{}' --no-gan --init models/eipnet_w128.safetensors --degradation surveillance --jitter 0.04 --clean-share 0.25 ;;
     jeanet_s_cctv2b) run jeanet_s_cctv2b jeanet 20000 1.5e-4 '{}' --init "$RUNS/jeanet_s_cctv/jeanet.safetensors" --degradation surveillance --jitter 0.04 ;;
     # GPU runs (scripts/device_train.py run --minutes M ID...): the papers' configurations, time-budgeted
     # (--steps is only a cap), faces preloaded; W-Net with a one-level W path (the paper's three levels
