@@ -52,8 +52,8 @@ from .track import iou_matrix
 if TYPE_CHECKING:
     from .detect import FaceDetector
 
-__all__ = ["CONFIDENT", "GROW", "MIN_MATCH_IOU", "SHIFT", "THRESHOLD", "WINDOW", "WINDOW_PX", "candidate_boxes", "detect_regions",
-           "detect_tracked", "detect_windows"]
+__all__ = ["CONFIDENT", "GROW", "MIN_MATCH_IOU", "SHIFT", "THRESHOLD", "WINDOW", "WINDOW_PX", "candidate_boxes", "detect_in_rects",
+           "detect_regions", "detect_tracked", "detect_windows"]
 
 SHIFT = 0.15          # candidate shifts, in sides of the squared box
 GROW = 1.25           # a larger candidate, for a face coming closer (or a box that shrank)
@@ -189,3 +189,28 @@ def detect_tracked(detector: FaceDetector, rgb: np.ndarray, boxes: np.ndarray) -
     if not found.any():
         return Detections.empty(), found
     return Detections(b[found], s[found], lm[found]), found
+
+
+def detect_in_rects(detector: FaceDetector, rgb: np.ndarray, rects: list[tuple[int, int, int, int]],
+                    min_face: float | None = None) -> Detections:
+    """The faces MTCNN's whole cascade finds in the ``(x0, y0, x1, y1)`` rectangles of ``rgb`` (int
+    pixels, ``x1``/``y1`` exclusive, not overlapping: :func:`.motion.merge_rects`), each looked at with the
+    zoom the whole frame would get (:meth:`.detect.FaceDetector.factor_for`) and ``min_face`` (px of
+    ``rgb``, as :meth:`~.detect.FaceDetector.detect_batch`), in ``rgb``'s pixels, by decreasing score."""
+    h, w = rgb.shape[:2]
+    zoom = detector.factor_for(h, w)
+    boxes, scores, marks = [], [], []
+    for x0, y0, x1, y1 in rects:
+        crop = np.ascontiguousarray(rgb[y0:y1, x0:x1])
+        if crop.size == 0:
+            continue
+        det = detector.detect_batch([crop], upscale=zoom, min_face=min_face)[0]
+        if len(det):
+            boxes.append(det.boxes + np.array([x0, y0, x0, y0], np.float32))
+            scores.append(det.scores)
+            marks.append(det.landmarks + np.array([x0, y0], np.float32))
+    if not boxes:
+        return Detections.empty()
+    b, s, lm = np.concatenate(boxes), np.concatenate(scores), np.concatenate(marks)
+    order = np.argsort(-s, kind="stable")
+    return Detections(b[order], s[order], lm[order])

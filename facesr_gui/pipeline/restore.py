@@ -243,6 +243,14 @@ class FaceRestorer:
         """The faces of ``rgb`` (:meth:`.detect.FaceDetector.detect`; ``min_face``: the smallest wanted, px)."""
         return self.detector.detect(rgb, min_face=min_face)
 
+    def detect_in(self, rgb: np.ndarray, rects: list[tuple[int, int, int, int]],
+                  min_face: float | None = None) -> Detections:
+        """The faces of ``rgb`` inside the ``(x0, y0, x1, y1)`` rectangles (:func:`.regions.detect_in_rects`:
+        a video frame's changed parts and tracked faces, :mod:`.motion`)."""
+        from .regions import detect_in_rects
+
+        return detect_in_rects(self.detector, rgb, rects, min_face=min_face)
+
     def detect_near(self, rgb: np.ndarray, boxes: np.ndarray) -> tuple[Detections, np.ndarray]:
         """The face near each predicted ``(K, 4)`` box of a video frame, and which were found
         (:func:`.regions.detect_tracked`: MTCNN's last stage on a few candidates per face, the

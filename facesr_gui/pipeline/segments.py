@@ -172,7 +172,7 @@ def merge_reports(reports: list[VideoReport]) -> VideoReport:
     rep.backend = " / ".join(backends)      # the parts may run on different machines
     for r in reports:
         for name in ("frames_in", "frames_out", "faces_total", "frames_with_faces", "tracks", "scene_cuts",
-                     "full_detections"):
+                     "full_detections", "gated_detections"):
             setattr(rep, name, getattr(rep, name) + getattr(r, name))
         rep.faces_max = max(rep.faces_max, r.faces_max)
         rep.cancelled |= r.cancelled

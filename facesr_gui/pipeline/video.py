@@ -79,7 +79,8 @@ class VideoReport:
     halfway); frames_expected: the count the file announced; faces_*: faces restored per
     frame (total, max, frames with at least one); tracks: distinct faces tracked;
     scene_cuts: hard cuts seen; full_detections: frames detected whole (the others were
-    detected around their tracked faces or only tracked); seconds: wall time; output: the
+    detected around their tracked faces or only tracked); gated_detections: those of them detected only
+    where the frame changed and around the tracks (:mod:`.motion`); seconds: wall time; output: the
     finished file, the ``.partial`` file when cancelled or failed, None when nothing was written; problem:
     why frames were missing from the source (truncated/corrupt), else None; audio:
     ``"none"``, ``"copied (aac)"`` or ``"dropped (why)"``; fps_video: the frame rate of
@@ -96,6 +97,7 @@ class VideoReport:
     tracks: int = 0
     scene_cuts: int = 0
     full_detections: int = 0
+    gated_detections: int = 0
     seconds: float = 0.0
     cancelled: bool = False
     output: Path | None = None
@@ -120,6 +122,8 @@ class VideoReport:
         n = max(self.frames_out, 1)
         stages = ", ".join(f"{k} {1000 * self.timings[k] / n:.0f}" for k in STAGES)
         line = f"ms/frame: {stages}; {self.full_detections} of {self.frames_in} frames detected whole"
+        if self.gated_detections:
+            line += f" ({self.gated_detections} of them only where the picture changed)"
         return line + (f"; networks on {self.backend}" if self.backend else "")
 
     def summary(self) -> str:
@@ -174,7 +178,7 @@ def enhance_video(src: str | os.PathLike, dst: str | os.PathLike, restorer: Face
                   max_frames: int | None = None, tracker: FaceTracker | None = None,
                   scene_cut: float | None = 20.0, max_pixels: int | None = None, on_frame: FrameHook | None = None,
                   regions: bool = True, stabiliser: FaceStabiliser | None = None, segment: Segment | None = None,
-                  detect_phase: int = 0, **writer_options) -> VideoReport:
+                  detect_phase: int = 0, motion_gate: bool = True, **writer_options) -> VideoReport:
     """Restore every face of ``src`` frame by frame and write ``dst``.
 
     Each frame is decoded, faces are detected in the whole frame every ``detect_every``-th
@@ -193,6 +197,10 @@ def enhance_video(src: str | os.PathLike, dst: str | os.PathLike, restorer: Face
         max_frames: process only the first frames (previews, tests, benchmarks).
         tracker: default ``FaceTracker()`` keeping a missed face for ~0.25 s.
         regions: detect around the tracked faces between full-frame detections.
+        motion_gate: whole-frame detections other than every few (:data:`.video_stages.FULL_PYRAMID_EVERY`)
+            look only where the picture changed since the previous one and around the tracked faces
+            (:mod:`.motion`: a fixed camera's background is not searched again and again); False: always
+            the whole frame.
         stabiliser: a :class:`~.stabilise.FaceStabiliser` blending each tracked face's SR crop with
             its previous one where the input did not change (less flicker); reset at scene cuts.
         scene_cut: :class:`~.track.SceneCutDetector` threshold; at a cut the tracks are dropped
@@ -231,7 +239,8 @@ def enhance_video(src: str | os.PathLike, dst: str | os.PathLike, restorer: Face
     stop = should_stop or (lambda: False)
     total = min(info.frames, max_frames) if max_frames is not None else info.frames
     warmup, offset = (0, 0) if segment is None else (segment.warmup, segment.first - segment.warmup)
-    track = FrameTracker(restorer, tracker, detect_every, scene_cut, report, regions, offset, detect_phase)
+    track = FrameTracker(restorer, tracker, detect_every, scene_cut, report, regions, offset, detect_phase,
+                         motion_gate)
     restore = FrameRestorer(restorer, upscale, report, stabiliser)
     pipe = Pipeline(reader, track, writer, report, max_queue)
     warm_tracks = 0   # tracks started in the warm-up: faces the part before counted

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..memory import limit_malloc_arenas, trim_malloc
+from .motion import MotionGate, track_rects
 from .track import FaceTracker, SceneCutDetector, TrackedFaces
 from .video_io import VideoReader, VideoWriter
 
@@ -69,6 +70,9 @@ FULL_PYRAMID_EVERY = 4
 # frames per 100 instead of 25.7 at the same recall (0.963 vs 0.965, three phases); a quiet corridor
 # backs off to every 8th. detect_every 1 stays every frame.
 BACKOFF = 2
+# A fixed camera: whole-frame detections other than the complete ones (every FULL_PYRAMID_EVERY-th, at cuts and
+# the first) look only where the frame changed since the previous whole-frame detection and around the tracked
+# faces (:mod:`.motion`); where those rectangles would cover most of the frame, the whole frame is detected.
 
 
 class FrameTracker:
@@ -78,21 +82,33 @@ class FrameTracker:
     turns a decoded frame's index into its index in the whole video (a part's first frame,
     :class:`~.video.Segment`); ``phase``: the second whole-frame detection comes that many frames after
     the first (default ``detect_every``). Whole-frame detections choose their pyramid from the face sizes seen
-    (``SMALLEST_SHARE``)."""
+    (``SMALLEST_SHARE``); with ``motion_gate``, all but every ``FULL_PYRAMID_EVERY``-th look only at the parts of
+    the frame that changed since the previous one and around the tracks (:mod:`.motion`)."""
 
     def __init__(self, restorer: FaceRestorer, tracker: FaceTracker, detect_every: int,
                  scene_cut: float | None, report: VideoReport, regions: bool = True, offset: int = 0,
-                 phase: int = 0) -> None:
+                 phase: int = 0, motion_gate: bool = True) -> None:
         self.restorer, self.tracker, self.detect_every, self.offset = restorer, tracker, detect_every, offset
         self.is_cut = SceneCutDetector(scene_cut) if scene_cut is not None else (lambda rgb: False)
         self.report, self.regions, self.phase = report, regions, phase
         self.smallest: float | None = None   # side of the smallest face a whole-frame detection found, px
+        self.motion = MotionGate() if motion_gate else None
         # the cadence now, and its next whole frame (None: the first frame taken in, a part's too, is detected whole)
         self.interval, self.next_whole = detect_every, None
 
     def _detect_whole(self, rgb: np.ndarray, cut: bool):
-        full = cut or self.smallest is None or self.report.full_detections % FULL_PYRAMID_EVERY == 0
-        found = self.restorer.detect(rgb) if full else self.restorer.detect(rgb, min_face=SMALLEST_SHARE * self.smallest)
+        complete = cut or self.report.full_detections % FULL_PYRAMID_EVERY == 0
+        min_face = None if complete or self.smallest is None else SMALLEST_SHARE * self.smallest
+        rects = None
+        if self.motion is not None:
+            if not complete:
+                rects = self.motion.changed(rgb, extra=track_rects(self.tracker.peek(), *rgb.shape[:2]))
+            self.motion.set_reference(rgb)
+        if rects is None:
+            found = self.restorer.detect(rgb, min_face=min_face)
+        else:
+            found = self.restorer.detect_in(rgb, rects, min_face=min_face)
+            self.report.gated_detections += 1
         if len(found):
             side = float(np.maximum(found.boxes[:, 2] - found.boxes[:, 0], found.boxes[:, 3] - found.boxes[:, 1]).min())
             self.smallest = side if self.smallest is None else min(self.smallest, side)

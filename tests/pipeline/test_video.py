@@ -281,6 +281,9 @@ class _FailingRestorer:
     def detect(self, rgb, min_face=None):
         return self._restorer.detect(rgb, min_face=min_face)
 
+    def detect_in(self, rgb, rects, min_face=None):
+        return self._restorer.detect_in(rgb, rects, min_face=min_face)
+
     def detect_near(self, rgb, boxes):
         return self._restorer.detect_near(rgb, boxes)
 
