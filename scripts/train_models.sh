@@ -93,6 +93,8 @@ case "${1:-}" in
     # best clean x8 weights: EIPNet computes at LR resolution, its SR costs 8 ms a face where JEANet's costs 19
     # (issue "Video at 10+ fps": the default model's SR is most of a video frame's time)
     eipnet_w128_cctv) run eipnet_w128_cctv eipnet 20000 2e-4 '{}' --no-gan --init models/eipnet_w128.safetensors --degradation surveillance --jitter 0.04 --clean-share 0.25 ;;
+    # its second cycle from the first one's fp32 weights, as jeanet_s_cctv2 was (the default's camera-like gain is 0.16 dB ahead)
+    eipnet_w128_cctv2) run eipnet_w128_cctv2 eipnet 20000 1.5e-4 '{}' --no-gan --init "$RUNS/eipnet_w128_cctv/eipnet.safetensors" --degradation surveillance --jitter 0.04 --clean-share 0.25 ;;
     jeanet_s_cctv2b) run jeanet_s_cctv2b jeanet 20000 1.5e-4 '{}' --init "$RUNS/jeanet_s_cctv/jeanet.safetensors" --degradation surveillance --jitter 0.04 ;;
     # GPU runs (scripts/device_train.py run --minutes M ID...): the papers' configurations, time-budgeted
     # (--steps is only a cap), faces preloaded; W-Net with a one-level W path (the paper's three levels
