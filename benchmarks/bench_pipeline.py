@@ -101,7 +101,7 @@ def run(video: Path, model: str, frames: int, upscale: int, detect_every: int, d
 
     report = enhance_video(video, out_dir / f"{model.replace('/', '_')}.mp4", restorer, upscale=upscale,
                            detect_every=detect_every, max_frames=frames, regions=regions,
-                           on_frame=keep, detect_phase=phase, motion_gate=motion_gate and found is None)
+                           on_frame=keep, detect_phase=phase, motion_gate=motion_gate)
     n = max(report.frames_out, 1)
     return {"model": model, "backend": f"{restorer.backend}/{restorer.detector.backend}", "phase": phase,
             "frames": report.frames_out,

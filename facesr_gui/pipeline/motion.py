@@ -75,8 +75,7 @@ class MotionGate:
     """The rectangles of a frame that changed since the reference frame (module docstring).
 
     :meth:`changed` compares a frame with the reference; :meth:`set_reference` makes a frame the
-    reference (the frame of each whole-frame detection, gated or not); :meth:`reset` forgets it (a scene
-    cut: the next whole-frame detection must see everything)."""
+    reference (the frame of each whole-frame detection, gated or not: a scene cut's is complete)."""
 
     def __init__(self, threshold: float = THRESHOLD, pad: float = PAD, max_share: float = MAX_SHARE) -> None:
         self.threshold, self.pad, self.max_share = float(threshold), float(pad), float(max_share)
@@ -87,9 +86,6 @@ class MotionGate:
         h, w = rgb.shape[:2]
         small = cv2.resize(rgb, (max(1, w // CELL), max(1, h // CELL)), interpolation=cv2.INTER_AREA)
         return cv2.cvtColor(small, cv2.COLOR_RGB2GRAY).astype(np.int16)
-
-    def reset(self) -> None:
-        self._ref = None
 
     def set_reference(self, rgb: np.ndarray) -> None:
         """``rgb`` (``(H, W, 3)`` uint8 RGB) is the frame later frames are compared with."""

@@ -199,8 +199,8 @@ def enhance_video(src: str | os.PathLike, dst: str | os.PathLike, restorer: Face
         regions: detect around the tracked faces between full-frame detections.
         motion_gate: whole-frame detections other than every few (:data:`.video_stages.FULL_PYRAMID_EVERY`)
             look only where the picture changed since the previous one and around the tracked faces
-            (:mod:`.motion`: a fixed camera's background is not searched again and again); False: always
-            the whole frame.
+            (:mod:`.motion`: a fixed camera's background is not searched again and again); False, or
+            ``detect_every`` 1: always the whole frame.
         stabiliser: a :class:`~.stabilise.FaceStabiliser` blending each tracked face's SR crop with
             its previous one where the input did not change (less flicker); reset at scene cuts.
         scene_cut: :class:`~.track.SceneCutDetector` threshold; at a cut the tracks are dropped

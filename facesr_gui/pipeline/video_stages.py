@@ -82,8 +82,9 @@ class FrameTracker:
     turns a decoded frame's index into its index in the whole video (a part's first frame,
     :class:`~.video.Segment`); ``phase``: the second whole-frame detection comes that many frames after
     the first (default ``detect_every``). Whole-frame detections choose their pyramid from the face sizes seen
-    (``SMALLEST_SHARE``); with ``motion_gate``, all but every ``FULL_PYRAMID_EVERY``-th look only at the parts of
-    the frame that changed since the previous one and around the tracks (:mod:`.motion`)."""
+    (``SMALLEST_SHARE``); with ``motion_gate`` (and ``detect_every`` over 1), all but every
+    ``FULL_PYRAMID_EVERY``-th look only at the parts of the frame that changed since the previous one and
+    around the tracks (:mod:`.motion`)."""
 
     def __init__(self, restorer: FaceRestorer, tracker: FaceTracker, detect_every: int,
                  scene_cut: float | None, report: VideoReport, regions: bool = True, offset: int = 0,
@@ -92,7 +93,7 @@ class FrameTracker:
         self.is_cut = SceneCutDetector(scene_cut) if scene_cut is not None else (lambda rgb: False)
         self.report, self.regions, self.phase = report, regions, phase
         self.smallest: float | None = None   # side of the smallest face a whole-frame detection found, px
-        self.motion = MotionGate() if motion_gate else None
+        self.motion = MotionGate() if motion_gate and detect_every > 1 else None   # 1: every frame whole, as asked
         # the cadence now, and its next whole frame (None: the first frame taken in, a part's too, is detected whole)
         self.interval, self.next_whole = detect_every, None
 

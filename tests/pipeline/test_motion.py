@@ -51,8 +51,6 @@ def test_the_gate_gives_the_whole_frame_when_most_of_it_changed():
     brighter = np.clip(frame.astype(np.int16) + 40, 0, 255).astype(np.uint8)   # the light changed
     assert gate.changed(brighter) is None
     assert gate.changed(_scene(120, 160)) is None            # another frame size
-    gate.reset()
-    assert gate.changed(frame) is None
 
 
 def test_detection_in_rects_finds_the_faces_the_whole_frame_finds(restorer, face_frame):
@@ -100,6 +98,9 @@ def test_a_fixed_camera_video_gates_most_whole_frame_detections(shared_data, res
     assert "only where the picture changed" in gated.summary()
     same = sum(len(boxes[True].get(i, [])) == len(boxes[False].get(i, [])) for i in range(30))
     assert same >= 27 and abs(gated.faces_total - plain.faces_total) <= 4
+    # --detect-every 1 asks for the whole frame every frame: no gate
+    every = enhance_video(clip, tmp_path / "e.mp4", restorer, detect_every=1, max_frames=6, scene_cut=None)
+    assert every.full_detections == 6 and every.gated_detections == 0
 
 
 def test_track_rects_are_squares_around_the_tracks_clipped_to_the_frame():
