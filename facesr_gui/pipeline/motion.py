@@ -34,6 +34,7 @@ THRESHOLD = 12.0    # grey levels (0-255) a cell's mean must move by to count as
 PAD = 0.125         # rectangle padding, share of the frame's short side (54 px at 432p)
 MAX_SHARE = 0.6     # above this share of the frame in rectangles: the whole frame
 TRACK_WINDOW = 2.5  # a tracked face is looked for in the square of this many times its side around it
+                    # (here and by regions.detect_windows, whose WINDOW this is)
 
 
 def track_rects(boxes: np.ndarray, height: int, width: int) -> list[tuple[int, int, int, int]]:
@@ -74,8 +75,9 @@ def merge_rects(rects: list[tuple[int, int, int, int]]) -> list[tuple[int, int, 
 class MotionGate:
     """The rectangles of a frame that changed since the reference frame (module docstring).
 
-    :meth:`changed` compares a frame with the reference; :meth:`set_reference` makes a frame the
-    reference (the frame of each whole-frame detection, gated or not: a scene cut's is complete)."""
+    The reference is the frame of the previous whole-frame detection: :meth:`changed` compares a frame with
+    it and makes that frame the next one's (one thumbnail per frame); :meth:`set_reference` only does the
+    latter (a complete detection, a scene cut's among them, looks at everything)."""
 
     def __init__(self, threshold: float = THRESHOLD, pad: float = PAD, max_share: float = MAX_SHARE) -> None:
         self.threshold, self.pad, self.max_share = float(threshold), float(pad), float(max_share)
@@ -94,12 +96,14 @@ class MotionGate:
     def changed(self, rgb: np.ndarray, extra: list[tuple[int, int, int, int]] = ()) -> list[tuple[int, int, int, int]] | None:
         """The rectangles of ``rgb`` that changed since the reference, plus ``extra`` ones (merged with
         them), or None when the whole frame must be looked at: no reference, a different frame size, or
-        the rectangles cover over ``max_share`` of it. An empty list: nothing changed and nothing extra."""
+        the rectangles cover over ``max_share`` of it. An empty list: nothing changed and nothing extra.
+        ``rgb`` becomes the reference."""
         h, w = rgb.shape[:2]
         thumb = self._thumb(rgb)
-        if self._ref is None or self._ref.shape != thumb.shape:
+        ref, self._ref = self._ref, thumb
+        if ref is None or ref.shape != thumb.shape:
             return None
-        moved = (np.abs(thumb - self._ref) > self.threshold).astype(np.uint8)
+        moved = (np.abs(thumb - ref) > self.threshold).astype(np.uint8)
         moved = cv2.dilate(moved, np.ones((3, 3), np.uint8))
         n, _labels, stats, _ = cv2.connectedComponentsWithStats(moved, connectivity=8)
         pad = int(round(self.pad * min(h, w)))

@@ -46,6 +46,7 @@ import cv2
 import numpy as np
 
 from .faces import Detections
+from .motion import TRACK_WINDOW
 from .mtcnn import decode_onet, square
 from .track import iou_matrix
 
@@ -62,7 +63,7 @@ THRESHOLD = 0.5       # O-Net face probability a tracked face needs (module docs
 SURE_MARGIN = 0.05    # candidates within this of the best probability count as equally sure
 CONFIDENT = 0.9       # below it, the window's cascade is asked too (module docstring)
 ONET_SIZE = 48
-WINDOW = 2.5          # a lost face's search window, in sides of its predicted (squared) box
+WINDOW = TRACK_WINDOW  # a lost face's search window, in sides of its predicted (squared) box (motion.py's too)
 WINDOW_PX = 60        # the window's side for the cascade: the face at ~24 px, twice MTCNN's smallest
 
 

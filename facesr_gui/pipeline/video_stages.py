@@ -101,10 +101,10 @@ class FrameTracker:
         complete = cut or self.report.full_detections % FULL_PYRAMID_EVERY == 0
         min_face = None if complete or self.smallest is None else SMALLEST_SHARE * self.smallest
         rects = None
-        if self.motion is not None:
-            if not complete:
-                rects = self.motion.changed(rgb, extra=track_rects(self.tracker.peek(), *rgb.shape[:2]))
+        if self.motion is not None and complete:
             self.motion.set_reference(rgb)
+        elif self.motion is not None:
+            rects = self.motion.changed(rgb, extra=track_rects(self.tracker.peek(), *rgb.shape[:2]))
         if rects is None:
             found = self.restorer.detect(rgb, min_face=min_face)
         else:
