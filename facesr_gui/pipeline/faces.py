@@ -39,6 +39,25 @@ class Detections:
         return cls(np.zeros((0, 4), np.float32), np.zeros((0,), np.float32),
                    np.zeros((0, 5, 2), np.float32))
 
+    @classmethod
+    def concat(cls, parts: Sequence[Detections]) -> Detections:
+        """The faces of ``parts`` one after the other (all found in one image); none: :meth:`empty`."""
+        parts = [p for p in parts if len(p)]
+        if not parts:
+            return cls.empty()
+        return cls(*(np.concatenate([getattr(p, k) for p in parts]) for k in ("boxes", "scores", "landmarks")))
+
+    def shifted(self, dx: float, dy: float) -> Detections:
+        """The same faces moved by ``(dx, dy)`` px: from a crop's pixels to those of the image the crop
+        starts at ``(dx, dy)`` in."""
+        d = np.array([dx, dy], np.float32)
+        return Detections((self.boxes + np.tile(d, 2)).astype(np.float32), self.scores,
+                          (self.landmarks + d).astype(np.float32))
+
+    def sorted_by_score(self) -> Detections:
+        """The faces by decreasing score (ties keep their order)."""
+        return subset(self, np.argsort(-self.scores, kind="stable"))
+
     def rescaled(self, sx: float, sy: float) -> Detections:
         """Map from an image resized by ``(sx, sy)`` back to the original one.
 
@@ -74,12 +93,10 @@ def from_boxes(boxes: np.ndarray | Sequence[Sequence[float]], scores: np.ndarray
 
 def combine_faces(detections: Detections | None, manual_boxes: np.ndarray | None) -> Detections:
     """Detections followed by the manual ``(M, 4)`` boxes (landmarks estimated from the box)."""
-    parts = [detections] if detections is not None and len(detections) else []
+    parts = [detections] if detections is not None else []
     if manual_boxes is not None and len(manual_boxes):
         parts.append(from_boxes(manual_boxes))
-    if not parts:
-        return Detections.empty()
-    return Detections(*(np.concatenate([getattr(p, k) for p in parts]) for k in ("boxes", "scores", "landmarks")))
+    return Detections.concat(parts)
 
 
 def subset(dets: Detections, indices: Sequence[int]) -> Detections:

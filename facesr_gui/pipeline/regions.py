@@ -200,18 +200,9 @@ def detect_in_rects(detector: FaceDetector, rgb: np.ndarray, rects: list[tuple[i
     ``rgb``, as :meth:`~.detect.FaceDetector.detect_batch`), in ``rgb``'s pixels, by decreasing score."""
     h, w = rgb.shape[:2]
     zoom = detector.factor_for(h, w)
-    boxes, scores, marks = [], [], []
+    found = []
     for x0, y0, x1, y1 in rects:
         crop = np.ascontiguousarray(rgb[y0:y1, x0:x1])
-        if crop.size == 0:
-            continue
-        det = detector.detect_batch([crop], upscale=zoom, min_face=min_face)[0]
-        if len(det):
-            boxes.append(det.boxes + np.array([x0, y0, x0, y0], np.float32))
-            scores.append(det.scores)
-            marks.append(det.landmarks + np.array([x0, y0], np.float32))
-    if not boxes:
-        return Detections.empty()
-    b, s, lm = np.concatenate(boxes), np.concatenate(scores), np.concatenate(marks)
-    order = np.argsort(-s, kind="stable")
-    return Detections(b[order], s[order], lm[order])
+        if crop.size:
+            found.append(detector.detect_batch([crop], upscale=zoom, min_face=min_face)[0].shifted(x0, y0))
+    return Detections.concat(found).sorted_by_score()

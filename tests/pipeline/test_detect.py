@@ -210,3 +210,18 @@ def test_min_face_leaves_out_the_levels_of_smaller_faces_only(shared_data):
     assert calls[0] >= 1   # levels were left out
     np.testing.assert_allclose(part.boxes, whole.boxes, atol=1e-3)
     assert len(det.detect(img, min_face=10_000)) == 0   # every level left out: nothing looked for
+
+
+def test_concat_shift_and_sort():
+    a = from_boxes(np.array([[0, 0, 10, 10]], np.float32), scores=np.array([0.8], np.float32))
+    b = from_boxes(np.array([[5, 5, 25, 25], [1, 1, 4, 4]], np.float32), scores=np.array([0.95, 0.7], np.float32))
+    both = Detections.concat([a, Detections.empty(), b])
+    assert len(both) == 3 and both.scores.tolist() == pytest.approx([0.8, 0.95, 0.7])
+    moved = both.shifted(100, 50)
+    np.testing.assert_allclose(moved.boxes[0], [100, 50, 110, 60])
+    np.testing.assert_allclose(moved.landmarks - both.landmarks, np.broadcast_to([100, 50], (3, 5, 2)))
+    assert moved.boxes.dtype == moved.landmarks.dtype == np.float32
+    order = moved.sorted_by_score()
+    assert order.scores.tolist() == pytest.approx([0.95, 0.8, 0.7])
+    np.testing.assert_allclose(order.boxes[0], [105, 55, 125, 75])
+    assert len(Detections.concat([])) == 0 and len(Detections.concat([Detections.empty()])) == 0
