@@ -1,7 +1,7 @@
 """The batch thread: "Enhance all" of the Photos tab, on the engine behind ``facesr enhance``.
 
 :class:`BatchWorker` runs :func:`facesr_gui.pipeline.engine.enhance_paths` on its own long-lived
-QThread (the :class:`~.video.VideoWorker` pattern) with a restorer from the window's
+QThread (:class:`~._thread.LoopWorker`) with a restorer from the window's
 :class:`~facesr_gui.service.ModelService` (shared with the Photos and Video tabs, so a model the
 Photos tab loaded is not loaded twice), on the service's current device. The engine plans the
 output names (never overwriting a file) and records each input's outcome; this module only moves
@@ -16,21 +16,20 @@ from __future__ import annotations
 
 import threading
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import Signal
 
 from ..errors import describe
 from ..pipeline import accel
 from ..pipeline.engine import enhance_paths
 from ..pipeline.restore import FaceRestorer
 from ..service import ModelService
-from ._latest import LatestRequests
-from ._thread import LoopThread
+from ._thread import LoopWorker
 from .batch_jobs import BatchRequest
 
 __all__ = ["BatchRequest", "BatchWorker"]
 
 
-class BatchWorker(QObject):
+class BatchWorker(LoopWorker):
     """Call :meth:`start` once and :meth:`stop` on close (it cancels a running batch and waits).
 
     ``models``: the :class:`~facesr_gui.service.ModelService` restorers come from (default: a new one).
@@ -45,16 +44,8 @@ class BatchWorker(QObject):
         super().__init__(parent)
         self.service = models if models is not None else ModelService()
         self._cancel = threading.Event()
-        self._thread = LoopThread(self._run, self)
-        self._requests = LatestRequests(self._thread)
 
     # --- GUI-thread API -----------------------------------------------------------------------
-    def start(self) -> None:
-        self._thread.start()
-
-    def is_running(self) -> bool:
-        return self._thread.isRunning()
-
     def is_busy(self) -> bool:
         """A batch is queued or running."""
         return self._requests.busy()
@@ -70,23 +61,13 @@ class BatchWorker(QObject):
         """Stop at the next check: the input being processed and those left end ``"cancelled"``."""
         self._cancel.set()
 
-    def stop(self, timeout_ms: int = 10000) -> bool:
-        """Cancel, end the thread and wait for it; True if it stopped in time."""
-        self._thread.requestInterruption()
-        self._cancel.set()
-        self._requests.wake()
-        self._thread.quit()
-        return self._thread.wait(timeout_ms)
-
     # --- worker thread --------------------------------------------------------------------------
-    def _run(self) -> None:
-        while (taken := self._requests.take()) is not None:
-            _kind, _request_id, request = taken
-            try:
-                signal, payload = self._run_batch(request)
-            finally:
-                self._requests.done()
-            signal.emit(payload)     # after done(): is_busy() is False in the slots
+    def _cancel_running(self) -> None:
+        self._cancel.set()
+
+    def _handle(self, _kind, _request_id, request: BatchRequest):
+        signal, payload = self._run_batch(request)
+        return lambda: signal.emit(payload)     # after done(): is_busy() is False in the slots
 
     def _restorer(self, request: BatchRequest) -> FaceRestorer:
         """The request's model (cached by the service) on the service's device, with its options."""

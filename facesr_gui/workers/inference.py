@@ -23,7 +23,7 @@ from typing import Callable
 
 import numpy as np
 import torch
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import Signal
 
 from ..catalog import ModelEntry, ModelUnavailable, load_net
 from ..errors import describe
@@ -31,8 +31,7 @@ from ..pipeline.faces import Detections, combine_faces, subset
 from ..pipeline.measure import AlignedIdentity, quality_vs_truth
 from ..pipeline.restore import EnhanceResult
 from ..service import ModelService, device_label
-from ._latest import LatestRequests
-from ._thread import LoopThread
+from ._thread import LoopWorker
 from .requests import (DetectOutcome, DetectRequest, EnhanceOutcome, EnhanceRequest, FaceMeasure, GridOutcome,
                        GridRequest, GridTile, RequestKind)
 
@@ -41,7 +40,7 @@ __all__ = ["DetectOutcome", "DetectRequest", "EnhanceOutcome", "EnhanceRequest",
 KINDS = {DetectRequest: RequestKind.DETECT, EnhanceRequest: RequestKind.ENHANCE, GridRequest: RequestKind.GRID}
 
 
-class InferenceWorker(QObject):
+class InferenceWorker(LoopWorker):
     """Owns one QThread for the app's lifetime; call :meth:`start` once and :meth:`stop` on close.
 
     ``models``: the :class:`~facesr_gui.service.ModelService` to run on; without one it is built
@@ -68,16 +67,8 @@ class InferenceWorker(QObject):
         super().__init__(parent)
         self.service = models if models is not None else ModelService(catalogue, loader, device, detect_fn)
         self._identity = AlignedIdentity()
-        self._thread = LoopThread(self._run, self)
-        self._requests = LatestRequests(self._thread)
 
     # --- public API (GUI thread) ------------------------------------------------------------
-    def start(self) -> None:
-        self._thread.start()
-
-    def is_running(self) -> bool:
-        return self._thread.isRunning()
-
     def models(self) -> list[ModelEntry]:
         return self.service.models()
 
@@ -132,26 +123,21 @@ class InferenceWorker(QObject):
         self._requests.cancel()
 
     def stop(self, timeout_ms: int = 5000) -> bool:
-        """Ask the thread to finish and wait for it; True if it stopped in time."""
-        self._thread.requestInterruption()
-        self._requests.wake()
-        return self._thread.wait(timeout_ms)
+        """Ask the thread to finish and wait for it (a running request sees it superseded); True if it
+        stopped in time."""
+        return super().stop(timeout_ms)
 
     # --- thread loop -------------------------------------------------------------------------
-    def _run(self) -> None:
+    def _handle(self, kind: RequestKind, request_id: int, request) -> None:
         handlers = {RequestKind.DETECT: self._detect, RequestKind.ENHANCE: self._enhance, RequestKind.GRID: self._grid}
-        while (taken := self._requests.take()) is not None:
-            kind, request_id, request = taken
-            try:
-                self.service.run(lambda dev, half: handlers[kind](request_id, request, dev, half), self._on_fallback)
-            except InterruptedError:
-                pass
-            except ModelUnavailable as exc:
-                self.errored.emit(request_id, str(exc))
-            except Exception as exc:  # noqa: BLE001 - anything a model raises goes to the UI
-                self.errored.emit(request_id, describe(exc))
-            finally:
-                self._requests.done()
+        try:
+            self.service.run(lambda dev, half: handlers[kind](request_id, request, dev, half), self._on_fallback)
+        except InterruptedError:
+            pass
+        except ModelUnavailable as exc:
+            self.errored.emit(request_id, str(exc))
+        except Exception as exc:  # noqa: BLE001 - anything a model raises goes to the UI
+            self.errored.emit(request_id, describe(exc))
 
     def _on_fallback(self, message: str) -> None:
         self.notified.emit(message)

@@ -1,7 +1,7 @@
 """The video thread: scrubber frames, face-detection previews and whole-video processing.
 
-:class:`VideoWorker` owns one long-lived QThread (the :class:`~.inference.InferenceWorker`
-pattern, :class:`~._latest.LatestRequests`). Frame requests (:meth:`VideoWorker.request_frame`)
+:class:`VideoWorker` owns one long-lived QThread (:class:`~._thread.LoopWorker`, as the
+Photos tab's worker does). Frame requests (:meth:`VideoWorker.request_frame`)
 are *latest-wins*: while the user drags the scrubber only the newest position is decoded. A
 processing job (:meth:`VideoWorker.process`) runs :func:`facesr_gui.pipeline.video.enhance_video`
 on the same thread and goes before frame requests. Restorers and detectors come from a
@@ -24,14 +24,13 @@ import time
 from pathlib import Path
 
 import torch
-from PySide6.QtCore import QObject, Signal, SignalInstance
+from PySide6.QtCore import Signal, SignalInstance
 
 from ..pipeline import accel
 from ..pipeline.restore import FaceRestorer
 from ..pipeline.video import VideoError, VideoInfo, VideoReport, enhance_video, probe_video
 from ..service import ModelService
-from ._latest import LatestRequests
-from ._thread import LoopThread
+from ._thread import LoopWorker
 from .video_jobs import (PREVIEW_PER_SECOND, DecodedFrame, FrameReader, FrameRequest, PreviewFrame, VideoJob,
                          default_output, partial_path, read_frame, shrink)
 
@@ -39,7 +38,7 @@ __all__ = ["DecodedFrame", "FrameReader", "PreviewFrame", "VideoError", "VideoIn
            "VideoWorker", "default_output", "partial_path", "probe_video", "read_frame"]
 
 
-class VideoWorker(QObject):
+class VideoWorker(LoopWorker):
     """Call :meth:`start` once and :meth:`stop` on close (it cancels a running job and waits).
 
     ``models``: the :class:`~facesr_gui.service.ModelService` restorers and detectors come from
@@ -56,20 +55,12 @@ class VideoWorker(QObject):
     errored = Signal(str)
 
     def __init__(self, models: ModelService | None = None, parent=None):
-        super().__init__(parent)
+        super().__init__(parent, priority=(VideoJob,))
         self.service = models if models is not None else ModelService()
         self._cancel = threading.Event()
         self._frames = FrameReader()
-        self._thread = LoopThread(self._run, self)
-        self._requests = LatestRequests(self._thread, priority=(VideoJob,))
 
     # --- GUI-thread API -----------------------------------------------------------------------
-    def start(self) -> None:
-        self._thread.start()
-
-    def is_running(self) -> bool:
-        return self._thread.isRunning()
-
     def is_processing(self) -> bool:
         return self._requests.running() is VideoJob or self._requests.pending(VideoJob)
 
@@ -86,33 +77,22 @@ class VideoWorker(QObject):
         """Stop the job at the next frame; it ends with ``cancelled``."""
         self._cancel.set()
 
-    def stop(self, timeout_ms: int = 10000) -> bool:
-        """Cancel, end the thread and wait for it; True if it stopped in time."""
-        self._thread.requestInterruption()
-        self._cancel.set()
-        self._requests.wake(drop=[FrameRequest])   # a pending job still runs, to end with `cancelled`
-        self._thread.quit()
-        stopped = self._thread.wait(timeout_ms)
-        if stopped:
-            self._frames.close()
-        return stopped
-
     # --- worker thread --------------------------------------------------------------------------
-    def _run(self) -> None:
-        while (taken := self._requests.take()) is not None:
-            kind, _request_id, request = taken
-            if kind is VideoJob:
-                try:
-                    signal, payload = self._run_job(request)
-                finally:
-                    self._requests.done()
-                signal.emit(payload)     # after done(): is_processing() is False in the slots
-            else:
-                try:
-                    if not self._thread.isInterruptionRequested():
-                        self._decode(request)
-                finally:
-                    self._requests.done()
+    _DROP_ON_STOP = (FrameRequest,)   # a pending job still runs, to end with `cancelled`
+
+    def _cancel_running(self) -> None:
+        self._cancel.set()
+
+    def _stopped(self) -> None:
+        self._frames.close()
+
+    def _handle(self, kind, _request_id, request):
+        if kind is VideoJob:
+            signal, payload = self._run_job(request)
+            return lambda: signal.emit(payload)     # after done(): is_processing() is False in the slots
+        if not self._thread.isInterruptionRequested():
+            self._decode(request)
+        return None
 
     def _decode(self, req: FrameRequest) -> None:
         try:
