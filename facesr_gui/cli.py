@@ -174,6 +174,18 @@ def _make_restorer(args: argparse.Namespace):
     return _restorer_spec(args).build()
 
 
+def _on_cpu(args: argparse.Namespace):
+    """An input ran out of GPU memory: say so, drop the GPU's memory and go on on the CPU, that input first."""
+    import torch
+
+    from .service import FALLBACK_MESSAGE
+
+    sys.stderr.write(f"\n{FALLBACK_MESSAGE}\n")
+    torch.cuda.empty_cache()
+    args.device = "cpu"
+    return _make_restorer(args)
+
+
 def _ray_batch(args: argparse.Namespace):
     """``(enhance_on_ray with the --ray options, the restorer's spec)``, once connected (:mod:`facesr_gui.cluster`)."""
     import functools
@@ -214,13 +226,16 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
             print(item_line(item), flush=True)
 
     max_pixels = None if args.max_megapixels is None else int(args.max_megapixels * 1_000_000)
+    extra = {}
+    if args.ray is None and str(args.device).startswith("cuda"):
+        extra["fallback"] = lambda: _on_cpu(args)
     done: list = []
     try:
         with StopOnSignal() as stop:
             report = batch(inputs, args.out, model, upscale=args.upscale, progress=bar, should_stop=stop,
                            on_item=lambda item: (done.append(item), on_item(item)),
                            detect_every=args.detect_every or default_detect_every(), max_pixels=max_pixels,
-                           provenance=args.provenance, stabilise=not args.no_stabilise)
+                           provenance=args.provenance, stabilise=not args.no_stabilise, **extra)
     except KeyboardInterrupt as exc:   # a second signal: say what was done and what was left
         sys.stderr.write("\n" + left_over(inputs, done, exc) + "\n")
         return 130

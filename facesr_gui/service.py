@@ -109,12 +109,17 @@ class ModelService:
         except torch.cuda.OutOfMemoryError:
             if device.type != "cuda":
                 raise
-            self.release_cuda()
-            with self._lock:
-                self._device, self._half = torch.device("cpu"), False
-            if on_fallback is not None:
-                on_fallback(FALLBACK_MESSAGE)
+            self.fall_back_to_cpu(on_fallback)
             return job(torch.device("cpu"), False)
+
+    def fall_back_to_cpu(self, on_fallback: Callable[[str], None] | None = None) -> None:
+        """After a CUDA out-of-memory error: drop the GPU models, make the CPU the device of later jobs
+        and tell ``on_fallback(message)``."""
+        self.release_cuda()
+        with self._lock:
+            self._device, self._half = torch.device("cpu"), False
+        if on_fallback is not None:
+            on_fallback(FALLBACK_MESSAGE)
 
     def release_cuda(self) -> None:
         with self._lock:

@@ -186,3 +186,42 @@ def test_subprocess_smoke(tmp_path):
     item, = json.loads(proc.stdout)["items"]
     assert item["status"] == "ok" and item["output"] == str(tmp_path / "face_facesr.png")
     assert (tmp_path / "face_facesr.png").is_file()
+
+
+def test_out_of_gpu_memory_goes_on_on_the_cpu(tmp_path, capsys, monkeypatch):
+    """``--device cuda`` on a GPU that runs out of memory: one line says so and the inputs are enhanced on the
+    CPU (no GPU needed: CUDA's availability and a full GPU are stood in for)."""
+    import dataclasses
+
+    import torch
+
+    from facesr_gui import catalog
+
+    frame = degrade(load_sample())
+    paths = [tmp_path / "in" / f"{i}.png" for i in range(2)]
+    for p in paths:
+        p.parent.mkdir(exist_ok=True)
+        Image.fromarray(frame).save(p)
+    build = catalog.RestorerSpec.build
+
+    def on(spec, checkpoint=None):
+        real = build(dataclasses.replace(spec, device="cpu"), checkpoint)
+        if not str(spec.device).startswith("cuda"):
+            return real
+
+        class OutOfMemory:
+            def __getattr__(self, name):
+                return getattr(real, name)
+
+            def enhance(self, *args, **kwargs):
+                raise torch.cuda.OutOfMemoryError("CUDA out of memory")
+        return OutOfMemory()
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(catalog.RestorerSpec, "build", on)
+    code = main(["enhance", *map(str, paths), "--model", "bicubic", "--device", "cuda", "--out", str(tmp_path / "out"),
+                 "--json"])
+    captured = capsys.readouterr()
+    report = json.loads(captured.out)
+    assert code == 0 and [i["status"] for i in report["items"]] == ["ok", "ok"] and report["device"] == "cpu"
+    assert captured.err.count("GPU out of memory") == 1

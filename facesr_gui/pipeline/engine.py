@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -302,7 +303,8 @@ def enhance_paths(inputs: Iterable[str | os.PathLike], out_dir: str | os.PathLik
                   upscale: int | str = "auto", progress: Progress | None = None,
                   should_stop: Callable[[], bool] | None = None, on_item: Callable[[ItemReport], None] | None = None,
                   *, detect_every: int = 1, max_pixels: int | None = None, quality: int = 95,
-                  provenance: bool = False, stabilise: bool = True) -> BatchReport:
+                  provenance: bool = False, stabilise: bool = True,
+                  fallback: Callable[[], FaceRestorer] | None = None) -> BatchReport:
     """Enhance every input (files; expand folders with :func:`collect_inputs` first).
 
     ``upscale``: ``"auto"`` or a positive integer; ``progress(fraction, msg)`` over the
@@ -312,7 +314,9 @@ def enhance_paths(inputs: Iterable[str | os.PathLike], out_dir: str | os.PathLik
     per input, never raised (except ``KeyboardInterrupt``). ``provenance``: record what made each
     output written (:mod:`.provenance`: ``<output>.json`` and, in PNG/JPEG, a summary line) from
     ``restorer.model``, whose checkpoint is hashed once here. ``detect_every`` and ``stabilise``: videos
-    (:func:`.video.enhance_video`, :class:`.stabilise.FaceStabiliser`).
+    (:func:`.video.enhance_video`, :class:`.stabilise.FaceStabiliser`). ``fallback``: when an input fails
+    with CUDA out-of-memory, ``fallback()`` (called once) gives the restorer that input is run again with
+    and the rest of the batch goes on with (a CPU one); without it, such an input is an error like any other.
     """
     if upscale != "auto" and (not str(upscale).isdigit() or int(upscale) < 1):
         raise ValueError(f"upscale must be 'auto' or a positive integer, got {upscale!r}")
@@ -328,9 +332,15 @@ def enhance_paths(inputs: Iterable[str | os.PathLike], out_dir: str | os.PathLik
         if stop():
             item = ItemReport(path, kind, "cancelled", message="not started")
         else:
-            item = _run_one(path, output, restorer, upscale, _item_progress(progress, i, len(inputs), path.name),
-                            stop, detect_every=detect_every, max_pixels=max_pixels, quality=quality, model=model,
-                            stabilise=stabilise)
+            options = dict(detect_every=detect_every, max_pixels=max_pixels, quality=quality, model=model,
+                           stabilise=stabilise)
+            item_progress = _item_progress(progress, i, len(inputs), path.name)
+            try:
+                item = _run_one(path, output, restorer, upscale, item_progress, stop, can_fall_back=fallback is not None,
+                                **options)
+            except _CudaOutOfMemory:
+                restorer, fallback = fallback(), None   # the batch goes on there, this input first
+                item = _run_one(path, output, restorer, upscale, item_progress, stop, **options)
         item.seconds = time.perf_counter() - t0
         note_renamed(item, renamed.get(i))
         batch.items.append(item)
@@ -367,11 +377,23 @@ def enhance_file(path: Path, output: Path, restorer: FaceRestorer, upscale: int 
     return ItemReport(path, None, "error", message=f"{path}: {reason}")
 
 
+class _CudaOutOfMemory(Exception):
+    """An input ran out of GPU memory and the batch has somewhere else to run it (:func:`enhance_paths`)."""
+
+
+def is_cuda_out_of_memory(exc: BaseException) -> bool:
+    """Whether ``exc`` is PyTorch's CUDA out-of-memory error (torch is loaded once a network ran)."""
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(exc, torch.cuda.OutOfMemoryError)
+
+
 def _run_one(path: Path, output: Path, restorer: FaceRestorer, upscale, progress: Progress,
-             stop: Callable[[], bool], **options) -> ItemReport:
+             stop: Callable[[], bool], *, can_fall_back: bool = False, **options) -> ItemReport:
     try:
         return enhance_file(path, output, restorer, upscale, progress, stop, **options)
     except Exception as exc:  # noqa: BLE001 - one bad input must not stop the batch
+        if can_fall_back and is_cuda_out_of_memory(exc):
+            raise _CudaOutOfMemory() from exc
         return ItemReport(path, classify(path), "error", message=error_message(exc))
 
 

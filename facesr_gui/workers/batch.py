@@ -39,6 +39,8 @@ class BatchWorker(LoopWorker):
     item_done = Signal(object)        # ItemReport, one per input in input order
     finished = Signal(object)         # BatchReport (cancelled inputs included)
     failed = Signal(str)              # nothing ran; one line for the user
+    notified = Signal(str)            # something the user should know (the batch went on on the CPU)
+    device_changed = Signal(str)      # device label, after such a fallback
 
     def __init__(self, models: ModelService | None = None, parent=None):
         super().__init__(parent)
@@ -75,15 +77,24 @@ class BatchWorker(LoopWorker):
         restorer = self.service.restorer(request.model_id, device, half, backend="auto")   # a long job
         return restorer.with_options(mask=request.mask, flip_ensemble=request.flip_ensemble)
 
+    def _on_cpu(self, request: BatchRequest) -> FaceRestorer:
+        """An input ran out of GPU memory: the service moves to the CPU (as the Photos tab's worker does) and
+        the batch goes on there, that input first."""
+        self.service.fall_back_to_cpu(self.notified.emit)
+        self.device_changed.emit(self.service.device_label())
+        return self._restorer(request)
+
     def _run_batch(self, request: BatchRequest):
         """Run ``request``; returns the terminal signal and its argument."""
         try:
             self.progressed.emit(0.0, f"loading {request.model_id}{accel.first_use_note()}")
             restorer = self._restorer(request)
+            on_gpu = self.service.device()[0].type == "cuda"
             report = enhance_paths(request.inputs, request.out_dir, restorer, request.upscale,
                                    progress=self.progressed.emit, should_stop=self._cancel.is_set,
                                    on_item=self.item_done.emit, quality=request.quality,
-                                   provenance=request.provenance)
+                                   provenance=request.provenance,
+                                   fallback=(lambda: self._on_cpu(request)) if on_gpu else None)
         except Exception as exc:  # noqa: BLE001 - every failure is reported, the thread lives on
             return self.failed, describe(exc)
         return self.finished, report

@@ -171,3 +171,33 @@ def test_face_sheet(restorer, face_frame):
     assert sheet.dtype == np.uint8 and sheet.shape[1] == 3 * s + 16 and sheet.shape[0] >= len(res.faces) * s
     assert face_sheet(restorer.enhance(face_frame, detections=Detections.empty())).shape[0] > 0
     assert isinstance(BatchReport().as_dict()["items"], list)
+
+
+def test_cuda_out_of_memory_goes_on_with_the_fallback(tmp_path, restorer, face_frame, monkeypatch):
+    """An input that runs out of GPU memory is run again with ``fallback()``'s restorer (asked for once),
+    and the rest of the batch goes on with it; without a fallback it is an error like any other."""
+    import torch
+
+    paths = [save_image(tmp_path / f"{i}.png", face_frame) for i in range(3)]
+    calls = {"gpu": 0, "fallback": 0}
+
+    class OutOfMemoryRestorer:
+        """Stands in for a restorer on a full GPU: every input fails the moment it reaches the network."""
+        def __getattr__(self, name):
+            return getattr(restorer, name)
+
+        def enhance(self, *args, **kwargs):
+            calls["gpu"] += 1
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    def fallback():
+        calls["fallback"] += 1
+        return restorer
+
+    report = enhance_paths(paths, tmp_path / "out", OutOfMemoryRestorer(), fallback=fallback)
+    assert [r.status for r in report.items] == ["ok", "ok", "ok"] and report.ok
+    assert calls == {"gpu": 1, "fallback": 1}   # the first input failed once; the others ran on the fallback
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["0_facesr.png", "1_facesr.png", "2_facesr.png"]
+
+    report = enhance_paths(paths[:1], tmp_path / "out2", OutOfMemoryRestorer())
+    assert report.items[0].status == "error" and "out of memory" in report.items[0].message.lower()

@@ -143,3 +143,53 @@ def test_helpers(tmp_path):
     as_is, done = ItemReport(photo, "image", "ok", faces=2, restored=0), ItemReport(photo, "image", "ok", restored=1)
     assert status_text(as_is) == "faces left as is" and status_text(done) == "enhanced"
     assert summary(BatchReport([as_is, done])) == "1 enhanced, 1 with faces left as they are"
+
+
+def test_out_of_gpu_memory_goes_on_on_the_cpu(qtbot, photos, tmp_path):
+    """A batch on the GPU that runs out of memory tells the window, moves the shared service to the CPU and
+    finishes there, the failed input included."""
+    import torch
+
+    class FullGpuService(ModelService):
+        """The service on a GPU whose every restorer runs out of memory (no GPU is needed)."""
+        def __init__(self):
+            super().__init__([ModelEntry("bicubic", "bicubic", 8)], device="cpu",
+                             detect_fn=lambda img: from_boxes([[40, 40, 100, 110]]))
+            self.on_gpu = True
+
+        def device(self):
+            return (torch.device("cuda"), False) if self.on_gpu else super().device()
+
+        def fall_back_to_cpu(self, on_fallback=None):
+            self.on_gpu = False
+            super().fall_back_to_cpu(on_fallback)
+
+        def restorer(self, model_id, device, half=False, on_load=None, backend="torch"):
+            real = super().restorer(model_id, torch.device("cpu"), False, on_load, backend)
+            if device.type != "cuda":
+                return real
+
+            class OutOfMemory:
+                def __getattr__(self, name):
+                    return getattr(real, name)
+
+                def with_options(self, **options):
+                    return self
+
+                def enhance(self, *args, **kwargs):
+                    raise torch.cuda.OutOfMemoryError("CUDA out of memory")
+            return OutOfMemory()
+
+    worker = BatchWorker(FullGpuService())
+    worker.start()
+    notes, labels = [], []
+    worker.notified.connect(notes.append)
+    worker.device_changed.connect(labels.append)
+    try:
+        report, items = _run(qtbot, worker, BatchRequest(tuple(photos), tmp_path / "out", "bicubic", upscale=2))
+        assert [i.status for i in items] == ["ok"] * len(photos)
+        qtbot.waitUntil(lambda: len(labels) == 1, timeout=5000)
+        assert len(notes) == 1 and "out of memory" in notes[0] and labels[0].startswith("CPU")
+        assert worker.service.device()[0].type == "cpu"
+    finally:
+        assert worker.stop()
