@@ -127,8 +127,12 @@ class CompiledModule:
         flat = _Flat(net, self.map_names).eval()
         dims = [-1 if i in dynamic else int(n) for i, n in enumerate(example.shape)]
         model = _converted(flat, example, dims, cache_dir)
+        # not pinned to cores: OpenVINO pins each compiled model's threads to the first cores, so the detector
+        # and the SR network, run at once by a video's detect and restore threads, took turns on the same
+        # cores (two 1-thread models in two threads: 2.0x one's time pinned, 1.3x unpinned; the 480p street
+        # clip, 2 threads: 5.8 -> 6.3 fps for jeanet_s_cctv, 8.0 -> 9.3 for eipnet_w128_cctv, three pairs)
         config = {"INFERENCE_NUM_THREADS": int(threads or torch.get_num_threads()),
-                  "INFERENCE_PRECISION_HINT": "bf16" if bf16 else "f32"}
+                  "INFERENCE_PRECISION_HINT": "bf16" if bf16 else "f32", "ENABLE_CPU_PINNING": False}
         self._compiled = _core().compile_model(model, "CPU", config)
         # an infer request holds its inputs and outputs: one, used by one thread at a time (per-thread
         # requests crashed when their Qt worker thread ended)

@@ -81,6 +81,8 @@ def test_openvino_gives_pytorchs_faces_and_maps(cache):
     assert len(list(cache.glob("*.xml"))) == 1 and not list(cache.glob(".*"))
     again = FaceRestorer(_tiny(), backend="openvino", bf16=False)
     assert np.array_equal(again._forward(faces)[0], sr_o)
+    # not pinned to cores: a video's detector and SR network run at once in two threads (accel.CompiledModule)
+    assert ov_r._compiled._compiled.get_property("ENABLE_CPU_PINNING") is False
 
 
 def test_openvino_detector_finds_pytorchs_faces(cache):
