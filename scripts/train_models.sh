@@ -72,8 +72,9 @@ case "${1:-}" in
     eipnet_w128_up4) run eipnet_w128_up4 eipnet 20000 8e-5 '{}' --no-gan --init "$RUNS/eipnet_w128_up3/eipnet.safetensors" --preload --loss-weight edge=0 ;;
     # a seventh, the same way from the sixth one's fp32 weights (resume it with RESUME=1: the fitted length is kept)
     eipnet_w128_up5) run eipnet_w128_up5 eipnet 20000 6e-5 '{}' --no-gan --init "$RUNS/eipnet_w128_up4/eipnet.safetensors" --preload --loss-weight edge=0 ;;
-    # an eighth cycle from the seventh's fp32 weights (BUDGET fits its length; it resumes across sessions)
-    eipnet_w128_up6) run eipnet_w128_up6 eipnet 30000 5e-5 '{}' --no-gan --init "$RUNS/eipnet_w128_up5/eipnet.safetensors" --preload --loss-weight edge=0 ;;
+    # an eighth cycle from the seventh's fp32 weights: 20,000 steps (no BUDGET: a length fitted while other work
+    # shares the cores comes out too short), resumed across sessions with RESUME=1
+    eipnet_w128_up6) run eipnet_w128_up6 eipnet 20000 5e-5 '{}' --no-gan --init "$RUNS/eipnet_w128_up5/eipnet.safetensors" --preload --loss-weight edge=0 ;;
     jeanet_s_up2) run jeanet_s_up2 jeanet 2500 2e-4 '{}' --init "$RUNS/jeanet_s_up/jeanet.safetensors" --preload ;;
     # fourth JEANet and third W-Net cycles from the previous runs' fp32 weights, fitted into 45 minutes each
     # (BUDGET=45: --time-budget; the steps are a cap)
