@@ -170,10 +170,10 @@ class MainWindow(QMainWindow):
         self.half_check.toggled.connect(self._on_device_changed)
         w = self.worker
         w.progressed.connect(self._on_worker_progressed)
-        for source in (w, self.batch.worker if self.batch is not None else None):
-            if source is not None:   # both run on the shared model service: either may fall back to the CPU
-                source.notified.connect(self._on_worker_notified)
-                source.device_changed.connect(self._on_worker_device_changed)
+        # the Photos and batch workers share the model service: either may move it to the CPU
+        for source in [w] + ([self.batch.worker] if self.batch is not None else []):
+            source.notified.connect(self._on_worker_notified)
+            source.device_changed.connect(self._on_worker_device_changed)
         p = self.photos
         p.status_message.connect(lambda text: self.statusBar().showMessage(text, 8000))
         p.timings_changed.connect(self.timing_label.setText)
