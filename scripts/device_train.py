@@ -7,15 +7,21 @@ not this package's other dependencies and no ``../shared``. So::
     python scripts/device_train.py pack                    # here: .devdata/ (training faces, 64 dev faces,
                                                            # the parsing labels as PNG), ~50 MB, git-ignored
     # device run with carry [".devdata"], e.g. timeout_s 600:
-    python3 scripts/device_train.py run --minutes 8 eipnet_paper priorsr_paper
-    python scripts/device_train.py unpack /work/.device/... # here: runs/<id>/<net>.safetensors (+ logs)
+    python3 scripts/device_train.py run --minutes 8 --deadline 540 eipnet_paper priorsr_paper
+    python scripts/device_train.py unpack /work/.device/... # here: runs/<id>/<net>.safetensors, device_run.json
     bash scripts/train_models.sh bundle <id> <wall s> "NVIDIA H200, ..."
+
+``pack --no-parsing`` leaves the parsing labels out (EIPNet and JEANet recipes need none; 42 MiB).
 
 ``run`` starts every recipe id of ``scripts/train_models.sh`` at once with ``BUDGET`` minutes
 (``train --time-budget``: each run fixes its length from the pace it measures), ``--preload`` and
 ``DEVICE=cuda``, then writes each run's EMA weights to ``$OUT`` in fp16, split into parts below the
 file limit, with the logs. States (optimiser included) are too large to bring back: a later session
-continues from the weights with ``--init``.
+continues from the weights with ``--init``; each run's step count and batch come back in the summary
+(``unpack`` writes them to ``runs/<id>/device_run.json``, which ``train_models.sh bundle`` reads when
+there is no ``state.pt``). ``--deadline S`` stops every run still going S seconds after the start
+(SIGTERM to each trainer: it finishes its step and saves its weights), so that a run whose pace was measured while
+the others were still loading cannot outlast the device call and lose everything.
 """
 from __future__ import annotations
 
@@ -23,6 +29,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tarfile
@@ -40,8 +47,9 @@ def _pack(args: argparse.Namespace) -> int:
 
     data, out = Path(args.data), Path(args.out)
     parsing = Path(args.parsing)
-    if not parsing.is_dir():
-        sys.exit(f"no parsing cache at {parsing}: run `bash scripts/train_models.sh labels` first")
+    if not args.no_parsing and not parsing.is_dir():
+        sys.exit(f"no parsing cache at {parsing}: run `bash scripts/train_models.sh labels` first "
+                 "(or pack --no-parsing for recipes that need none)")
     if out.exists():
         shutil.rmtree(out)
     shutil.copytree(data / "celeba_train", out / "celeba_train")
@@ -49,7 +57,7 @@ def _pack(args: argparse.Namespace) -> int:
     for p in sorted((data / "celeba_dev").iterdir())[:DEV_FACES]:
         shutil.copy(p, out / "celeba_dev" / p.name)
     (out / "parsing_train").mkdir()
-    for f in sorted(parsing.glob("*.npz")):     # the label map alone, lossless: the loader reads PNG maps too
+    for f in [] if args.no_parsing else sorted(parsing.glob("*.npz")):     # the label map alone, lossless: the loader reads PNG maps too
         with np.load(f) as z:
             Image.fromarray(z["parsing"]).save(out / "parsing_train" / f"{f.stem}.png", optimize=True)
     size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
@@ -90,16 +98,28 @@ def _run(args: argparse.Namespace) -> int:
     for rid in args.ids:
         log = open(runs / f"{rid}.log", "w")
         procs[rid] = (subprocess.Popen(["bash", str(REPO / "scripts" / "train_models.sh"), rid], env=env,
-                                       stdout=log, stderr=subprocess.STDOUT, cwd=REPO), log)
-    summary = {}
-    for rid, (proc, log) in procs.items():
-        summary[rid] = {"returncode": proc.wait()}
-        log.close()
-    wall = time.monotonic() - t0
+                                       stdout=log, stderr=subprocess.STDOUT, cwd=REPO,
+                                       start_new_session=True), log)   # its own group: the deadline stops bash and trainer
+    summary = {rid: {} for rid in args.ids}
+    stopped: set[str] = set()
+    while len(stopped) < len(procs):
+        for rid, (proc, log) in procs.items():
+            if rid not in stopped and proc.poll() is not None:
+                _wait_group(proc.pid, 120.0)   # the trainer under bash may still be saving
+                summary[rid].update(returncode=proc.returncode, wall_s=round(time.monotonic() - t0, 1))
+                log.close()
+                stopped.add(rid)
+        if args.deadline and time.monotonic() - t0 > args.deadline:
+            for rid, (proc, _) in procs.items():
+                if rid not in stopped and not summary[rid].get("deadline"):
+                    summary[rid]["deadline"] = True
+                    print(f"{rid}: deadline of {args.deadline:.0f} s reached, stopping it", flush=True)
+                    _stop_trainer(proc.pid)
+        time.sleep(0.5)
     out.mkdir(parents=True, exist_ok=True)
     for rid in args.ids:
         weights = sorted((runs / rid).glob("*.safetensors"))
-        summary[rid]["wall_s"] = round(wall, 1)
+        summary[rid].update(_state_info(runs / rid / "state.pt"))
         if weights:
             half = runs / rid / f"{rid}__{weights[0].stem}.fp16.safetensors"
             _to_fp16(weights[0], half)
@@ -110,6 +130,54 @@ def _run(args: argparse.Namespace) -> int:
         for p in [runs / "summary.json", *sorted(runs.glob("*.log"))]:
             tar.add(p, arcname=p.name)
     return 0 if all(s["returncode"] == 0 for s in summary.values()) else 1
+
+
+def _signal_group(pid: int, sig: int) -> None:
+    try:
+        os.killpg(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def _stop_trainer(pid: int) -> None:
+    """SIGTERM to the trainer(s) bash ``pid`` runs, not to their DataLoader workers (a killed worker
+    fails the step the trainer would otherwise finish and save); the whole group if none is found."""
+    try:
+        children = [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except (OSError, ValueError):
+        children = []
+    for child in children:
+        try:
+            os.kill(child, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    if not children:
+        _signal_group(pid, signal.SIGTERM)
+
+
+def _wait_group(pid: int, timeout: float) -> None:
+    """Wait until no process of the group ``pid`` leads is left (SIGKILL after ``timeout`` s)."""
+    end = time.monotonic() + timeout
+    while True:
+        try:
+            os.killpg(pid, 0)
+        except ProcessLookupError:
+            return
+        if time.monotonic() > end:
+            _signal_group(pid, signal.SIGKILL)
+            return
+        time.sleep(0.2)
+
+
+def _state_info(state: Path) -> dict:
+    """Step reached, planned length and batch of a run, from its training state (``{}`` without one)."""
+    if not state.is_file():
+        return {}
+    import torch
+
+    s = torch.load(state, map_location="cpu", weights_only=True)
+    cfg = json.loads(s["config"])
+    return {"step": int(s["step"]), "steps": int(cfg["steps"]), "batch": int(cfg["batch_size"])}
 
 
 def _unpack(args: argparse.Namespace) -> int:
@@ -127,6 +195,10 @@ def _unpack(args: argparse.Namespace) -> int:
         with tarfile.open(src / "logs.tar.gz") as tar:
             tar.extractall(runs / "device_logs", filter="data")
         print(runs / "device_logs")
+        summary = runs / "device_logs" / "summary.json"
+        for rid, info in (json.loads(summary.read_text()) if summary.is_file() else {}).items():
+            if (runs / rid).is_dir():
+                (runs / rid / "device_run.json").write_text(json.dumps(info, indent=1))
     return 0
 
 
@@ -137,12 +209,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", default=str(REPO.parent / "shared" / "data"))
     p.add_argument("--parsing", default=str(REPO / "runs" / "parsing_train"))
     p.add_argument("--out", default=str(REPO / ".devdata"))
+    p.add_argument("--no-parsing", action="store_true", help="leave the parsing labels out (EIPNet/JEANet recipes)")
     p.set_defaults(func=_pack)
     r = sub.add_parser("run", help="on the device: train recipe ids in parallel, weights to $OUT")
     r.add_argument("ids", nargs="+", help="recipe ids of scripts/train_models.sh")
     r.add_argument("--minutes", type=float, required=True, help="training time of every run")
     r.add_argument("--data", default=".devdata")
     r.add_argument("--device", default="cuda")
+    r.add_argument("--deadline", type=float, default=None,
+                   help="seconds after the start at which runs still going are stopped (they save their weights)")
     r.add_argument("--runs", default="/tmp/device_runs")
     r.add_argument("--out", default="device_out", help="where $OUT is unset (a dry run here)")
     r.set_defaults(func=_run)

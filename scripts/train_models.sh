@@ -102,18 +102,27 @@ case "${1:-}" in
     # GPU runs (scripts/device_train.py run --minutes M ID...): the papers' configurations, time-budgeted
     # (--steps is only a cap), faces preloaded; W-Net with a one-level W path (the paper's three levels
     # reach 1024x1024 for a 128 px face)
-    eipnet_paper) run eipnet_paper eipnet 200000 2e-4 '{}' --no-gan --batch 32 --preload --val-every 2000 ;;
+    eipnet_paper) run eipnet_paper eipnet 200000 3e-4 '{}' --no-gan --batch 64 --preload --val-every 2000 --save-every 1000 ;;
     jeanet_paper) run jeanet_paper jeanet 200000 2e-4 '{}' --batch 32 --preload --val-every 2000 ;;
     priorsr_paper) run priorsr_paper priorsr 200000 2e-4 '{"residual": true}' --parsing "$PARSING" --batch 32 --preload --val-every 2000 ;;
     wnet_w1) run wnet_w1 wnet 200000 2e-4 '{"w_depth": 1}' --parsing "$PARSING" --batch 32 --preload --val-every 2000 ;;
+    # GPU cycles of bundled models (time-budgeted, larger batches): the best clean x8 model with the pixel
+    # terms, and the EIPNet camera model on 'realistic' inputs (the GPU image has no PyAV for H.264)
+    eipnet_w128_gpu) run eipnet_w128_gpu eipnet 200000 1.5e-4 '{}' --no-gan --init models/eipnet_w128.safetensors --preload --loss-weight edge=0 --batch 128 --warmup 500 --val-every 2000 --save-every 1000 ;;
+    eipnet_w128_cctv_gpu) run eipnet_w128_cctv_gpu eipnet 200000 1e-4 '{}' --no-gan --init models/eipnet_w128_cctv.safetensors --degradation realistic --jitter 0.04 --clean-share 0.25 --batch 64 --workers 10 --val-every 2000 --save-every 1000 ;;
     # a seconds-long stand-in for the device workflow's tests (tiny EIPNet)
     device_smoke) run device_smoke eipnet 100000 4e-4 '{"width": 16}' --no-gan --preload --warmup 12 --val-every 100000 ;;
     bundle)   # RUN: run folder when it differs from the id; PRIOR_STEPS: steps of the run it was --init from
         id=$2; wall=$3; hardware=${4:-}; run_id=${RUN:-$id}
         [[ -d "$RUNS/parsing_dev" ]] && PARSING_DEV="$RUNS/parsing_dev"
         ckpt=$(ls "$RUNS/$run_id"/*.safetensors | head -n1)   # the run's EMA weights, <net>.safetensors
-        read -r steps batch < <(python3 -c "import json,sys,torch; s = torch.load(sys.argv[1], weights_only=True)
+        if [[ -f "$RUNS/$run_id/state.pt" ]]; then
+            read -r steps batch < <(python3 -c "import json,sys,torch; s = torch.load(sys.argv[1], weights_only=True)
 print(s['step'], json.loads(s['config'])['batch_size'])" "$RUNS/$run_id/state.pt")
+        else   # a run on the GPU machine: scripts/device_train.py unpack wrote its step and batch
+            read -r steps batch < <(python3 -c "import json,sys; s = json.load(open(sys.argv[1]))
+print(s['step'], s['batch'])" "$RUNS/$run_id/device_run.json")
+        fi
         steps=$((steps + ${PRIOR_STEPS:-0}))
         python3 scripts/bundle_model.py "$ckpt" --id "$id" --dev "$DATA/celeba_dev" --steps "$steps" --batch "$batch" \
             --wall-time-s "$wall" ${hardware:+--hardware "$hardware"} --data "celeba_train (4,806 aligned CelebA photos, 200 identities)" \
