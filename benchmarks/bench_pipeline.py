@@ -65,23 +65,25 @@ def default_models() -> list[str]:
     return ["bicubic"] + ([first] if first != "bicubic" else [])
 
 
-def make_restorer(model: str, device: str, backend: str = "auto") -> FaceRestorer:
+def make_restorer(model: str, device: str, backend: str = "auto", half: bool = False) -> FaceRestorer:
     """``model`` as ``load_restorer`` takes it; ``untrained:<net>`` builds a registered net with
-    random weights (same speed as the trained one: for timing before weights exist)."""
+    random weights (same speed as the trained one: for timing before weights exist). ``half``: fp16
+    SR on CUDA."""
     if model.startswith("untrained:"):
         name = model.split(":", 1)[1]
         if name not in list_nets():
             raise SystemExit(f"unknown net {name!r}; registered: {', '.join(list_nets())}")
-        return FaceRestorer(create_net(name), device=device, keep_maps=False, net_name=name, backend=backend)
-    return load_restorer(model, device=device, keep_maps=False, backend=backend)
+        return FaceRestorer(create_net(name), device=device, keep_maps=False, net_name=name, backend=backend,
+                            half=half)
+    return load_restorer(model, device=device, keep_maps=False, backend=backend, half=half)
 
 
 def run(video: Path, model: str, frames: int, upscale: int, detect_every: int, device: str,
         out_dir: Path, regions: bool = True, boxes: dict | None = None, found: list | None = None,
-        backend: str = "auto", phase: int = 0, motion_gate: bool = True) -> dict:
+        backend: str = "auto", phase: int = 0, motion_gate: bool = True, half: bool = False) -> dict:
     """One timed run; ``boxes`` (when given) collects each frame's restored face boxes, ``found``
     the boxes of each whole-frame detection in order (with ``detect_every`` 1: one per frame)."""
-    restorer = make_restorer(model, device, backend)
+    restorer = make_restorer(model, device, backend, half)
     restorer.detector.detect(np.zeros((64, 64, 3), np.uint8))   # build (and convert) before the clock starts
     meter = FlickerMeter()
     if found is not None:
@@ -191,6 +193,7 @@ def main() -> None:
     ap.add_argument("--backend", default="auto", choices=BACKENDS,
                     help="what runs the networks (SR/detector shown per row)")
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    ap.add_argument("--half", action="store_true", help="fp16 SR on CUDA (the faces of a frame in one batch)")
     ap.add_argument("--phases", default="0",
                     help="comma-separated whole-frame detection phases (enhance_video's detect_phase), e.g. 0,3,6: "
                          "the tested setting runs once per phase and the row gives the means (which frames are "
@@ -209,24 +212,27 @@ def main() -> None:
                 reference: dict = {}
                 found: list = []
                 rows.append(run(video, m, args.frames, args.upscale, 1, args.device, tmp, False, reference, found,
-                                args.backend))
+                                args.backend, half=args.half))
             runs = []
             for phase in phases:
                 tested: dict = {}
                 runs.append(run(video, m, args.frames, args.upscale, args.detect_every, args.device, tmp,
                                 not args.no_regions, tested, backend=args.backend, phase=phase,
-                                motion_gate=not args.no_motion_gate))
+                                motion_gate=not args.no_motion_gate, half=args.half))
                 if args.recall:
                     runs[-1]["recall"] = recall(reference, tested, found)
                     runs[-1]["recall_with_coasting"] = recall(reference, tested)
             rows.append(mean_row(runs))
         info = probe_video(video)
-    print(f"{video.name}: {info.width}x{info.height} @ {float(info.fps):.3f} fps, device {args.device}, "
+    gpu = torch.cuda.get_device_name() if args.device.startswith("cuda") else None
+    print(f"{video.name}: {info.width}x{info.height} @ {float(info.fps):.3f} fps, device {gpu or args.device}"
+          f"{' fp16' if args.half else ''}, "
           f"{torch.get_num_threads()} torch thread(s)")
     print(format_table(rows))
     if args.json:
         report = {"video": str(args.video or "facenet_street_1080p.mp4 -> 480p"),
-                  "size": [info.width, info.height], "device": args.device, "threads": torch.get_num_threads(),
+                  "size": [info.width, info.height], "device": args.device, "gpu": gpu, "half": args.half,
+                  "threads": torch.get_num_threads(),
                   "torch": torch.__version__, "machine": platform.machine(), "rows": rows}
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(report, indent=2))

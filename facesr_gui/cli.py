@@ -119,9 +119,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if not quiet and last is not None and last.checkpoint:
         print(f"checkpoint: {last.checkpoint}")
     if stop.requested:
-        if not quiet:
-            step = last.step if last is not None else 0
-            print(f"stopped after step {step}: training state in {Path(cfg.out) / 'state.pt'} "
+        if not quiet and last is None:
+            print("stopped before the first step (while the training faces were being decoded): "
+                  "nothing was trained or written")
+        elif not quiet:
+            print(f"stopped after step {last.step}: training state in {Path(cfg.out) / 'state.pt'} "
                   "(continue with --resume)")
         return 130
     return 0

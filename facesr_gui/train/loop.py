@@ -223,6 +223,10 @@ def _init_config(cfg: TrainConfig, header: dict) -> dict:
     return dict(saved)
 
 
+class SetupStopped(Exception):
+    """``should_stop()`` said stop while the run was being set up (before its first step)."""
+
+
 class Trainer:
     """One training run in named steps, like BasicSR's model classes: :meth:`setup` builds the
     nets, data, optimisers and resume state; :meth:`step` optimises on one batch and returns its
@@ -234,8 +238,11 @@ class Trainer:
         self.cfg = cfg
 
     # --- setup ----------------------------------------------------------------------------------
-    def setup(self) -> None:
+    def setup(self, should_stop: Callable[[], bool] | None = None) -> None:
+        """``should_stop`` is also asked while the training faces are decoded (``--preload``: a minute
+        or more); when it says stop, :class:`SetupStopped` is raised before anything is written."""
         cfg = self.cfg
+        self._setup_should_stop = should_stop
         self.rank, self.world, self.own_group = _dist_info()
         self.device = torch.device(cfg.device if cfg.device != "cuda" or self.world == 1
                                    else f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}")
@@ -296,6 +303,11 @@ class Trainer:
         self.net = net.to(memory_format=self.memory_format)
         self.hr_size = cfg.hr_size or net_lr_side(net) * net.scale
 
+    def _preload_progress(self, done: int, total: int) -> None:
+        stop = getattr(self, "_setup_should_stop", None)
+        if stop is not None and (done % 8 == 0 or done == total) and stop():
+            raise SetupStopped(f"stopped while decoding the training faces ({done} of {total} forms)")
+
     def _build_data(self) -> None:
         cfg, scale, edge_scales = self.cfg, self.net.scale, self.info.edge_scales
         parsing_dir = cfg.parsing_dir if self.recipe.needs_parsing else None
@@ -304,7 +316,7 @@ class Trainer:
                                    seed=cfg.seed, rotate=cfg.rotate, degradation=cfg.degradation, jitter=cfg.jitter,
                                    clean_share=cfg.clean_share)
         if cfg.preload:
-            self.train_ds = PreloadedFaces(self.train_ds)
+            self.train_ds = PreloadedFaces(self.train_ds, progress=self._preload_progress)
         self.val_items: list[dict] = []
         if cfg.val and self.rank == 0:
             val_ds = FaceFolder(cfg.val, hr_size=self.hr_size, scale=scale, augment=False, crop=cfg.crop,
@@ -429,7 +441,10 @@ class Trainer:
 def train(cfg: TrainConfig, should_stop: Callable[[], bool] | None = None) -> Iterator[TrainEvent]:
     """Train ``cfg.net`` and yield a :class:`TrainEvent` after every step (see module docstring)."""
     trainer = Trainer(cfg)
-    trainer.setup()
+    try:
+        trainer.setup(should_stop)
+    except SetupStopped:
+        return   # asked to stop before the first step: nothing trained, nothing written
     ended = False   # the loop ran out or stopped on request (not an exception, not a closed generator)
     try:
         for batch in trainer.loader:

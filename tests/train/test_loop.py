@@ -101,6 +101,22 @@ def test_preloaded_faces_train_the_same_as_the_folder(name, faces, tmp_path):
         assert torch.equal(va, vb), k
 
 
+def test_a_stop_while_faces_are_decoded_ends_the_run_before_its_first_step(faces, tmp_path):
+    asked = []
+
+    def stop_soon():    # asked every 8 of the 12 faces' 24 forms while they are decoded
+        asked.append(1)
+        return True
+
+    cfg = _cfg("eipnet", faces, tmp_path, steps=50, preload=True)
+    assert list(train(cfg, should_stop=stop_soon)) == []
+    assert asked == [1]                                          # after 8 forms, not after all 24
+    out = tmp_path / "eipnet"
+    assert not (out / "state.pt").exists() and not (out / "eipnet.safetensors").exists()
+    # a later, unstopped run with the same folder starts normally (nothing half-written is in its way)
+    assert len(list(train(_cfg("eipnet", faces, tmp_path, steps=2, preload=True)))) == 2
+
+
 def test_fit_steps_fills_the_time_left():
     assert fit_steps(12, 10_000, pace_s=0.5, left_s=100.0, margin=1.0) == 212
     assert fit_steps(12, 100, pace_s=0.5, left_s=100.0) == 100        # never longer than asked
