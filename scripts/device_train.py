@@ -57,7 +57,8 @@ def _pack(args: argparse.Namespace) -> int:
     for p in sorted((data / "celeba_dev").iterdir())[:DEV_FACES]:
         shutil.copy(p, out / "celeba_dev" / p.name)
     (out / "parsing_train").mkdir()
-    for f in [] if args.no_parsing else sorted(parsing.glob("*.npz")):     # the label map alone, lossless: the loader reads PNG maps too
+    # the label map alone, lossless: the loader reads PNG maps too
+    for f in [] if args.no_parsing else sorted(parsing.glob("*.npz")):
         with np.load(f) as z:
             Image.fromarray(z["parsing"]).save(out / "parsing_train" / f"{f.stem}.png", optimize=True)
     size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
@@ -97,9 +98,9 @@ def _run(args: argparse.Namespace) -> int:
     procs = {}
     for rid in args.ids:
         log = open(runs / f"{rid}.log", "w")
+        # its own process group: the deadline's signal reaches the trainer, and the end waits for all of it
         procs[rid] = (subprocess.Popen(["bash", str(REPO / "scripts" / "train_models.sh"), rid], env=env,
-                                       stdout=log, stderr=subprocess.STDOUT, cwd=REPO,
-                                       start_new_session=True), log)   # its own group: the deadline stops bash and trainer
+                                       stdout=log, stderr=subprocess.STDOUT, cwd=REPO, start_new_session=True), log)
     summary = {rid: {} for rid in args.ids}
     stopped: set[str] = set()
     while len(stopped) < len(procs):

@@ -170,8 +170,8 @@ class MainWindow(QMainWindow):
         self.half_check.toggled.connect(self._on_device_changed)
         w = self.worker
         w.progressed.connect(self._on_worker_progressed)
-        # the Photos and batch workers share the model service: either may move it to the CPU
-        for source in [w] + ([self.batch.worker] if self.batch is not None else []):
+        # the Photos, Video and batch workers share the model service: any may move it to the CPU
+        for source in [w, self.video.worker] + ([self.batch.worker] if self.batch is not None else []):
             source.notified.connect(self._on_worker_notified)
             source.device_changed.connect(self._on_worker_device_changed)
         p = self.photos
@@ -251,6 +251,7 @@ class MainWindow(QMainWindow):
             self.device_combo.setCurrentIndex(0)
             self.device_combo.blockSignals(False)
             self.half_check.setEnabled(False)
+            self.video.set_device("cpu", False)      # the Video tab's next job too
 
     def _on_worker_notified(self, message: str) -> None:
         self.statusBar().showMessage(message, 15000)

@@ -8,6 +8,11 @@ on the same thread and goes before frame requests. Restorers and detectors come 
 :class:`~facesr_gui.service.ModelService` (shared with the Photos tab's worker when the window
 passes one), which keeps them for the next job.
 
+CUDA out of memory during a job (loading the model or any frame): the service drops its GPU models and
+moves to the CPU (:meth:`~facesr_gui.service.ModelService.fall_back_to_cpu`, as the Photos and batch
+workers do), ``notified(message)`` and ``device_changed(label)`` say so, and the job runs again from
+the first frame on the CPU into the same ``.partial`` file; it ends as any job does.
+
 Every job ends with exactly one of ``finished(VideoReport)``, ``cancelled(VideoReport |
 None)`` (the report names the partial output; None when cancelled before the first
 frame) or ``errored(str)``. While it runs: ``progressed(fraction, message)``,
@@ -21,6 +26,7 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -38,6 +44,9 @@ __all__ = ["DecodedFrame", "FrameReader", "PreviewFrame", "VideoError", "VideoIn
            "VideoWorker", "default_output", "partial_path", "probe_video", "read_frame"]
 
 
+VIDEO_FALLBACK_MESSAGE = "GPU out of memory: switched to the CPU; the video runs again from its first frame"
+
+
 class VideoWorker(LoopWorker):
     """Call :meth:`start` once and :meth:`stop` on close (it cancels a running job and waits).
 
@@ -53,6 +62,8 @@ class VideoWorker(LoopWorker):
     finished = Signal(object)                 # VideoReport of a complete run
     cancelled = Signal(object)                # VideoReport with the partial output, or None
     errored = Signal(str)
+    notified = Signal(str)                    # e.g. the CUDA out-of-memory fallback
+    device_changed = Signal(str)              # device label, after such a fallback
 
     def __init__(self, models: ModelService | None = None, parent=None):
         super().__init__(parent, priority=(VideoJob,))
@@ -119,16 +130,32 @@ class VideoWorker(LoopWorker):
             info = probe_video(job.src)
             if self._cancel.is_set():
                 return self.cancelled, None
-            self.progressed.emit(0.0, f"loading {job.model_id}{accel.first_use_note()}")
-            restorer = self._load(job)
-            if self._cancel.is_set():
+            try:
+                report = self._load_and_enhance(job, info)
+            except torch.cuda.OutOfMemoryError:
+                if torch.device(job.device).type != "cuda" or self._cancel.is_set():
+                    raise
+                self.service.fall_back_to_cpu(self._on_fallback)
+                report = self._load_and_enhance(replace(job, device="cpu", half=False), info)
+            if report is None:
                 return self.cancelled, None
-            report = self._enhance(job, info, restorer)
         except Exception as exc:  # noqa: BLE001 - every failure is reported, the thread lives on
             return self.errored, _describe(exc)
         if report.cancelled:
             return self.cancelled, (report if report.output is not None else None)
         return self.finished, report
+
+    def _load_and_enhance(self, job: VideoJob, info: VideoInfo) -> VideoReport | None:
+        """The job's run; None when cancelled while its model loaded."""
+        self.progressed.emit(0.0, f"loading {job.model_id} on {job.device}{accel.first_use_note()}")
+        restorer = self._load(job)
+        if self._cancel.is_set():
+            return None
+        return self._enhance(job, info, restorer)
+
+    def _on_fallback(self, _message: str) -> None:
+        self.notified.emit(VIDEO_FALLBACK_MESSAGE)
+        self.device_changed.emit(self.service.device_label())
 
     def _enhance(self, job: VideoJob, info: VideoInfo, restorer: FaceRestorer) -> VideoReport:
         total = min(info.frames, job.max_frames) if job.max_frames is not None else info.frames

@@ -130,6 +130,19 @@ def test_oom_fallback_message_resets_the_device_choice(window):
     assert "out of memory" in window.statusBar().currentMessage()
 
 
+def test_video_oom_fallback_moves_the_video_tab_to_the_cpu_too(window):
+    window.video.set_device("cuda", True)                # the tab's next job would run on the GPU
+    window.device_combo.blockSignals(True)
+    window.device_combo.setCurrentIndex(1)
+    window.device_combo.blockSignals(False)
+    window.video.worker.notified.emit("GPU out of memory: switched to the CPU; the video runs again from its "
+                                      "first frame")
+    window.video.worker.device_changed.emit("CPU")
+    assert window.device_combo.currentData() == "cpu" and window.device_label.text() == "CPU"
+    assert (window.video.device, window.video.half) == ("cpu", False)
+    assert "first frame" in window.statusBar().currentMessage()
+
+
 def test_folder_drop_opens_photos_with_navigation(drop, window, small_photo, qtbot, make_photo):
     Image.fromarray(make_photo(seed=5)).save(small_photo.with_name("second.jpg"))
     (small_photo.parent / "notes.txt").write_text("not a photo")

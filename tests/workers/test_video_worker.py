@@ -202,3 +202,49 @@ def test_stop_during_a_run_cancels_and_waits(long_clip, tmp_path, qtbot):
     assert w.stop(5000) and not w.is_running()
     assert time.perf_counter() - t0 < 3.0
     assert not (tmp_path / "o.mkv").exists() and partial_path(tmp_path / "o.mkv").is_file()
+
+
+def test_out_of_gpu_memory_runs_the_video_again_on_the_cpu(short_clip, tmp_path, qtbot):
+    """A video job on the GPU that runs out of memory mid-run tells the window, moves the shared service to
+    the CPU and runs the video again there from its first frame: a complete output, no .partial left."""
+    import torch
+
+    class FullGpuService(ModelService):
+        """A GPU (none needed) whose restorers run out of memory on the 5th frame."""
+        def restorer(self, model_id, device, half=False, on_load=None, backend="torch"):
+            real = super().restorer(model_id, torch.device("cpu"), False, on_load, backend)
+            if device.type != "cuda":
+                return real
+            frames = []
+
+            class OutOfMemory:
+                def __getattr__(self, name):
+                    return getattr(real, name)
+
+                def with_options(self, **options):
+                    return self
+
+                def enhance(self, *args, **kwargs):
+                    frames.append(1)
+                    if len(frames) == 5:
+                        raise torch.cuda.OutOfMemoryError("CUDA out of memory")
+                    return real.enhance(*args, **kwargs)
+            return OutOfMemory()
+
+    w = VideoWorker(FullGpuService(device="cpu"))
+    w.start()
+    notes, labels = [], []
+    w.notified.connect(notes.append)
+    w.device_changed.connect(labels.append)
+    try:
+        dst = tmp_path / "out.mkv"
+        with qtbot.waitSignal(w.finished, timeout=90_000) as blocker:
+            w.process(VideoJob(short_clip, dst, "bicubic", device="cuda", detect_every=3))
+        report = blocker.args[0]
+        assert report.frames_out == 23 and report.output == dst and not partial_path(dst).exists()
+        assert probe_video(dst).frames == 23
+        qtbot.waitUntil(lambda: len(labels) == 1, timeout=5000)
+        assert len(notes) == 1 and "out of memory" in notes[0] and "first frame" in notes[0]
+        assert labels[0].startswith("CPU") and w.service.device()[0].type == "cpu"
+    finally:
+        assert w.stop(10_000)
