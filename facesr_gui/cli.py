@@ -220,6 +220,8 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
                          + (f" ({len(skipped)} skipped, see above)" if skipped else ""))
     args.model = args.model or _default_model()
     batch, model = _ray_batch(args) if args.ray is not None else (enhance_paths, _make_restorer(args))
+    models = [model]   # handed over below: only the batch holds a GPU restorer, so its fallback can free it
+    del model
     bar = None if args.json else Progress(sys.stderr)
 
     def on_item(item) -> None:
@@ -234,7 +236,7 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
     done: list = []
     try:
         with StopOnSignal() as stop:
-            report = batch(inputs, args.out, model, upscale=args.upscale, progress=bar, should_stop=stop,
+            report = batch(inputs, args.out, models.pop(), upscale=args.upscale, progress=bar, should_stop=stop,
                            on_item=lambda item: (done.append(item), on_item(item)),
                            detect_every=args.detect_every or default_detect_every(), max_pixels=max_pixels,
                            provenance=args.provenance, stabilise=not args.no_stabilise, **extra)

@@ -335,10 +335,14 @@ def enhance_paths(inputs: Iterable[str | os.PathLike], out_dir: str | os.PathLik
             options = dict(detect_every=detect_every, max_pixels=max_pixels, quality=quality, model=model,
                            stabilise=stabilise)
             item_progress = _item_progress(progress, i, len(inputs), path.name)
+            out_of_memory = False
             try:
                 item = _run_one(path, output, restorer, upscale, item_progress, stop, can_fall_back=fallback is not None,
                                 **options)
             except _CudaOutOfMemory:
+                out_of_memory = True
+            if out_of_memory:   # outside the handler: its traceback no longer holds the GPU restorer
+                restorer = None         # the caller's fallback() can free the GPU memory it held
                 restorer, fallback = fallback(), None   # the batch goes on there, this input first
                 item = _run_one(path, output, restorer, upscale, item_progress, stop, **options)
         item.seconds = time.perf_counter() - t0

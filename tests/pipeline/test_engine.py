@@ -2,6 +2,8 @@
 going past bad inputs (images and videos)."""
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -190,13 +192,18 @@ def test_cuda_out_of_memory_goes_on_with_the_fallback(tmp_path, restorer, face_f
             calls["gpu"] += 1
             raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
+    gpu = [OutOfMemoryRestorer()]
+    alive = weakref.ref(gpu[0])
+
     def fallback():
         calls["fallback"] += 1
+        calls["gpu_restorer_alive"] = alive() is not None   # freed before fallback() runs: its memory can go
         return restorer
 
-    report = enhance_paths(paths, tmp_path / "out", OutOfMemoryRestorer(), fallback=fallback)
+    report = enhance_paths(paths, tmp_path / "out", gpu.pop(), fallback=fallback)
     assert [r.status for r in report.items] == ["ok", "ok", "ok"] and report.ok
-    assert calls == {"gpu": 1, "fallback": 1}   # the first input failed once; the others ran on the fallback
+    # the first input failed once; the others ran on the fallback
+    assert calls == {"gpu": 1, "fallback": 1, "gpu_restorer_alive": False}
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["0_facesr.png", "1_facesr.png", "2_facesr.png"]
 
     report = enhance_paths(paths[:1], tmp_path / "out2", OutOfMemoryRestorer())
