@@ -38,3 +38,32 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+
+class OutOfMemoryRestorer:
+    """Stands in for a restorer on a full GPU (no GPU needed): ``enhance`` raises CUDA out-of-memory on
+    its ``fail_on``-th call (1: the first; 0: every call) and runs ``real``'s otherwise; every other
+    attribute is ``real``'s, and ``with_options`` keeps the stand-in. ``calls`` counts ``enhance``."""
+
+    def __init__(self, real, fail_on: int = 0):
+        self._real, self._fail_on, self.calls = real, fail_on, 0
+
+    def __getattr__(self, name):
+        return getattr(self._real, name)
+
+    def with_options(self, **_options):
+        return self
+
+    def enhance(self, *args, **kwargs):
+        import torch
+
+        self.calls += 1
+        if self._fail_on in (0, self.calls):
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB (test)")
+        return self._real.enhance(*args, **kwargs)
+
+
+@pytest.fixture
+def out_of_memory():
+    """:class:`OutOfMemoryRestorer`, the GPU-memory failure the fallback tests share."""
+    return OutOfMemoryRestorer

@@ -175,24 +175,18 @@ def test_face_sheet(restorer, face_frame):
     assert isinstance(BatchReport().as_dict()["items"], list)
 
 
-def test_cuda_out_of_memory_goes_on_with_the_fallback(tmp_path, restorer, face_frame, monkeypatch):
+def test_cuda_out_of_memory_goes_on_with_the_fallback(tmp_path, restorer, face_frame, out_of_memory):
     """An input that runs out of GPU memory is run again with ``fallback()``'s restorer (asked for once),
     and the rest of the batch goes on with it; without a fallback it is an error like any other."""
-    import torch
-
     paths = [save_image(tmp_path / f"{i}.png", face_frame) for i in range(3)]
     calls = {"gpu": 0, "fallback": 0}
 
-    class OutOfMemoryRestorer:
-        """Stands in for a restorer on a full GPU: every input fails the moment it reaches the network."""
-        def __getattr__(self, name):
-            return getattr(restorer, name)
-
+    class Counted(out_of_memory):        # every input fails the moment it reaches the network
         def enhance(self, *args, **kwargs):
             calls["gpu"] += 1
-            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+            return super().enhance(*args, **kwargs)
 
-    gpu = [OutOfMemoryRestorer()]
+    gpu = [Counted(restorer)]
     alive = weakref.ref(gpu[0])
 
     def fallback():
@@ -206,5 +200,5 @@ def test_cuda_out_of_memory_goes_on_with_the_fallback(tmp_path, restorer, face_f
     assert calls == {"gpu": 1, "fallback": 1, "gpu_restorer_alive": False}
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["0_facesr.png", "1_facesr.png", "2_facesr.png"]
 
-    report = enhance_paths(paths[:1], tmp_path / "out2", OutOfMemoryRestorer())
+    report = enhance_paths(paths[:1], tmp_path / "out2", out_of_memory(restorer))
     assert report.items[0].status == "error" and "out of memory" in report.items[0].message.lower()

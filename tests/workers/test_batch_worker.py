@@ -145,7 +145,7 @@ def test_helpers(tmp_path):
     assert summary(BatchReport([as_is, done])) == "1 enhanced, 1 with faces left as they are"
 
 
-def test_out_of_gpu_memory_goes_on_on_the_cpu(qtbot, photos, tmp_path):
+def test_out_of_gpu_memory_goes_on_on_the_cpu(qtbot, photos, tmp_path, out_of_memory):
     """A batch on the GPU that runs out of memory tells the window, moves the shared service to the CPU and
     finishes there, the failed input included."""
     import torch
@@ -166,19 +166,7 @@ def test_out_of_gpu_memory_goes_on_on_the_cpu(qtbot, photos, tmp_path):
 
         def restorer(self, model_id, device, half=False, on_load=None, backend="torch"):
             real = super().restorer(model_id, torch.device("cpu"), False, on_load, backend)
-            if device.type != "cuda":
-                return real
-
-            class OutOfMemory:
-                def __getattr__(self, name):
-                    return getattr(real, name)
-
-                def with_options(self, **options):
-                    return self
-
-                def enhance(self, *args, **kwargs):
-                    raise torch.cuda.OutOfMemoryError("CUDA out of memory")
-            return OutOfMemory()
+            return out_of_memory(real) if device.type == "cuda" else real
 
     worker = BatchWorker(FullGpuService())
     worker.start()

@@ -219,15 +219,11 @@ def test_latest_request_of_a_kind_wins_but_kinds_do_not_supersede(qtbot, worker)
     assert got[-1] == ids[-1] and len(got) < 4
 
 
-def test_gpu_out_of_memory_falls_back_to_cpu(qtbot):
+def test_gpu_out_of_memory_falls_back_to_cpu(qtbot, out_of_memory):
     class _OomOnCuda(InferenceWorker):
         def _restorer(self, model_id, device, half, **options):
             restorer = super()._restorer(model_id, torch.device("cpu"), False, **options)
-            if device.type == "cuda":
-                def boom(*_a, **_k):
-                    raise torch.cuda.OutOfMemoryError("CUDA out of memory (test)")
-                return type("R", (), {"enhance": boom, "half": False})()
-            return restorer
+            return out_of_memory(restorer) if device.type == "cuda" else restorer
 
     w = _OomOnCuda(_catalogue(), loader=_loader, device="cpu", detect_fn=_fake_detect)
     w.service._device, w.service._half = torch.device("cuda"), True     # as if the user had picked the GPU

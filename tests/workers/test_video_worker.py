@@ -204,7 +204,7 @@ def test_stop_during_a_run_cancels_and_waits(long_clip, tmp_path, qtbot):
     assert not (tmp_path / "o.mkv").exists() and partial_path(tmp_path / "o.mkv").is_file()
 
 
-def test_out_of_gpu_memory_runs_the_video_again_on_the_cpu(short_clip, tmp_path, qtbot):
+def test_out_of_gpu_memory_runs_the_video_again_on_the_cpu(short_clip, tmp_path, qtbot, out_of_memory):
     """A video job on the GPU that runs out of memory mid-run tells the window, moves the shared service to
     the CPU and runs the video again there from its first frame: a complete output, no .partial left."""
     import torch
@@ -213,23 +213,7 @@ def test_out_of_gpu_memory_runs_the_video_again_on_the_cpu(short_clip, tmp_path,
         """A GPU (none needed) whose restorers run out of memory on the 5th frame."""
         def restorer(self, model_id, device, half=False, on_load=None, backend="torch"):
             real = super().restorer(model_id, torch.device("cpu"), False, on_load, backend)
-            if device.type != "cuda":
-                return real
-            frames = []
-
-            class OutOfMemory:
-                def __getattr__(self, name):
-                    return getattr(real, name)
-
-                def with_options(self, **options):
-                    return self
-
-                def enhance(self, *args, **kwargs):
-                    frames.append(1)
-                    if len(frames) == 5:
-                        raise torch.cuda.OutOfMemoryError("CUDA out of memory")
-                    return real.enhance(*args, **kwargs)
-            return OutOfMemory()
+            return out_of_memory(real, fail_on=5) if device.type == "cuda" else real
 
     w = VideoWorker(FullGpuService(device="cpu"))
     w.start()
