@@ -130,11 +130,14 @@ class VideoWorker(LoopWorker):
             info = probe_video(job.src)
             if self._cancel.is_set():
                 return self.cancelled, None
+            out_of_memory = False
             try:
                 report = self._load_and_enhance(job, info)
             except torch.cuda.OutOfMemoryError:
                 if torch.device(job.device).type != "cuda" or self._cancel.is_set():
                     raise
+                out_of_memory = True
+            if out_of_memory:   # outside the handler, whose traceback holds the GPU restorer's frames
                 self.service.fall_back_to_cpu(self._on_fallback)
                 report = self._load_and_enhance(replace(job, device="cpu", half=False), info)
             if report is None:
