@@ -109,8 +109,9 @@ class ModelService:
         except torch.cuda.OutOfMemoryError:
             if device.type != "cuda":
                 raise
-            self.fall_back_to_cpu(on_fallback)
-            return job(torch.device("cpu"), False)
+        # outside the handler: its traceback would keep the failed job's GPU tensors alive
+        self.fall_back_to_cpu(on_fallback)
+        return job(torch.device("cpu"), False)
 
     def fall_back_to_cpu(self, on_fallback: Callable[[str], None] | None = None) -> None:
         """After a CUDA out-of-memory error: drop the GPU models, make the CPU the device of later jobs
