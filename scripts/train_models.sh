@@ -113,6 +113,7 @@ case "${1:-}" in
     # GPU cycles of bundled models (time-budgeted, larger batches): the best clean x8 model with the pixel
     # terms, and the EIPNet camera model on 'realistic' inputs (the GPU image has no PyAV for H.264)
     eipnet_w128_gpu) run eipnet_w128_gpu eipnet 200000 1.5e-4 '{}' --no-gan --init models/eipnet_w128.safetensors --preload --loss-weight edge=0 --batch 128 --warmup 500 --val-every 2000 --save-every 1000 ;;
+    eipnet_w192_gpu) run eipnet_w192_gpu eipnet 200000 1e-4 '{}' --no-gan --init models/eipnet_w192.safetensors --preload --loss-weight edge=0 --batch 128 --warmup 500 --val-every 2000 --save-every 1000 ;;
     eipnet_w128_cctv_gpu) run eipnet_w128_cctv_gpu eipnet 200000 1e-4 '{}' --no-gan --init models/eipnet_w128_cctv.safetensors --degradation realistic --jitter 0.04 --clean-share 0.25 --batch 64 --workers 10 --val-every 2000 --save-every 1000 ;;
     # a seconds-long stand-in for the device workflow's tests (tiny EIPNet)
     device_smoke) run device_smoke eipnet 100000 4e-4 '{"width": 16}' --no-gan --preload --warmup 12 --val-every 100000 ;;
