@@ -23,6 +23,14 @@ does (SR images within 1/255 on most pixels). Precision: the SR networks use bf1
 runs it natively (as the PyTorch path does, :func:`facesr_gui.precision.cpu_has_bf16`), MTCNN
 float32 (its thresholded probabilities decide which faces exist).
 
+INT8 (NNCF post-training quantisation, ``benchmarks/bench_int8.py``; measured, not adopted): on all 534
+celeba_dev faces and one thread, ``eipnet_w128_cctv`` with its first and last convolution kept in bf16
+runs 25% faster (35.5 instead of 47.2 ms for 6 faces) for -0.014 dB on camera-like faces and -0.023 dB
+on clean ones (every convolution: 32 ms, -0.07 and -0.16 dB); ``jeanet_s_cctv``, the default, 30% faster
+for -0.075 and -0.19 dB, its FAAMs' attention products losing most. MTCNN's P-Net in INT8 missed 4 of
+the 179 faces float32 finds on 30 frames of the street clip (and added 5), the loss bf16 showed too.
+Shipping it would mean a quantised model per checkpoint, calibrated on training faces, beside the card.
+
 ``backend``: ``"torch"``; ``"openvino"`` (an error when it is not installed or fails); ``"auto"``
 (OpenVINO on the CPU when installed, else PyTorch; a conversion that fails falls back to PyTorch
 with a warning). Converting a network takes 1-20 s (JEANet's many small layers and 26 maps: 20 s), so
