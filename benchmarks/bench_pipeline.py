@@ -49,11 +49,12 @@ STREET = REPO.parent / "shared" / "data" / "videos" / "facenet_street_1080p.mp4"
 
 
 def make_480p(src: Path, dst: Path, frames: int) -> Path:
-    """The first ``frames`` frames of ``src`` resized to 480 lines (area filter), audio copied."""
+    """The first ``frames`` frames of ``src`` resized to 480 lines (area filter), audio copied; encoded as
+    every earlier table's input was (``veryfast``, CRF 13), whatever the app's output default."""
     info = probe_video(src)
     w = round(info.width * 480 / info.height / 2) * 2
     with VideoWriter(dst, w, 480, info.fps, audio_from=src, time_base=info.time_base,
-                     start_pts=info.start_pts) as writer:
+                     start_pts=info.start_pts, preset="veryfast", crf=13) as writer:
         for _, _, rgb in iter_frames(src, max_frames=frames):
             writer.write(cv2.resize(rgb, (w, 480), interpolation=cv2.INTER_AREA))
     return dst
@@ -80,7 +81,8 @@ def make_restorer(model: str, device: str, backend: str = "auto", half: bool = F
 
 def run(video: Path, model: str, frames: int, upscale: int, detect_every: int, device: str,
         out_dir: Path, regions: bool = True, boxes: dict | None = None, found: list | None = None,
-        backend: str = "auto", phase: int = 0, motion_gate: bool = True, half: bool = False) -> dict:
+        backend: str = "auto", phase: int = 0, motion_gate: bool = True, half: bool = False,
+        preset: str | None = None) -> dict:
     """One timed run; ``boxes`` (when given) collects each frame's restored face boxes, ``found``
     the boxes of each whole-frame detection in order (with ``detect_every`` 1: one per frame)."""
     restorer = make_restorer(model, device, backend, half)
@@ -103,7 +105,8 @@ def run(video: Path, model: str, frames: int, upscale: int, detect_every: int, d
 
     report = enhance_video(video, out_dir / f"{model.replace('/', '_')}.mp4", restorer, upscale=upscale,
                            detect_every=detect_every, max_frames=frames, regions=regions,
-                           on_frame=keep, detect_phase=phase, motion_gate=motion_gate)
+                           on_frame=keep, detect_phase=phase, motion_gate=motion_gate,
+                           **({"preset": preset} if preset else {}))
     n = max(report.frames_out, 1)
     return {"model": model, "backend": f"{restorer.backend}/{restorer.detector.backend}", "phase": phase,
             "frames": report.frames_out,
@@ -198,6 +201,8 @@ def main() -> None:
                     help="comma-separated whole-frame detection phases (enhance_video's detect_phase), e.g. 0,3,6: "
                          "the tested setting runs once per phase and the row gives the means (which frames are "
                          "detected whole decides which faces wait, so one phase's recall moves by +-0.01)")
+    ap.add_argument("--preset", default=None,
+                    help="libx264 preset of the output (default: the app's, VideoWriter's); e.g. veryfast to compare")
     ap.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -218,7 +223,7 @@ def main() -> None:
                 tested: dict = {}
                 runs.append(run(video, m, args.frames, args.upscale, args.detect_every, args.device, tmp,
                                 not args.no_regions, tested, backend=args.backend, phase=phase,
-                                motion_gate=not args.no_motion_gate, half=args.half))
+                                motion_gate=not args.no_motion_gate, half=args.half, preset=args.preset))
                 if args.recall:
                     runs[-1]["recall"] = recall(reference, tested, found)
                     runs[-1]["recall_with_coasting"] = recall(reference, tested)
