@@ -101,6 +101,14 @@ case "${1:-}" in
     # its third cycle, from the bundled (fp16) second-cycle weights at a lower peak rate (still 0.12 dB short of the
     # default on camera-like faces; at EIPNet's cost a video runs 9.2 instead of 6.1 frames/s)
     eipnet_w128_cctv3) run eipnet_w128_cctv3 eipnet 20000 1e-4 '{}' --no-gan --init models/eipnet_w128_cctv.safetensors --degradation surveillance --jitter 0.04 --clean-share 0.25 ;;
+    # the same with the pixel terms only (no edge loss: on noisy inputs Canny's edges of the HR face may ask for
+    # edges the LR face no longer holds), run beside it
+    eipnet_w128_cctv3e) run eipnet_w128_cctv3e eipnet 20000 1e-4 '{}' --no-gan --init models/eipnet_w128_cctv.safetensors --degradation surveillance --jitter 0.04 --clean-share 0.25 --loss-weight edge=0 ;;
+    # its fourth cycle, from the third's fp32 weights (+0.043 dB camera-like: 22.829 vs 22.786 on all celeba_dev;
+    # the pixel-only variant 22.818, their weight average 22.824), and beside it the same with fewer extra clean
+    # faces (clean 25.10 dB has 0.3 dB of margin over the +1.5 the default needs)
+    eipnet_w128_cctv4) run eipnet_w128_cctv4 eipnet 20000 1e-4 '{}' --no-gan --init "$RUNS/eipnet_w128_cctv3/eipnet.safetensors" --degradation surveillance --jitter 0.04 --clean-share 0.25 ;;
+    eipnet_w128_cctv4c) run eipnet_w128_cctv4c eipnet 20000 1e-4 '{}' --no-gan --init "$RUNS/eipnet_w128_cctv3/eipnet.safetensors" --degradation surveillance --jitter 0.04 --clean-share 0.1 ;;
     jeanet_s_cctv2b) run jeanet_s_cctv2b jeanet 20000 1.5e-4 '{}' --init "$RUNS/jeanet_s_cctv/jeanet.safetensors" --degradation surveillance --jitter 0.04 ;;
     # more channels for the best clean x8 model: EIPNet widened 128 -> 192 without changing what it computes
     # (Net2WiderNet, facesr_gui/train/widen.py), then fine-tuned with the pixel terms
