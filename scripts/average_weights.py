@@ -14,7 +14,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from facesr_gui.checkpoints import CheckpointError, load_checkpoint, save_checkpoint  # noqa: E402
+from facesr_gui.checkpoints import load_checkpoint, save_checkpoint  # noqa: E402
+from facesr_gui.errors import USER_ERRORS, describe  # noqa: E402
 from facesr_gui.train.average import average_nets  # noqa: E402
 
 
@@ -32,8 +33,8 @@ def main(argv: list[str] | None = None) -> int:
         loaded = [load_checkpoint(p) for p in inputs]
         shares = [float(s) for s in args.weights_of.split(",")] if args.weights_of else None
         net = average_nets([n for n, _ in loaded], shares)
-    except (CheckpointError, OSError, ValueError) as exc:
-        sys.exit(f"error: {exc}")
+    except USER_ERRORS as exc:
+        sys.exit(f"error: {describe(exc)}")
     meta = {"averaged_from": [str(p) for p in inputs], **({"shares": shares} if shares else {})}
     print(save_checkpoint(out, net, meta=meta))
     return 0

@@ -14,6 +14,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from facesr_gui.checkpoints import load_checkpoint, save_checkpoint  # noqa: E402
+from facesr_gui.errors import USER_ERRORS, describe  # noqa: E402
 from facesr_gui.train.widen import widen_eipnet  # noqa: E402
 
 
@@ -26,13 +27,13 @@ def main(argv: list[str] | None = None) -> int:
                     help="noise on the copied channels' weights, relative to each layer's std (breaks symmetry)")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
-    net, header = load_checkpoint(args.weights)
-    if header.get("net") != "eipnet":
-        sys.exit(f"error: {args.weights}: holds {header.get('net')} weights, not eipnet")
     try:
+        net, header = load_checkpoint(args.weights)
+        if header.get("net") != "eipnet":
+            sys.exit(f"error: {args.weights}: holds {header.get('net')} weights, not eipnet")
         wide = widen_eipnet(net.float(), args.width, noise=args.noise, seed=args.seed)
-    except ValueError as exc:
-        sys.exit(f"error: {exc}")
+    except USER_ERRORS as exc:
+        sys.exit(f"error: {describe(exc)}")
     meta = {"widened_from": str(args.weights), "from_width": net.config["width"], "noise": args.noise,
             "seed": args.seed}
     print(save_checkpoint(args.out, wide, meta=meta))
