@@ -83,6 +83,19 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _teacher_checkpoint(spec: str) -> str:
+    """The checkpoint file a ``--teacher`` names (a bundled or fine-tuned model id, or a file)."""
+    from .catalog import resolve
+
+    try:
+        entry = resolve(spec)
+    except ValueError as exc:
+        raise ValueError(f"--teacher: {exc}") from exc
+    if entry.checkpoint is None:
+        raise ValueError(f"--teacher {spec}: {entry.id} has no trained weights to learn from")
+    return str(entry.checkpoint)
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
     from .train.loop import TrainConfig, train
 
@@ -95,6 +108,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
                       gan_weight=args.gan_weight, rotate=args.rotate, preload=args.preload,
                       degradation=args.degradation, jitter=args.jitter, clean_share=args.clean_share,
                       loss_weights=dict(args.loss_weight or []),
+                      teachers=tuple(_teacher_checkpoint(t) for t in args.teacher or ()),
+                      distill_weight=args.distill_weight,
                       time_budget_s=args.time_budget * 60 if args.time_budget else None)
     quiet = int(os.environ.get("RANK", "0")) != 0   # under torchrun only rank 0 reports
     bar = Progress()
@@ -391,6 +406,13 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--loss-weight", type=loss_weight_arg, action="append", metavar="TERM=W",
                    help="replace one term's weight in the network's recipe (repeatable; 0 drops the term), e.g. "
                         "edge=0 for a final pixel-loss phase of EIPNet; the weights are written into the checkpoint")
+    t.add_argument("--teacher", action="append", metavar="MODEL",
+                   help="distillation: also learn the mean output of this trained model (a model id or a checkpoint "
+                        "file; repeatable: an ensemble of several is a better target than any one of them); it must "
+                        "have the trained network's scale and LR face size")
+    t.add_argument("--distill-weight", type=number_arg(float, 0), default=1.0, metavar="W",
+                   help="weight of the teachers' term, times the recipe's first (pixel) term's weight (default 1: "
+                        "the HR face and the teachers' output count the same)")
     t.set_defaults(func=_cmd_train)
 
     lb = sub.add_parser("labels", help="build the pseudo parsing-label cache (mediapipe face mesh) for a face folder")

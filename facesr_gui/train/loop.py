@@ -28,7 +28,8 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
 from ..atomic import atomic_path
-from ..checkpoints import check_net_config, load_state_strict, read_init_weights, read_training_state, save_checkpoint
+from ..checkpoints import (check_net_config, load_checkpoint, load_state_strict, read_init_weights, read_training_state,
+                           save_checkpoint)
 from ..metrics import psnr, ssim
 from ..nets import create_discriminator, create_net, get_info, net_lr_side
 from ..nets.outputs import SROutput
@@ -78,6 +79,8 @@ class TrainConfig:
     jitter: float = 0.0                     # framing jitter (dataset.py): zoom and shift up to this share
     clean_share: float = 0.0                # extra share of clean bicubic LR faces in training (dataset.py)
     loss_weights: dict = field(default_factory=dict)   # {term: weight} overriding the recipe's (0 drops a term)
+    teachers: tuple = ()                    # checkpoints whose mean output the net also learns (distillation)
+    distill_weight: float = 1.0             # the distillation term's weight, times the recipe's first term's
 
 
 @dataclass
@@ -265,6 +268,7 @@ class Trainer:
             if fitted:   # a time-budgeted run goes on with the length it was fitted to
                 cfg = self.cfg = replace(cfg, steps=int(saved["steps"]), time_budget_s=saved["time_budget_s"])
         self._build_net(net_cfg)
+        self._build_teachers()
         self._build_data()
         self._build_optimisers()
         self.start = self._resume(resume_state)
@@ -276,7 +280,7 @@ class Trainer:
         self.loader = DataLoader(SampleStream(self.train_ds, cfg.seed),
                                  batch_sampler=BatchNumbers(self.start, cfg.steps, cfg.batch_size, self.rank, self.world),
                                  num_workers=cfg.workers, pin_memory=self.device.type == "cuda", persistent_workers=False)
-        self.terms_sum = L.LossTerms(dict(self.recipe.weights, adv=self.recipe.gan_weight))
+        self.terms_sum = L.LossTerms(dict(self.recipe.weights, adv=self.recipe.gan_weight, **self.distill_weights))
         self.use_amp = use_bf16(cfg.amp, self.device)
         self.gan_from = int(self.recipe.gan_start * cfg.steps)
         self.t0 = time.monotonic()
@@ -288,7 +292,9 @@ class Trainer:
         self.state_path = self.out_dir / "state.pt"
         self.meta = {"net": cfg.net, "data": str(cfg.data), "recipe": self.recipe.notes, "degradation": cfg.degradation,
                      **({"clean_share": cfg.clean_share} if cfg.clean_share else {}),
-                     **({"loss_weights": dict(cfg.loss_weights)} if cfg.loss_weights else {})}
+                     **({"loss_weights": dict(cfg.loss_weights)} if cfg.loss_weights else {}),
+                     **({"teachers": [Path(t).name for t in cfg.teachers], "distill_weight": cfg.distill_weight}
+                        if self.teachers else {})}
 
     def _build_net(self, net_cfg: dict) -> None:
         cfg = self.cfg
@@ -302,6 +308,41 @@ class Trainer:
         self.memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
         self.net = net.to(memory_format=self.memory_format)
         self.hr_size = cfg.hr_size or net_lr_side(net) * net.scale
+
+    def _build_teachers(self) -> None:
+        """Distillation (``cfg.teachers``): each teacher checkpoint, frozen in eval mode; the net then also learns
+        their mean output with the recipe's first (pixel) term, weighted ``distill_weight`` times that term's
+        weight (an ensemble of two different networks scores above either, and its mean is a target a single
+        net of either's cost can learn from; Hinton et al. 2015, for SR e.g. Gao et al. 2018). A teacher must
+        take the net's LR faces and give its HR size."""
+        cfg = self.cfg
+        self.teachers: list[nn.Module] = []
+        self.distill_weights: dict[str, float] = {}
+        if cfg.distill_weight < 0:
+            raise ValueError(f"the distillation weight must be >= 0, got {cfg.distill_weight}")
+        if not cfg.teachers or cfg.distill_weight == 0:
+            return
+        lr_side = net_lr_side(_unwrap(self.net))
+        for path in cfg.teachers:
+            teacher, _header = load_checkpoint(path, self.device)
+            if teacher.scale != self.net.scale or net_lr_side(teacher) != lr_side:
+                raise ValueError(f"teacher {Path(path).name} is x{teacher.scale} from {net_lr_side(teacher)} px faces; "
+                                 f"the net being trained is x{self.net.scale} from {lr_side} px")
+            teacher = teacher.float().eval().to(memory_format=self.memory_format)
+            for p in teacher.parameters():
+                p.requires_grad_(False)
+            self.teachers.append(teacher)
+        first = next(iter(self.recipe.weights))
+        self.distill_term = first
+        self.distill_weights = {"distill": cfg.distill_weight * self.recipe.weights[first]}
+
+    @torch.no_grad()
+    def _teacher_image(self, lr: Tensor) -> Tensor:
+        """The teachers' mean SR image of ``lr`` (their forward passes in bf16 where the net's is), float32,
+        clamped to ``[0, 1]``."""
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.use_amp):
+            images = [t(lr).image.float().clamp(0, 1) for t in self.teachers]
+        return torch.stack(images).mean(dim=0)
 
     def _preload_progress(self, done: int, total: int) -> None:
         stop = getattr(self, "_setup_should_stop", None)
@@ -362,9 +403,12 @@ class Trainer:
             group["lr"] = self.lr * lr_factor(self.step_no, self.n_steps, cfg.schedule, cfg.warmup)
         self.net.train()
         gan_on = self.disc is not None and self.step_no >= self.gan_from
+        target = self._teacher_image(batch["lr"]) if self.teachers else None
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=self.use_amp):
             out = self.net(batch["lr"])
             terms, skipped = _compute_terms(self.recipe, out, batch)
+            if target is not None:
+                terms["distill"] = self.recipe.terms[self.distill_term](out, {**batch, "hr": target})
             if gan_on:
                 terms["adv"] = L.g_adv_loss(self.disc(out.image))
         total, log = self.terms_sum(terms)

@@ -232,3 +232,42 @@ def test_gan_weight_overrides_the_recipe(faces, tmp_path):
     assert "adv" in on[-1].losses and on[-1].phase == "gan"
     with pytest.raises(ValueError, match=">= 0"):
         next(train(_cfg("priorsr_gan", faces, tmp_path / "bad", steps=1, gan_weight=-1.0)))
+
+
+def test_distillation_pulls_the_net_toward_its_teachers(faces, tmp_path):
+    """With teachers, the net also learns their mean output: trained on that term alone (the HR terms
+    at weight 0 but one), it ends nearer the teachers than the same run without them."""
+    from facesr_gui.checkpoints import save_checkpoint
+    from facesr_gui.nets import create_net
+
+    tiny = get_info("eipnet").tiny_cfg
+    teachers = []
+    for seed in (5, 6):
+        torch.manual_seed(seed)
+        teachers.append(save_checkpoint(tmp_path / f"teacher{seed}.safetensors", create_net("eipnet", **tiny)))
+    weights = {"edge": 0.0, "lce": 0.0}
+    runs = {}
+    for name, kw in {"plain": {}, "taught": {"teachers": tuple(map(str, teachers)), "distill_weight": 50.0}}.items():
+        cfg = _cfg("eipnet", faces, tmp_path / name, steps=15, lr=5e-3, amp=False, loss_weights=weights, **kw)
+        events = list(train(cfg))
+        assert ("distill" in events[-1].losses) == (name == "taught")
+        runs[name] = events[-1].checkpoint
+    taught, header = load_checkpoint(runs["taught"])
+    assert header["meta"]["teachers"] == ["teacher5.safetensors", "teacher6.safetensors"]
+    plain, _ = load_checkpoint(runs["plain"])
+    lr = FaceFolder(faces[0], hr_size=128, scale=8, augment=False, with_edges=False)[0]["lr"][None]
+    with torch.no_grad():
+        target = torch.stack([load_checkpoint(t)[0].eval()(lr).image.clamp(0, 1) for t in teachers]).mean(0)
+        gap = {k: float((n.eval()(lr).image - target).abs().mean()) for k, n in (("taught", taught), ("plain", plain))}
+    assert gap["taught"] < 0.5 * gap["plain"], gap
+
+
+def test_a_teacher_of_another_scale_is_refused(faces, tmp_path):
+    from facesr_gui.checkpoints import save_checkpoint
+    from facesr_gui.nets import create_net
+
+    x4 = save_checkpoint(tmp_path / "x4.safetensors", create_net("cagface", **get_info("cagface").tiny_cfg))
+    with pytest.raises(ValueError, match="teacher x4.safetensors is x4"):
+        next(train(_cfg("eipnet", faces, tmp_path / "run", steps=1, teachers=(str(x4),))))
+    with pytest.raises(ValueError, match="distillation weight"):
+        next(train(_cfg("eipnet", faces, tmp_path / "neg", steps=1, teachers=(str(x4),), distill_weight=-1.0)))
