@@ -18,7 +18,7 @@ from typing import Sequence
 
 from .cli_support import (NON_NEGATIVE, POSITIVE, ArgParser, Progress, StopOnSignal, add_degradation_args,
                           add_enhance_args, default_detect_every, finite_or_null, item_line, json_object_arg, left_over,
-                          loss_weight_arg, number_arg)
+                          loss_weight_arg, number_arg, weights_arg)
 from .memory import limit_malloc_arenas
 
 
@@ -110,6 +110,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
                       loss_weights=dict(args.loss_weight or []),
                       teachers=tuple(_teacher_checkpoint(t) for t in args.teacher or ()),
                       distill_weight=args.distill_weight,
+                      teacher_weights=tuple(args.teacher_weights or ()), teacher_flip=args.teacher_flip,
                       time_budget_s=args.time_budget * 60 if args.time_budget else None)
     quiet = int(os.environ.get("RANK", "0")) != 0   # under torchrun only rank 0 reports
     bar = Progress()
@@ -410,6 +411,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="distillation: also learn the mean output of this trained model (a model id or a checkpoint "
                         "file; repeatable: an ensemble of several is a better target than any one of them); it must "
                         "have the trained network's scale and LR face size")
+    t.add_argument("--teacher-weights", type=weights_arg, default=None, metavar="W,W,...",
+                   help="the teachers' shares of their mean, one per --teacher in order (default equal; scaled to "
+                        "sum to 1), e.g. 0.75,0.25 when one teacher is much the better")
+    t.add_argument("--teacher-flip", action="store_true",
+                   help="each teacher's output is its mean over the face and its mirror image (the flip ensemble "
+                        "of facesr eval --flip-ensemble): a better target, at twice the teachers' cost")
     t.add_argument("--distill-weight", type=number_arg(float, 0), default=1.0, metavar="W",
                    help="weight of the teachers' term, times the recipe's first (pixel) term's weight (default 1: "
                         "the HR face and the teachers' output count the same)")

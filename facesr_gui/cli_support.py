@@ -11,7 +11,7 @@ import time
 __all__ = ["ArgParser", "NON_NEGATIVE", "POSITIVE", "Progress", "StopOnSignal", "add_degradation_args",
            "add_enhance_args", "default_detect_every",
            "finite_or_null", "item_line", "json_object_arg", "left_over", "min_face_arg", "number_arg", "ray_address_arg",
-           "upscale_arg"]
+           "upscale_arg", "weights_arg"]
 
 
 class Progress:
@@ -154,6 +154,17 @@ def loss_weight_arg(text: str) -> tuple[str, float]:
     if not sep or not name.strip() or not weight >= 0:
         raise argparse.ArgumentTypeError(f"expected TERM=WEIGHT with a weight >= 0 (e.g. edge=0), got {text!r}")
     return name.strip(), weight
+
+
+def weights_arg(text: str) -> tuple[float, ...]:
+    """``W,W,...`` (``0.75,0.25``) -> ``(0.75, 0.25)``: numbers >= 0, not all 0."""
+    try:
+        weights = tuple(float(w) for w in text.split(","))
+    except ValueError:
+        weights = ()
+    if not weights or any(not w >= 0 for w in weights) or sum(weights) <= 0:
+        raise argparse.ArgumentTypeError(f"expected comma-separated weights >= 0, not all 0 (e.g. 0.75,0.25), got {text!r}")
+    return weights
 
 
 def add_degradation_args(parser: argparse.ArgumentParser, help_text: str) -> None:

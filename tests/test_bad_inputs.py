@@ -93,6 +93,8 @@ ARGUMENTS = {
                                  "--out", "{tmp}/run"], "--teacher"),
     "train --teacher of another scale": (["train", "--model", "eipnet", "--data", "{faces}", "--teacher", "cagface_s32",
                                           "--out", "{tmp}/run"], "is x4"),
+    "train --teacher-weights negative": (["train", "--model", "eipnet", "--data", "{faces}", "--teacher-weights",
+                                          "1,-1"], "--teacher-weights"),
     "train --distill-weight -1": (["train", "--model", "eipnet", "--data", "{faces}", "--distill-weight", "-1"],
                                   "--distill-weight"),
     "eval --scale 0": (["eval", "--model", "bicubic", "--hr", "{faces}", "--scale", "0"], "--scale"),

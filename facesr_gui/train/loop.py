@@ -13,6 +13,7 @@ takes its slice of every global batch and gradients are averaged by DDP.
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import math
 import os
@@ -32,6 +33,7 @@ from ..checkpoints import (check_net_config, load_checkpoint, load_state_strict,
                            save_checkpoint)
 from ..metrics import psnr, ssim
 from ..nets import create_discriminator, create_net, get_info, net_lr_side
+from ..nets import ensemble
 from ..nets.outputs import SROutput
 from ..precision import use_bf16
 from . import losses as L
@@ -80,6 +82,8 @@ class TrainConfig:
     clean_share: float = 0.0                # extra share of clean bicubic LR faces in training (dataset.py)
     loss_weights: dict = field(default_factory=dict)   # {term: weight} overriding the recipe's (0 drops a term)
     teachers: tuple = ()                    # checkpoints whose mean output the net also learns (distillation)
+    teacher_weights: tuple = ()             # their shares of that mean (default equal; scaled to sum to 1)
+    teacher_flip: bool = False              # each teacher's output is its flip ensemble (nets/ensemble.py)
     distill_weight: float = 1.0             # the distillation term's weight, times the recipe's first term's
 
 
@@ -293,7 +297,8 @@ class Trainer:
         self.meta = {"net": cfg.net, "data": str(cfg.data), "recipe": self.recipe.notes, "degradation": cfg.degradation,
                      **({"clean_share": cfg.clean_share} if cfg.clean_share else {}),
                      **({"loss_weights": dict(cfg.loss_weights)} if cfg.loss_weights else {}),
-                     **({"teachers": [Path(t).name for t in cfg.teachers], "distill_weight": cfg.distill_weight}
+                     **({"teachers": [Path(t).name for t in cfg.teachers], "teacher_weights": self.teacher_shares,
+                         "teacher_flip": cfg.teacher_flip, "distill_weight": cfg.distill_weight}
                         if self.teachers else {})}
 
     def _build_net(self, net_cfg: dict) -> None:
@@ -311,15 +316,21 @@ class Trainer:
 
     def _build_teachers(self) -> None:
         """Distillation (``cfg.teachers``): each teacher checkpoint, frozen in eval mode; the net then also learns
-        their mean output with the recipe's first (pixel) term, weighted ``distill_weight`` times that term's
-        weight (an ensemble of two different networks scores above either, and its mean is a target a single
+        their mean output (weighted by ``teacher_weights``; with ``teacher_flip`` each teacher's flip ensemble)
+        with the recipe's first (pixel) term, weighted ``distill_weight`` times that term's weight (an ensemble of two different networks scores above either, and its mean is a target a single
         net of either's cost can learn from; Hinton et al. 2015, for SR e.g. Gao et al. 2018). A teacher must
         take the net's LR faces and give its HR size."""
         cfg = self.cfg
         self.teachers: list[nn.Module] = []
+        self.teacher_shares: list[float] = []
         self.distill_weights: dict[str, float] = {}
         if cfg.distill_weight < 0:
             raise ValueError(f"the distillation weight must be >= 0, got {cfg.distill_weight}")
+        shares = [float(w) for w in cfg.teacher_weights] or [1.0] * len(cfg.teachers)
+        if len(shares) != len(cfg.teachers):
+            raise ValueError(f"{len(shares)} teacher weights for {len(cfg.teachers)} teachers: give one per teacher")
+        if shares and (any(not w >= 0 for w in shares) or sum(shares) <= 0):
+            raise ValueError(f"teacher weights must be >= 0 and not all 0, got {shares}")
         if not cfg.teachers or cfg.distill_weight == 0:
             return
         lr_side = net_lr_side(_unwrap(self.net))
@@ -332,17 +343,18 @@ class Trainer:
             for p in teacher.parameters():
                 p.requires_grad_(False)
             self.teachers.append(teacher)
+        self.teacher_shares = [w / sum(shares) for w in shares]
         first = next(iter(self.recipe.weights))
         self.distill_term = first
         self.distill_weights = {"distill": cfg.distill_weight * self.recipe.weights[first]}
 
     @torch.no_grad()
     def _teacher_image(self, lr: Tensor) -> Tensor:
-        """The teachers' mean SR image of ``lr`` (their forward passes in bf16 where the net's is), float32,
-        clamped to ``[0, 1]``."""
+        """The teachers' weighted mean SR image of ``lr`` (their forward passes in bf16 where the net's is),
+        float32, each clamped to ``[0, 1]``."""
+        run = functools.partial(ensemble.flip_ensemble) if self.cfg.teacher_flip else (lambda t, x: t(x))
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.use_amp):
-            images = [t(lr).image.float().clamp(0, 1) for t in self.teachers]
-        return torch.stack(images).mean(dim=0)
+            return sum(w * run(t, lr).image.float().clamp(0, 1) for t, w in zip(self.teachers, self.teacher_shares))
 
     def _preload_progress(self, done: int, total: int) -> None:
         stop = getattr(self, "_setup_should_stop", None)

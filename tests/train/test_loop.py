@@ -271,3 +271,29 @@ def test_a_teacher_of_another_scale_is_refused(faces, tmp_path):
         next(train(_cfg("eipnet", faces, tmp_path / "run", steps=1, teachers=(str(x4),))))
     with pytest.raises(ValueError, match="distillation weight"):
         next(train(_cfg("eipnet", faces, tmp_path / "neg", steps=1, teachers=(str(x4),), distill_weight=-1.0)))
+    with pytest.raises(ValueError, match="2 teacher weights for 1 teachers"):
+        next(train(_cfg("eipnet", faces, tmp_path / "w", steps=1, teachers=(str(x4),), teacher_weights=(1, 2))))
+
+
+def test_weighted_flipped_teachers_make_the_target(faces, tmp_path):
+    """The target is the teachers' outputs (each its flip ensemble with ``teacher_flip``) mixed by their
+    weights scaled to sum to 1."""
+    from facesr_gui.checkpoints import save_checkpoint
+    from facesr_gui.nets import create_net
+    from facesr_gui.nets.ensemble import flip_ensemble
+    from facesr_gui.train.loop import Trainer
+
+    tiny = get_info("eipnet").tiny_cfg
+    paths = []
+    for seed in (5, 6):
+        torch.manual_seed(seed)
+        paths.append(str(save_checkpoint(tmp_path / f"t{seed}.safetensors", create_net("eipnet", **tiny))))
+    trainer = Trainer(_cfg("eipnet", faces, tmp_path / "run", steps=1, amp=False, teachers=tuple(paths),
+                           teacher_weights=(3, 1), teacher_flip=True))
+    trainer.setup()
+    assert trainer.teacher_shares == [0.75, 0.25]
+    lr = torch.rand(2, 3, 16, 16)
+    with torch.no_grad():
+        nets = [load_checkpoint(p)[0].eval() for p in paths]
+        want = sum(w * flip_ensemble(n, lr).image.clamp(0, 1) for n, w in zip(nets, (0.75, 0.25)))
+    assert torch.allclose(trainer._teacher_image(lr), want, atol=1e-5)
