@@ -13,7 +13,6 @@ takes its slice of every global batch and gradients are averaged by DDP.
 from __future__ import annotations
 
 import copy
-import functools
 import json
 import math
 import os
@@ -317,9 +316,10 @@ class Trainer:
     def _build_teachers(self) -> None:
         """Distillation (``cfg.teachers``): each teacher checkpoint, frozen in eval mode; the net then also learns
         their mean output (weighted by ``teacher_weights``; with ``teacher_flip`` each teacher's flip ensemble)
-        with the recipe's first (pixel) term, weighted ``distill_weight`` times that term's weight (an ensemble of two different networks scores above either, and its mean is a target a single
-        net of either's cost can learn from; Hinton et al. 2015, for SR e.g. Gao et al. 2018). A teacher must
-        take the net's LR faces and give its HR size."""
+        with the recipe's first (pixel) term, weighted ``distill_weight`` times that term's weight. An ensemble
+        of two different networks scores above either, and its output is a target a single net of either's cost
+        can learn from (Hinton et al. 2015; for SR e.g. Gao et al. 2018). A teacher must take the net's LR faces
+        and give its HR size."""
         cfg = self.cfg
         self.teachers: list[nn.Module] = []
         self.teacher_shares: list[float] = []
@@ -352,7 +352,7 @@ class Trainer:
     def _teacher_image(self, lr: Tensor) -> Tensor:
         """The teachers' weighted mean SR image of ``lr`` (their forward passes in bf16 where the net's is),
         float32, each clamped to ``[0, 1]``."""
-        run = functools.partial(ensemble.flip_ensemble) if self.cfg.teacher_flip else (lambda t, x: t(x))
+        run = ensemble.flip_ensemble if self.cfg.teacher_flip else (lambda t, x: t(x))
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.use_amp):
             return sum(w * run(t, lr).image.float().clamp(0, 1) for t, w in zip(self.teachers, self.teacher_shares))
 
