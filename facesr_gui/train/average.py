@@ -13,7 +13,19 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-__all__ = ["average_nets"]
+__all__ = ["average_nets", "normalised_shares"]
+
+
+def normalised_shares(weights: Sequence[float] | None, count: int, what: str) -> list[float]:
+    """``weights``, one per ``what`` (default: equal), scaled to sum to 1. Raises ``ValueError`` unless
+    there is one number >= 0 per ``what`` and not all are 0 (none for a count of 0)."""
+    values = [1.0] * count if weights is None else [float(w) for w in weights]
+    if len(values) != count:
+        raise ValueError(f"{len(values)} {what} weights for {count} {what}s: give one per {what}")
+    if values and (any(not w >= 0 for w in values) or sum(values) <= 0):
+        raise ValueError(f"{what} weights must be >= 0 and not all 0, got {values}")
+    total = sum(values)
+    return [w / total for w in values]
 
 
 def average_nets(nets: Sequence[nn.Module], weights: Sequence[float] | None = None) -> nn.Module:
@@ -22,9 +34,7 @@ def average_nets(nets: Sequence[nn.Module], weights: Sequence[float] | None = No
     Raises ``ValueError`` for fewer than two nets, different kinds, configurations or keys."""
     if len(nets) < 2:
         raise ValueError(f"averaging needs at least two networks, got {len(nets)}")
-    weights = [1.0] * len(nets) if weights is None else [float(w) for w in weights]
-    if len(weights) != len(nets) or any(w < 0 for w in weights) or sum(weights) <= 0:
-        raise ValueError("weights: one non-negative number per network, not all zero")
+    shares = normalised_shares(weights, len(nets), "network")
     first = nets[0]
     for i, net in enumerate(nets[1:], 1):
         if type(net) is not type(first) or getattr(net, "config", None) != getattr(first, "config", None):
@@ -36,12 +46,11 @@ def average_nets(nets: Sequence[nn.Module], weights: Sequence[float] | None = No
     for i, state in enumerate(states[1:], 1):
         if list(state) != keys:
             raise ValueError(f"network {i} holds other weights than network 0")
-    total = sum(weights)
     merged = {}
     for key in keys:
         values = [state[key] for state in states]
         if values[0].is_floating_point():
-            merged[key] = sum(w / total * v.detach().float() for w, v in zip(weights, values))
+            merged[key] = sum(w * v.detach().float() for w, v in zip(shares, values))
         else:
             if any(not torch.equal(values[0], v) for v in values[1:]):
                 raise ValueError(f"{key}: an integer buffer that differs between the networks")

@@ -36,6 +36,7 @@ from ..nets import ensemble
 from ..nets.outputs import SROutput
 from ..precision import use_bf16
 from . import losses as L
+from .average import normalised_shares
 from .cache import PreloadedFaces
 from .dataset import FaceFolder
 from .degrade import upscale_bicubic
@@ -326,14 +327,10 @@ class Trainer:
         self.distill_weights: dict[str, float] = {}
         if cfg.distill_weight < 0:
             raise ValueError(f"the distillation weight must be >= 0, got {cfg.distill_weight}")
-        shares = [float(w) for w in cfg.teacher_weights] or [1.0] * len(cfg.teachers)
-        if len(shares) != len(cfg.teachers):
-            raise ValueError(f"{len(shares)} teacher weights for {len(cfg.teachers)} teachers: give one per teacher")
-        if shares and (any(not w >= 0 for w in shares) or sum(shares) <= 0):
-            raise ValueError(f"teacher weights must be >= 0 and not all 0, got {shares}")
+        shares = normalised_shares(cfg.teacher_weights or None, len(cfg.teachers), "teacher")
         if not cfg.teachers or cfg.distill_weight == 0:
             return
-        lr_side = net_lr_side(_unwrap(self.net))
+        lr_side = net_lr_side(self.net)   # (called before the net is wrapped for DDP)
         for path in cfg.teachers:
             teacher, _header = load_checkpoint(path, self.device)
             if teacher.scale != self.net.scale or net_lr_side(teacher) != lr_side:
@@ -343,10 +340,9 @@ class Trainer:
             for p in teacher.parameters():
                 p.requires_grad_(False)
             self.teachers.append(teacher)
-        self.teacher_shares = [w / sum(shares) for w in shares]
-        first = next(iter(self.recipe.weights))
-        self.distill_term = first
-        self.distill_weights = {"distill": cfg.distill_weight * self.recipe.weights[first]}
+        self.teacher_shares = shares
+        self.distill_term = next(iter(self.recipe.weights))
+        self.distill_weights = {"distill": cfg.distill_weight * self.recipe.weights[self.distill_term]}
 
     @torch.no_grad()
     def _teacher_image(self, lr: Tensor) -> Tensor:
