@@ -122,16 +122,18 @@ class CompiledModule:
     Call it like the module: a float32 NCHW tensor in, the module's kind of output out (CPU tensors).
     ``bf16``: OpenVINO's bf16 inference precision (else float32). ``threads``: its CPU threads
     (default: torch's). ``cache_dir``: where converted models are kept (default ``<user data>/openvino``;
-    module docstring)."""
+    module docstring). ``image_only``: an SR network's image without its maps (the SROutput's ``maps``
+    empty): OpenVINO then leaves out what only the maps need and nothing copies them (video frames,
+    whose faces' maps nobody looks at: about 10% of JEANet's time)."""
 
     def __init__(self, net: nn.Module, example: Tensor, dynamic: tuple[int, ...] = (0,), bf16: bool = False,
-                 threads: int | None = None, cache_dir: Path | None = None) -> None:
+                 threads: int | None = None, cache_dir: Path | None = None, image_only: bool = False) -> None:
         net = net.eval()
         with torch.inference_mode():
             probe = net(example)
         self._sr = isinstance(probe, SROutput)
         self._tuple = isinstance(probe, (tuple, list))
-        self.map_names = tuple(probe.maps) if self._sr else ()
+        self.map_names = tuple(probe.maps) if self._sr and not image_only else ()
         flat = _Flat(net, self.map_names).eval()
         dims = [-1 if i in dynamic else int(n) for i, n in enumerate(example.shape)]
         model = _converted(flat, example, dims, cache_dir)
@@ -198,10 +200,10 @@ def _converted(flat: _Flat, example: Tensor, dims: list[int], cache_dir: Path | 
 
 
 def compile_module(net: nn.Module, example: Tensor, dynamic: tuple[int, ...] = (0,), bf16: bool = False,
-                   required: bool = False) -> CompiledModule | None:
+                   required: bool = False, image_only: bool = False) -> CompiledModule | None:
     """:class:`CompiledModule`, or None (with a warning) when OpenVINO fails and not ``required``."""
     try:
-        return CompiledModule(net, example, dynamic, bf16)
+        return CompiledModule(net, example, dynamic, bf16, image_only=image_only)
     except Exception as exc:  # noqa: BLE001 - any converter or plugin failure: PyTorch runs it
         if required:
             raise RuntimeError(f"OpenVINO could not compile {type(net).__name__}: {exc}") from exc

@@ -20,6 +20,7 @@ Conventions: images are ``(H, W, 3)`` uint8 RGB; maps are float32 ``(h, w)`` or
 from __future__ import annotations
 
 import copy
+import threading
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -169,7 +170,9 @@ class FaceRestorer:
         colour_match: low-frequency back-projection onto the LR input (:func:`blend.match_colour`).
         native_detail: for faces the frame holds at more pixels than the LR input, keep the
             frame's own detail and add only the SR detail above it (:func:`keep_native_detail`).
-        keep_maps: return the internal maps (costs memory on many-face frames).
+        keep_maps: return the internal maps (costs memory on many-face frames). Without them, an
+            OpenVINO backend runs a second compiled network that computes the image only (built on
+            the first request without maps and shared by :meth:`with_options` copies).
         flip_ensemble: average the net over each face and its mirror image (twice the SR time,
             +0.05-0.09 dB on held-out faces; :mod:`facesr_gui.nets.ensemble`).
         lr_size: side of the LR face crop fed to the net; default from the registry
@@ -212,9 +215,12 @@ class FaceRestorer:
         self._detector = detector
         # the network as OpenVINO runs it (:mod:`.accel`), or None: PyTorch runs ``self.net``
         self._compiled = None
+        # the image-only compiled network (key "net"), built on the first request without maps; one dict
+        # and lock shared by every with_options copy
+        self._image_only: dict[str, accel.CompiledModule] = {}
+        self._image_only_lock = threading.Lock()
         if accel.resolve_backend(backend, self.device) == "openvino":
-            example = torch.zeros(1, 3, self.lr_size, self.lr_size)
-            self._compiled = accel.compile_module(self.net, example, (0,), bf16=self.bf16,
+            self._compiled = accel.compile_module(self.net, self._example(), (0,), bf16=self.bf16,
                                                   required=backend == "openvino")
         self.backend = "torch" if self._compiled is None else "openvino"
         self._backend_request = backend   # the lazily built detector's too
@@ -324,6 +330,22 @@ class FaceRestorer:
                 progress(min(start + len(chunk), len(crops)) / len(crops), f"{len(faces)}/{len(crops)} faces")
         return faces
 
+    def _example(self) -> torch.Tensor:
+        return torch.zeros(1, 3, self.lr_size, self.lr_size)
+
+    def _network(self):
+        """What runs a batch: the PyTorch module, or OpenVINO's compiled network (image-only without maps;
+        the full one if that cannot be compiled)."""
+        if self._compiled is None:
+            return self.net
+        if self.keep_maps:
+            return self._compiled
+        with self._image_only_lock:
+            if "net" not in self._image_only:
+                lean = accel.compile_module(self.net, self._example(), (0,), bf16=self.bf16, image_only=True)
+                self._image_only["net"] = self._compiled if lean is None else lean
+            return self._image_only["net"]
+
     @torch.inference_mode()
     def _forward(self, lr_batch: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, np.ndarray]]:
         """``(B, s, s, 3)`` uint8 -> SR ``(B, S, S, 3)`` uint8, spatial maps, non-spatial values."""
@@ -332,7 +354,7 @@ class FaceRestorer:
             x = x.half()
         if self.device.type == "cpu":
             x = x.contiguous(memory_format=torch.channels_last)
-        net = self.net if self._compiled is None else self._compiled
+        net = self._network()
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16 and self._compiled is None):
             out = flip_ensemble(net, x) if self.flip_ensemble else net(x)
         sr = (out.clamped().float() * 255.0).round().byte().permute(0, 2, 3, 1).cpu().numpy()

@@ -147,6 +147,10 @@ class FrameRestorer:
 
     def __init__(self, restorer: FaceRestorer, upscale: int, report: VideoReport,
                  stabiliser: FaceStabiliser | None = None) -> None:
+        if getattr(restorer, "keep_maps", False) and getattr(restorer, "mask", "ellipse") != "parsing":
+            # nothing looks at a video face's maps (a parsing mask is made from them): the SR network
+            # then computes the image only (:class:`~.restore.FaceRestorer`, keep_maps)
+            restorer = restorer.with_options(keep_maps=False)
         self.restorer, self.upscale, self.report, self.stabiliser = restorer, upscale, report, stabiliser
 
     def __call__(self, item: Tracked) -> EnhanceResult:

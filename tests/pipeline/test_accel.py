@@ -85,6 +85,33 @@ def test_openvino_gives_pytorchs_faces_and_maps(cache):
     assert ov_r._compiled._compiled.get_property("ENABLE_CPU_PINNING") is False
 
 
+def test_without_maps_openvino_runs_an_image_only_network_shared_by_copies(cache):
+    pytest.importorskip("openvino")
+    full = FaceRestorer(_tiny(), backend="openvino", bf16=False)
+    lean = full.with_options(keep_maps=False)
+    faces = _faces(4)
+    sr_full, maps, _ = full._forward(faces)
+    sr_lean, no_maps, no_values = lean._forward(faces)
+    assert maps and not no_maps and not no_values
+    assert np.abs(sr_full.astype(int) - sr_lean.astype(int)).max() <= 1
+    compiled = lean._image_only["net"]
+    assert compiled is not full._compiled and compiled.map_names == ()
+    # the full restorer keeps its maps; a second copy without them reuses the first one's network
+    assert full._network() is full._compiled
+    assert full.with_options(keep_maps=False)._network() is compiled
+    assert len(list(cache.glob("*.xml"))) == 2
+
+
+def test_video_frames_are_restored_without_maps_unless_the_mask_needs_them():
+    from facesr_gui.pipeline.video import VideoReport
+    from facesr_gui.pipeline.video_stages import FrameRestorer
+
+    r = FaceRestorer(_tiny(), bf16=False)
+    assert r.keep_maps
+    assert FrameRestorer(r, 1, VideoReport()).restorer.keep_maps is False
+    assert FrameRestorer(r.with_options(mask="parsing"), 1, VideoReport()).restorer.keep_maps is True
+
+
 def test_openvino_detector_finds_pytorchs_faces(cache):
     pytest.importorskip("openvino")
     from facesr_gui.selftest import load_sample
