@@ -5,9 +5,49 @@ Paper-specific blocks live in the paper's own module.
 """
 from __future__ import annotations
 
+import contextlib
+import functools
+
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+
+@functools.lru_cache(maxsize=32)
+def _bicubic_matrix(n_in: int, scale: int) -> np.ndarray:
+    """``(n_in * scale, n_in)`` float32: row ``o`` holds the weights PyTorch's bicubic upsampling
+    (``a = -0.75``, ``align_corners=False``, indices clamped at the border) gives each input pixel."""
+    a = -0.75
+
+    def weight(t: float) -> float:
+        t = abs(t)
+        if t <= 1:
+            return ((a + 2) * t - (a + 3)) * t * t + 1
+        return ((a * t - 5 * a) * t + 8 * a) * t - 4 * a if t < 2 else 0.0
+
+    m = np.zeros((n_in * scale, n_in), np.float64)
+    for o in range(n_in * scale):
+        src = (o + 0.5) / scale - 0.5
+        i0 = int(np.floor(src))
+        for k in range(-1, 3):
+            m[o, min(max(i0 + k, 0), n_in - 1)] += weight(k - (src - i0))
+    return m.astype(np.float32)
+
+
+def bicubic_upsample(x: Tensor, scale: int) -> Tensor:
+    """``F.interpolate(x, scale_factor=scale, mode="bicubic", align_corners=False)`` for an integer
+    ``scale``, computed as two small matrix products in float32 (the same values within 1e-6).
+
+    Why: OpenVINO's CPU Interpolate took 31 ms for six 16 px faces at x8 (a fifth of JEANet's
+    time), the products 0.2 ms. The matrices are constants, so a converted model holds them."""
+    h, w = int(x.shape[-2]), int(x.shape[-1])
+    rows = torch.from_numpy(_bicubic_matrix(h, int(scale))).to(x.device)
+    cols = torch.from_numpy(_bicubic_matrix(w, int(scale))).to(x.device)
+    # float32 also inside a bf16 autocast region (it would run the products in bf16); none on "meta"
+    plain = torch.autocast(x.device.type, enabled=False) if x.device.type in ("cpu", "cuda") else contextlib.nullcontext()
+    with plain:
+        return torch.matmul(torch.matmul(rows, x.float()), cols.t()).to(x.dtype)
 
 
 def conv3x3(cin: int, cout: int, stride: int = 1, bias: bool = True, dilation: int = 1) -> nn.Conv2d:

@@ -1,10 +1,10 @@
 """Bicubic interpolation baseline behind the same interface as the learned networks."""
 from __future__ import annotations
 
-import torch.nn.functional as F
 from torch import Tensor
 
 from ._base import SRNet
+from ._blocks import bicubic_upsample
 from ._registry import NetInfo, register_net
 from .outputs import SROutput
 
@@ -16,7 +16,7 @@ class Bicubic(SRNet):
         super().__init__(scale=scale)
 
     def forward(self, lr: Tensor) -> SROutput:
-        up = F.interpolate(lr, scale_factor=self.scale, mode="bicubic", align_corners=False)
+        up = bicubic_upsample(lr, self.scale)
         return SROutput(up, {})
 
 

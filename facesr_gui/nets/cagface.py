@@ -55,7 +55,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ._base import SRNet
-from ._blocks import ResBlock, conv1x1, conv3x3, upsample_pixelshuffle
+from ._blocks import ResBlock, bicubic_upsample, conv1x1, conv3x3, upsample_pixelshuffle
 from ._registry import NetInfo, register_net
 from .outputs import SROutput
 
@@ -235,7 +235,7 @@ class CAGFace(SRNet):
 
 
 def _bicubic(lr: Tensor, factor: int) -> Tensor:
-    return F.interpolate(lr, scale_factor=factor, mode="bicubic", align_corners=False)
+    return bicubic_upsample(lr, factor)
 
 
 # ---------------------------------------------------------------------------------------------

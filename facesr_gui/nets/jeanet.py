@@ -58,11 +58,10 @@ import math
 from typing import Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ._base import SRNet
-from ._blocks import ChannelAttention, EdgeBlock, Hourglass, conv1x1, conv3x3
+from ._blocks import ChannelAttention, EdgeBlock, Hourglass, bicubic_upsample, conv1x1, conv3x3
 from ._registry import NetInfo, register_net
 from .outputs import SROutput
 
@@ -209,7 +208,7 @@ class JEANet(SRNet):
         self.tail = conv3x3(2 * ch[0], 3)
 
     def forward(self, lr: Tensor) -> SROutput:
-        up_lr = F.interpolate(lr, scale_factor=self.scale, mode="bicubic", align_corners=False)
+        up_lr = bicubic_upsample(lr, self.scale)
         x = self.head(up_lr)
         shallow: list[Tensor] = []  # e_1 (8h), e_2 (4h), e_3 (2h): inputs of the down FAAMs
         maps: dict[str, Tensor] = {}

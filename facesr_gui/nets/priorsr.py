@@ -52,7 +52,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ._base import SRNet
-from ._blocks import Hourglass, ResBlock, SqueezeExcite, conv3x3
+from ._blocks import Hourglass, ResBlock, SqueezeExcite, bicubic_upsample, conv3x3
 from ._registry import NetInfo, register_net
 from .outputs import SROutput
 
@@ -201,7 +201,7 @@ class PriorSR(SRNet):
     def forward(self, lr: Tensor) -> SROutput:
         coarse, se_weights = self.sr_branch(lr)
         if self.residual:
-            coarse = coarse + F.interpolate(lr, scale_factor=self.scale, mode="bicubic", align_corners=False)
+            coarse = coarse + bicubic_upsample(lr, self.scale)
         parsing = self.prior_branch(lr)
         final = self.fusing(coarse, parsing)
         if self.residual:

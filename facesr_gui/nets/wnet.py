@@ -59,7 +59,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ._base import SRNet
-from ._blocks import ChannelAttention, Hourglass, ResBlock, SpatialAttention, SqueezeExcite, conv1x1, conv3x3
+from ._blocks import (ChannelAttention, Hourglass, ResBlock, SpatialAttention, SqueezeExcite, bicubic_upsample, conv1x1,
+                      conv3x3)
 from ._registry import NetInfo, register_net
 from .outputs import SROutput
 
@@ -265,7 +266,7 @@ class WNet(SRNet):
         if side[0] % 2 ** self.unet_depth or side[1] % 2 ** self.unet_depth:
             raise ValueError(f"SR size {side} must be divisible by 2**unet_depth = {2 ** self.unet_depth}")
         parsing, parsing_sa = self.parsing_block(lr)
-        base = F.interpolate(lr, scale_factor=self.scale, mode="bicubic", align_corners=False)
+        base = bicubic_upsample(lr, self.scale)
         maps = {"parsing": parsing, "parsing_block/spatial": parsing_sa}
         x = torch.cat([base, _resize_nearest(parsing, base)], dim=1)  # fusion 1 (eq. 12)
         stages = list(self.w_up) + list(self.w_down)

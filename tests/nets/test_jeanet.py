@@ -124,7 +124,8 @@ def test_bicubic_upsampling_inside_forward():
     lr = torch.rand(2, 3, 16, 16)
     with torch.no_grad():
         net(lr)
-    assert torch.allclose(seen["x"], F.interpolate(lr, scale_factor=8, mode="bicubic", align_corners=False))
+    # within float rounding: computed as two matrix products (nets/_blocks.bicubic_upsample)
+    assert torch.allclose(seen["x"], F.interpolate(lr, scale_factor=8, mode="bicubic", align_corners=False), atol=1e-5)
 
 
 def test_tiny_forward_backward_reaches_every_parameter(tiny_run):
