@@ -35,7 +35,7 @@ Shipping it would mean a quantised model per checkpoint, calibrated on training 
 (OpenVINO on the CPU when installed, else PyTorch; a conversion that fails falls back to PyTorch
 with a warning). Converting a network takes 1-20 s (JEANet's many small layers and 26 maps: 20 s), so
 the converted model is kept in ``<user data>/openvino/`` under a hash of the network's class, weights,
-input shape and OpenVINO version: later runs read it and compile in ~2 s.
+input shape, outputs, source code (``facesr_gui/nets``) and OpenVINO version: later runs read it and compile in ~2 s.
 
 :class:`CompiledModule` takes and returns torch tensors, so the code around a network does not
 change: NCHW float32 in, the module's outputs (a tensor, a tuple of tensors, or an
@@ -160,11 +160,28 @@ class CompiledModule:
         return tuple(outs) if self._tuple else outs[0]
 
 
+@functools.lru_cache(maxsize=1)
+def _nets_code() -> str:
+    """A digest of the networks' source (``facesr_gui/nets``): a converted model is kept for the code that
+    traced it, so a change to a forward pass converts again. The package version where no source is
+    shipped (a frozen build)."""
+    from .. import __version__
+    from .. import nets
+
+    h = hashlib.sha256(__version__.encode())
+    for path in sorted(Path(nets.__file__).parent.glob("*.py")):
+        try:
+            h.update(path.name.encode() + path.read_bytes())
+        except OSError:
+            pass
+    return h.hexdigest()[:16]
+
+
 def _cache_key(flat: _Flat, dims: list[int]) -> str:
     import openvino as ov
 
     h = hashlib.sha256(f"{type(flat.net).__module__}.{type(flat.net).__qualname__}|{dims}|{flat.map_names}|"
-                       f"{ov.__version__}".encode())
+                       f"{ov.__version__}|{_nets_code()}".encode())
     for name, tensor in flat.net.state_dict().items():
         h.update(name.encode())
         h.update(tensor.detach().float().contiguous().cpu().numpy().tobytes())

@@ -102,6 +102,16 @@ def test_without_maps_openvino_runs_an_image_only_network_shared_by_copies(cache
     assert len(list(cache.glob("*.xml"))) == 2
 
 
+def test_a_change_to_the_networks_code_converts_again(cache, monkeypatch):
+    pytest.importorskip("openvino")
+    FaceRestorer(_tiny(), backend="openvino", bf16=False)
+    FaceRestorer(_tiny(), backend="openvino", bf16=False)
+    assert len(list(cache.glob("*.xml"))) == 1                      # the same code: read back
+    monkeypatch.setattr(accel, "_nets_code", lambda: "changed forward")
+    FaceRestorer(_tiny(), backend="openvino", bf16=False)
+    assert len(list(cache.glob("*.xml"))) == 2
+
+
 def test_video_frames_are_restored_without_maps_unless_the_mask_needs_them():
     from facesr_gui.pipeline.video import VideoReport
     from facesr_gui.pipeline.video_stages import FrameRestorer
