@@ -267,13 +267,15 @@ class FaceRestorer:
 
     def enhance(self, rgb: np.ndarray, detections: Detections | None = None, upscale: int = 1,
                 progress: Progress | None = None, should_stop: Callable[[], bool] | None = None,
-                refine: Callable[[list[FaceResult]], None] | None = None) -> EnhanceResult:
+                refine: Callable[[list[FaceResult]], None] | None = None,
+                keep_maps: bool | None = None) -> EnhanceResult:
         """Enhance every face of ``rgb`` (``(H, W, 3)`` uint8 RGB); see the module docstring.
 
         ``detections`` None runs the detector; an empty one is a normal result (the frame
         is only upscaled). ``should_stop`` is checked between SR batches and raises
         :class:`InterruptedError`. ``refine(faces)`` may change the faces' ``sr`` crops in place
-        before they are pasted (a video's temporal stabiliser, :mod:`.stabilise`).
+        before they are pasted (a video's temporal stabiliser, :mod:`.stabilise`). ``keep_maps``: this
+        call's (None: the restorer's ``keep_maps``).
         """
         _check_image(rgb)
         upscale = int(upscale)
@@ -285,7 +287,8 @@ class FaceRestorer:
             detections = self.detect(rgb)
         timings["detect"] = time.perf_counter() - t0
         crops = crop_faces(rgb, detections, size=self.lr_size)
-        faces = self._restore(rgb, crops, detections, upscale, timings, progress, should_stop)
+        keep = self.keep_maps if keep_maps is None else bool(keep_maps)
+        faces = self._restore(rgb, crops, detections, upscale, timings, progress, should_stop, keep)
         t0 = time.perf_counter()
         if refine is not None:
             refine(faces)
@@ -305,14 +308,15 @@ class FaceRestorer:
         return blend.ellipse_mask(self.sr_size)
 
     def _restore(self, rgb: np.ndarray, crops: list[FaceCrop], det: Detections, upscale: int, timings: dict,
-                 progress: Progress | None, should_stop: Callable[[], bool] | None) -> list[FaceResult]:
+                 progress: Progress | None, should_stop: Callable[[], bool] | None,
+                 keep_maps: bool) -> list[FaceResult]:
         faces: list[FaceResult] = []
         for start in range(0, len(crops), self.batch_size):
             if should_stop is not None and should_stop():
                 raise InterruptedError("cancelled")
             chunk = crops[start:start + self.batch_size]
             t0 = time.perf_counter()
-            srs, maps, values = self._forward(np.stack([c.crop for c in chunk]))
+            srs, maps, values = self._forward(np.stack([c.crop for c in chunk]), keep_maps)
             timings["sr"] += time.perf_counter() - t0
             for j, crop in enumerate(chunk):
                 i = start + j
@@ -333,12 +337,12 @@ class FaceRestorer:
     def _example(self) -> torch.Tensor:
         return torch.zeros(1, 3, self.lr_size, self.lr_size)
 
-    def _network(self):
+    def _network(self, keep_maps: bool):
         """What runs a batch: the PyTorch module, or OpenVINO's compiled network (image-only without maps;
         the full one if that cannot be compiled)."""
         if self._compiled is None:
             return self.net
-        if self.keep_maps:
+        if keep_maps:
             return self._compiled
         with self._image_only_lock:
             if "net" not in self._image_only:
@@ -347,20 +351,23 @@ class FaceRestorer:
             return self._image_only["net"]
 
     @torch.inference_mode()
-    def _forward(self, lr_batch: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, np.ndarray]]:
-        """``(B, s, s, 3)`` uint8 -> SR ``(B, S, S, 3)`` uint8, spatial maps, non-spatial values."""
+    def _forward(self, lr_batch: np.ndarray, keep_maps: bool | None = None
+                 ) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """``(B, s, s, 3)`` uint8 -> SR ``(B, S, S, 3)`` uint8, spatial maps, non-spatial values (none
+        without ``keep_maps``; None: the restorer's)."""
+        keep_maps = self.keep_maps if keep_maps is None else keep_maps
         x = torch.from_numpy(lr_batch).permute(0, 3, 1, 2).float().div(255.0).to(self.device)
         if self.half:
             x = x.half()
         if self.device.type == "cpu":
             x = x.contiguous(memory_format=torch.channels_last)
-        net = self._network()
+        net = self._network(keep_maps)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16 and self._compiled is None):
             out = flip_ensemble(net, x) if self.flip_ensemble else net(x)
         sr = (out.clamped().float() * 255.0).round().byte().permute(0, 2, 3, 1).cpu().numpy()
         maps: dict[str, np.ndarray] = {}
         values: dict[str, np.ndarray] = {}
-        if self.keep_maps:
+        if keep_maps:
             for name, m in out.maps.items():
                 arr = m.float().cpu().numpy()
                 if arr.ndim == 4 and arr.shape[-1] > 1 and arr.shape[-2] > 1:

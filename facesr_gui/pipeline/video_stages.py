@@ -147,11 +147,10 @@ class FrameRestorer:
 
     def __init__(self, restorer: FaceRestorer, upscale: int, report: VideoReport,
                  stabiliser: FaceStabiliser | None = None) -> None:
-        if getattr(restorer, "keep_maps", False) and getattr(restorer, "mask", "ellipse") != "parsing":
-            # nothing looks at a video face's maps (a parsing mask is made from them): the SR network
-            # then computes the image only (:class:`~.restore.FaceRestorer`, keep_maps)
-            restorer = restorer.with_options(keep_maps=False)
         self.restorer, self.upscale, self.report, self.stabiliser = restorer, upscale, report, stabiliser
+        # nothing looks at a video face's maps but a parsing mask made from them: without, the SR network
+        # computes the image only (:meth:`~.restore.FaceRestorer.enhance`, keep_maps)
+        self.keep_maps = None if getattr(restorer, "mask", "ellipse") == "parsing" else False
 
     def __call__(self, item: Tracked) -> EnhanceResult:
         report, tracked = self.report, item.faces
@@ -161,7 +160,8 @@ class FrameRestorer:
         # holds every frame taken in
         refine = (None if self.stabiliser is None
                   else functools.partial(self.stabiliser, item.index, track_ids=tracked.ids))
-        result = self.restorer.enhance(item.rgb, detections=tracked.detections, upscale=self.upscale, refine=refine)
+        result = self.restorer.enhance(item.rgb, detections=tracked.detections, upscale=self.upscale, refine=refine,
+                                       keep_maps=self.keep_maps)
         result.track_ids = tracked.ids
         report.timings["sr"] += result.timings.get("sr", 0.0)
         report.timings["paste"] += result.timings.get("paste", 0.0)

@@ -92,13 +92,14 @@ def test_without_maps_openvino_runs_an_image_only_network_shared_by_copies(cache
     faces = _faces(4)
     sr_full, maps, _ = full._forward(faces)
     sr_lean, no_maps, no_values = lean._forward(faces)
+    assert not full._forward(faces, keep_maps=False)[1]             # one call without them
     assert maps and not no_maps and not no_values
     assert np.abs(sr_full.astype(int) - sr_lean.astype(int)).max() <= 1
     compiled = lean._image_only["net"]
     assert compiled is not full._compiled and compiled.map_names == ()
     # the full restorer keeps its maps; a second copy without them reuses the first one's network
-    assert full._network() is full._compiled
-    assert full.with_options(keep_maps=False)._network() is compiled
+    assert full._network(True) is full._compiled
+    assert full._network(False) is compiled
     assert len(list(cache.glob("*.xml"))) == 2
 
 
@@ -114,12 +115,25 @@ def test_a_change_to_the_networks_code_converts_again(cache, monkeypatch):
 
 def test_video_frames_are_restored_without_maps_unless_the_mask_needs_them():
     from facesr_gui.pipeline.video import VideoReport
-    from facesr_gui.pipeline.video_stages import FrameRestorer
+    from facesr_gui.pipeline.detect import Detections
+    from facesr_gui.pipeline.track import TrackedFaces
+    from facesr_gui.pipeline.video_stages import FrameRestorer, Tracked
 
     r = FaceRestorer(_tiny(), bf16=False)
     assert r.keep_maps
-    assert FrameRestorer(r, 1, VideoReport()).restorer.keep_maps is False
-    assert FrameRestorer(r.with_options(mask="parsing"), 1, VideoReport()).restorer.keep_maps is True
+    frame = np.zeros((64, 64, 3), np.uint8)
+    no_faces = TrackedFaces(Detections.empty(), np.zeros(0, np.int64), np.zeros(0, np.int32))
+    seen, enhance = [], r.enhance
+
+    def recording(rgb, **kwargs):
+        seen.append(kwargs["keep_maps"])                                  # what the video asks for
+        return enhance(rgb, **kwargs)
+
+    r.enhance = recording
+    for mask, expected in (("ellipse", False), ("parsing", None)):        # None: the restorer's own
+        r.mask = mask
+        FrameRestorer(r, 1, VideoReport())(Tracked(0, frame, no_faces, False, 0))
+        assert seen[-1] is expected
 
 
 def test_openvino_detector_finds_pytorchs_faces(cache):
