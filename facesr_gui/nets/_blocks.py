@@ -45,7 +45,8 @@ def bicubic_upsample(x: Tensor, scale: int) -> Tensor:
     rows = torch.from_numpy(_bicubic_matrix(h, int(scale))).to(x.device)
     cols = torch.from_numpy(_bicubic_matrix(w, int(scale))).to(x.device)
     # float32 also inside a bf16 autocast region (it would run the products in bf16); none on "meta"
-    plain = torch.autocast(x.device.type, enabled=False) if x.device.type in ("cpu", "cuda") else contextlib.nullcontext()
+    device = x.device.type
+    plain = torch.autocast(device, enabled=False) if device in ("cpu", "cuda") else contextlib.nullcontext()
     with plain:
         return torch.matmul(torch.matmul(rows, x.float()), cols.t()).to(x.dtype)
 

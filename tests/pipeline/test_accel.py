@@ -95,12 +95,16 @@ def test_without_maps_openvino_runs_an_image_only_network_shared_by_copies(cache
     assert not full._forward(faces, keep_maps=False)[1]             # one call without them
     assert maps and not no_maps and not no_values
     assert np.abs(sr_full.astype(int) - sr_lean.astype(int)).max() <= 1
-    compiled = lean._image_only["net"]
+    compiled = lean._networks[False]
     assert compiled is not full._compiled and compiled.map_names == ()
     # the full restorer keeps its maps; a second copy without them reuses the first one's network
     assert full._network(True) is full._compiled
     assert full._network(False) is compiled
     assert len(list(cache.glob("*.xml"))) == 2
+    # made without maps: the image-only network is compiled at once, the full one on a request with maps
+    made_lean = FaceRestorer(_tiny(), backend="openvino", bf16=False, keep_maps=False)
+    assert made_lean._compiled.map_names == () and set(made_lean._networks) == {False}
+    assert made_lean._forward(faces, keep_maps=True)[1] and set(made_lean._networks) == {False, True}
 
 
 def test_a_change_to_the_networks_code_converts_again(cache, monkeypatch):
