@@ -17,8 +17,8 @@ eipnet_w128_real, 6 faces of 16 px          120 / 74     113             116    
 ==========================================  ===========  ==============  ==========  ===========
 
 (ms per call; JEANet's row predates its bicubic upsampling as two matrix products, which took OpenVINO
-bf16 from 114 to 100 ms on a later host: ``benchmarks/README.md``.) ONNX Runtime is faster only on P-Net's largest level and needs the ``onnx`` package
-to export; OpenVINO converts the PyTorch modules itself and wins everywhere, so it is the backend.
+bf16 from 114 to 100 ms on a later host: ``benchmarks/README.md``.) ONNX Runtime is faster only on
+P-Net's largest level and needs the ``onnx`` package to export; OpenVINO converts the PyTorch modules itself and wins everywhere, so it is the backend.
 Its outputs match PyTorch's within 4e-6 in float32; in bf16 they differ as PyTorch's bf16 autocast
 does (SR images within 1/255 on most pixels). Precision: the SR networks use bf16 where the CPU
 runs it natively (as the PyTorch path does, :func:`facesr_gui.precision.cpu_has_bf16`), MTCNN
@@ -36,7 +36,8 @@ Shipping it would mean a quantised model per checkpoint, calibrated on training 
 (OpenVINO on the CPU when installed, else PyTorch; a conversion that fails falls back to PyTorch
 with a warning). Converting a network takes 1-20 s (JEANet's many small layers and 26 maps: 20 s), so
 the converted model is kept in ``<user data>/openvino/`` under a hash of the network's class, weights,
-input shape, outputs, source code (``facesr_gui/nets``) and OpenVINO version: later runs read it and compile in ~2 s.
+input shape, outputs, source code (``facesr_gui/nets``) and OpenVINO version: later runs read it and
+compile in ~2 s.
 
 :class:`CompiledModule` takes and returns torch tensors, so the code around a network does not
 change: NCHW float32 in, the module's outputs (a tensor, a tuple of tensors, or an
@@ -125,7 +126,7 @@ class CompiledModule:
     (default: torch's). ``cache_dir``: where converted models are kept (default ``<user data>/openvino``;
     module docstring). ``image_only``: an SR network's image without its maps (the SROutput's ``maps``
     empty): OpenVINO then leaves out what only the maps need and nothing copies them (video frames,
-    whose faces' maps nobody looks at: about 10% of JEANet's time)."""
+    whose faces' maps nobody looks at; 6% of JEANet's time, ``benchmarks/README.md``)."""
 
     def __init__(self, net: nn.Module, example: Tensor, dynamic: tuple[int, ...] = (0,), bf16: bool = False,
                  threads: int | None = None, cache_dir: Path | None = None, image_only: bool = False) -> None:
@@ -166,8 +167,7 @@ def _nets_code() -> str:
     """A digest of the networks' source (``facesr_gui/nets``): a converted model is kept for the code that
     traced it, so a change to a forward pass converts again. The package version where no source is
     shipped (a frozen build)."""
-    from .. import __version__
-    from .. import nets
+    from .. import __version__, nets
 
     h = hashlib.sha256(__version__.encode())
     for path in sorted(Path(nets.__file__).parent.glob("*.py")):
