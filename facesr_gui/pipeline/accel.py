@@ -18,11 +18,12 @@ eipnet_w128_real, 6 faces of 16 px          120 / 74     113             116    
 
 (ms per call; JEANet's row predates its bicubic upsampling as two matrix products, which took OpenVINO
 bf16 from 114 to 100 ms on a later host: ``benchmarks/README.md``.) ONNX Runtime is faster only on
-P-Net's largest level and needs the ``onnx`` package to export; OpenVINO converts the PyTorch
-modules itself and wins everywhere, so it is the backend. Its outputs match PyTorch's within 4e-6 in float32; in bf16 they differ as PyTorch's bf16 autocast
-does (SR images within 1/255 on most pixels). Precision: the SR networks use bf16 where the CPU
-runs it natively (as the PyTorch path does, :func:`facesr_gui.precision.cpu_has_bf16`), MTCNN
-float32 (its thresholded probabilities decide which faces exist).
+P-Net's largest level and needs the ``onnx`` package to export; OpenVINO converts the PyTorch modules
+itself and wins everywhere, so it is the backend. Its outputs match PyTorch's within 4e-6 in float32;
+in bf16 they differ as PyTorch's bf16 autocast does (SR images within 1/255 on most pixels). Precision:
+the SR networks use bf16 where the CPU runs it natively (as the PyTorch path does,
+:func:`facesr_gui.precision.cpu_has_bf16`), MTCNN float32 (its thresholded probabilities decide which
+faces exist).
 
 INT8 (NNCF post-training quantisation, ``benchmarks/bench_int8.py``; measured, not adopted): on all 534
 celeba_dev faces and one thread, ``eipnet_w128_cctv`` with its first and last convolution kept in bf16
