@@ -171,8 +171,8 @@ class FaceRestorer:
         native_detail: for faces the frame holds at more pixels than the LR input, keep the
             frame's own detail and add only the SR detail above it (:func:`keep_native_detail`).
         keep_maps: return the internal maps (costs memory on many-face frames). Without them, the
-            OpenVINO backend runs a network compiled to compute the image only (about 10% faster for
-            JEANet); a request of the other kind compiles the other network once, shared by
+            OpenVINO backend runs a network compiled to compute the image only (6% faster for JEANet,
+            ``benchmarks/README.md``); a request of the other kind compiles the other network once, shared by
             :meth:`with_options` copies.
         flip_ensemble: average the net over each face and its mirror image (twice the SR time,
             +0.05-0.09 dB on held-out faces; :mod:`facesr_gui.nets.ensemble`).
