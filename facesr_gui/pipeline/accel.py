@@ -38,7 +38,9 @@ Shipping it would mean a quantised model per checkpoint, calibrated on training 
 with a warning). Converting a network takes 1-20 s (JEANet's many small layers and 26 maps: 20 s), so
 the converted model is kept in ``<user data>/openvino/`` under a hash of the network's class, weights,
 input shape, outputs, source code (``facesr_gui/nets``) and OpenVINO version: later runs read it and
-compile in ~2 s.
+compile in ~2 s. The folder is bounded (:data:`CACHE_BYTES`): after each conversion the entries used
+longest ago (a read marks an entry used) are deleted until the rest fit, and temporary files a crash
+left behind are deleted after a day; nothing else in the folder is touched.
 
 :class:`CompiledModule` takes and returns torch tensors, so the code around a network does not
 change: NCHW float32 in, the module's outputs (a tensor, a tuple of tensors, or an
@@ -49,7 +51,9 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import re
 import threading
+import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -63,6 +67,13 @@ from ..nets.outputs import SROutput
 __all__ = ["BACKENDS", "CompiledModule", "compile_module", "first_use_note", "openvino_missing", "resolve_backend"]
 
 BACKENDS = ("auto", "torch", "openvino")
+# The converted-model cache keeps the most recently used entries within this many bytes. An entry is 1-7 MB
+# (JEANet's 26 maps and the image-only graph are separate entries): 256 MiB holds every bundled model's
+# two graphs and MTCNN's many times over, while entries of older code or weights do not pile up forever.
+CACHE_BYTES = 256 * 2 ** 20
+STALE_TMP_S = 24 * 3600        # a temporary file (``.<key>.<pid>.<thread>.xml/.bin``) this old is a crash's
+_KEY = re.compile(r"[0-9a-f]{32}")
+_TMP = re.compile(r"\.[0-9a-f]{32}\.\d+\.\d+\.(xml|bin)")
 
 
 @functools.lru_cache(maxsize=1)
@@ -201,9 +212,12 @@ def _converted(flat: _Flat, example: Tensor, dims: list[int], cache_dir: Path | 
     xml = folder / f"{_cache_key(flat, dims)}.xml"
     if xml.is_file() and xml.with_suffix(".bin").is_file():
         try:
-            return _core().read_model(str(xml))
+            model = _core().read_model(str(xml))
         except Exception:  # noqa: BLE001 - an unreadable cache entry is converted again
             pass
+        else:
+            _touch(xml)
+            return model
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")   # the tracer's notes on Python control flow in the nets
         model = ov.convert_model(flat, example_input=example.float(), input=[ov.PartialShape(dims)])
@@ -215,7 +229,58 @@ def _converted(flat: _Flat, example: Tensor, dims: list[int], cache_dir: Path | 
         os.replace(tmp, xml)
     except OSError as exc:   # a read-only home: convert again next time
         warnings.warn(f"could not keep the converted model in {folder}: {exc}", RuntimeWarning, stacklevel=3)
+    else:
+        prune_cache(folder, keep=xml.stem)
     return model
+
+
+def _touch(xml: Path) -> None:
+    """Mark a cache entry used now (its files' modification time: what :func:`prune_cache` orders by)."""
+    for path in (xml, xml.with_suffix(".bin")):
+        try:
+            os.utime(path)
+        except OSError:   # a read-only cache still serves its entries
+            pass
+
+
+def prune_cache(folder: Path, keep: str | None = None, budget: int | None = None) -> list[str]:
+    """Delete the converted models of ``folder`` used longest ago until the rest fit in ``budget`` bytes
+    (default :data:`CACHE_BYTES`), never the entry ``keep``, and temporary files (and a ``.bin`` without
+    its ``.xml``) older than :data:`STALE_TMP_S`. Only files named as this module names them are looked at. Returns the keys
+    deleted."""
+    budget = CACHE_BYTES if budget is None else budget
+    entries, now = [], time.time()
+    try:
+        names = list(os.scandir(folder))
+    except OSError:
+        return []
+    for item in names:
+        try:
+            stale = now - item.stat().st_mtime > STALE_TMP_S
+            orphan = (item.name.endswith(".bin") and _KEY.fullmatch(item.name[:-4])
+                      and not os.path.exists(item.path[:-4] + ".xml"))   # a crash between the two renames
+            if stale and (_TMP.fullmatch(item.name) or orphan):
+                os.unlink(item.path)
+            elif item.name.endswith(".xml") and _KEY.fullmatch(item.name[:-4]):
+                xml, bin_ = Path(item.path), Path(item.path).with_suffix(".bin")
+                size = item.stat().st_size + (bin_.stat().st_size if bin_.exists() else 0)
+                entries.append((item.stat().st_mtime, xml.stem, size))
+        except OSError:   # gone meanwhile (another process pruned it): nothing to do
+            continue
+    deleted, total = [], sum(size for _, _, size in entries)
+    for _, key, size in sorted(entries):            # used longest ago first
+        if total <= budget:
+            break
+        if key == keep:
+            continue
+        for suffix in (".xml", ".bin"):
+            try:
+                os.unlink(folder / f"{key}{suffix}")
+            except OSError:
+                pass
+        deleted.append(key)
+        total -= size
+    return deleted
 
 
 def compile_module(net: nn.Module, example: Tensor, dynamic: tuple[int, ...] = (0,), bf16: bool = False,

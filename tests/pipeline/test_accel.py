@@ -2,6 +2,9 @@
 OpenVINO is missing or cannot compile a network."""
 from __future__ import annotations
 
+import os
+import time
+
 import numpy as np
 import pytest
 import torch
@@ -165,3 +168,37 @@ def test_the_video_report_names_the_backends():
     assert _backends(SimpleNamespace()) == "torch"      # a fake restorer without one
     report = VideoReport(frames_out=4, frames_in=4, backend="openvino")
     assert report.stage_line().endswith("networks on openvino")
+
+
+def _entry(folder, key: str, size: int, age_s: float) -> None:
+    for suffix, n in ((".xml", 1000), (".bin", size - 1000)):
+        path = folder / f"{key}{suffix}"
+        path.write_bytes(b"\0" * n)
+        os.utime(path, (time.time() - age_s,) * 2)
+
+
+def test_the_cache_keeps_the_most_recently_used_entries_within_its_budget(tmp_path):
+    keys = [f"{i:032x}" for i in range(5)]
+    for i, key in enumerate(keys):
+        _entry(tmp_path, key, 10_000, age_s=1000 * (5 - i))      # keys[0] used longest ago
+    (tmp_path / "notes.txt").write_text("the user's")              # not ours: never touched
+    crashed = tmp_path / f".{keys[0]}.123.456.xml"
+    crashed.write_text("half")
+    os.utime(crashed, (time.time() - 2 * accel.STALE_TMP_S,) * 2)
+    fresh_tmp = tmp_path / f".{keys[1]}.123.456.bin"               # another process is writing it now
+    fresh_tmp.write_text("half")
+    deleted = accel.prune_cache(tmp_path, keep=keys[1], budget=30_000)
+    assert deleted == [keys[0], keys[2]]                           # oldest first; keys[1] is the one just made
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert left == sorted([f".{keys[1]}.123.456.bin", "notes.txt"]
+                          + [f"{k}{s}" for k in (keys[1], keys[3], keys[4]) for s in (".xml", ".bin")])
+    assert accel.prune_cache(tmp_path, budget=10 ** 9) == []      # within budget: nothing goes
+
+
+def test_reading_a_cached_model_marks_it_used(cache):
+    r = FaceRestorer(_tiny(), backend="openvino", bf16=False)
+    assert r.backend == "openvino"
+    (xml,) = cache.glob("*.xml")
+    os.utime(xml, (1, 1))
+    FaceRestorer(_tiny(), backend="openvino", bf16=False)          # read back from the cache
+    assert xml.stat().st_mtime > 1e9
