@@ -246,8 +246,8 @@ def _touch(xml: Path) -> None:
 def prune_cache(folder: Path, keep: str | None = None, budget: int | None = None) -> list[str]:
     """Delete the converted models of ``folder`` used longest ago until the rest fit in ``budget`` bytes
     (default :data:`CACHE_BYTES`), never the entry ``keep``, and temporary files (and a ``.bin`` without
-    its ``.xml``) older than :data:`STALE_TMP_S`. Only files named as this module names them are looked at. Returns the keys
-    deleted."""
+    its ``.xml``) older than :data:`STALE_TMP_S`. Only files named as this module names them are looked
+    at. Returns the keys deleted."""
     budget = CACHE_BYTES if budget is None else budget
     entries, now = [], time.time()
     try:

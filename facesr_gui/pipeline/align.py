@@ -112,10 +112,11 @@ def warp_crop(img: np.ndarray, affine: np.ndarray, size: int) -> np.ndarray:
     Bicubic, not bilinear: a face is warped twice on its way through the app (into the net's LR crop,
     and its SR crop back into the frame), and bilinear interpolation blurs by as much as its sub-pixel
     offset says (none on the grid, a [1/2, 1/2] average half-way). On CelebA dev faces degraded
-    ``realistic``ally into frames (faces of 16-31 px, x2 output, ``benchmarks/bench_paste.py``) the
-    default model's pasted faces gain 0.15-0.18 dB Y-PSNR against the ground truth with bicubic. Area
-    pre-filtering of the 1-2x shrinks was measured too and lost 0.1-0.2 dB: the nets were trained on
-    sharp LR faces.
+    ``realistic``ally into frames (aligned crops of 16-45 px, x2 and x3 output,
+    ``benchmarks/bench_paste.py``) the default model's pasted faces gain 0.09-0.28 dB Y-PSNR against
+    the ground truth with bicubic. Area pre-filtering of the 1-2x shrinks lost 0.08-0.18 dB: the nets
+    were trained on sharp LR faces. (At x1, where no setting beats the frame left as it is, faces under
+    ~25 px lose 0.5-1 dB more with it: ``benchmarks/README.md``.)
     """
     scale = math.sqrt(abs(np.linalg.det(affine[:, :2])))
     f = max(1, math.ceil(1.0 / max(scale, 1e-6))) if scale < 0.5 else 1
