@@ -69,3 +69,18 @@ def test_warp_map_into_keeps_the_maximum():
     multi = np.zeros((2,) + frame.shape[:2], np.float32)
     blend.warp_map_into(multi, np.stack([np.ones((8, 8)), np.zeros((8, 8))]).astype(np.float32), face)
     assert multi[0].max() == 1.0 and multi[1].max() == 0.0
+
+
+def test_a_crop_pasted_into_a_much_smaller_place_does_not_alias():
+    # a 128 px crop of white noise (std 74) pasted into a ~20 px face: area-shrunk first, each frame pixel
+    # averages ~40 crop pixels (std ~10); decimated directly by bicubic interpolation it stays noise (~65)
+    frame = np.full((60, 60, 3), 128, np.uint8)
+    face = crop_faces(frame, from_boxes([[20, 20, 33, 33]]), size=16)[0]
+    side = face.size / np.sqrt(abs(np.linalg.det(face.affine[:, :2])))
+    assert 128 >= blend.PREFILTER_RATIO * side                   # the case the pre-filter is for
+    noise = np.random.default_rng(0).integers(0, 256, (128, 128, 3)).astype(np.uint8)
+    out = frame.copy()
+    blend.paste(out, noise, np.ones((128, 128), np.float32), face)
+    x0, y0, x1, y1 = (np.array(face.box) + [3, 3, -3, -3]).astype(int)
+    inside = out[y0:y1, x0:x1].astype(np.float32)
+    assert abs(inside.mean() - 127.5) < 6 and inside.std() < 20
