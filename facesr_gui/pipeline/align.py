@@ -115,8 +115,9 @@ def warp_crop(img: np.ndarray, affine: np.ndarray, size: int) -> np.ndarray:
     ``realistic``ally into frames (aligned crops of 16-45 px, x2 and x3 output,
     ``benchmarks/bench_paste.py``) the default model's pasted faces gain 0.09-0.28 dB Y-PSNR against
     the ground truth with bicubic. Area pre-filtering of the 1-2x shrinks lost 0.08-0.18 dB: the nets
-    were trained on sharp LR faces. (At x1, where no setting beats the frame left as it is, faces under
-    ~25 px lose 0.5-1 dB more with it: ``benchmarks/README.md``.)
+    were trained on sharp LR faces. (At x1 it cost faces under ~25 px 0.5-1 dB until paste-back shrank
+    crops much larger than their place in the frame first, ``blend.PREFILTER_RATIO``; with both, every
+    size and scale measured gains: ``benchmarks/README.md``.)
     """
     scale = math.sqrt(abs(np.linalg.det(affine[:, :2])))
     f = max(1, math.ceil(1.0 / max(scale, 1e-6))) if scale < 0.5 else 1
