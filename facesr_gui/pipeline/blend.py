@@ -19,10 +19,11 @@ ELLIPSE_CENTRE = (0.5, 0.60)
 ELLIPSE_AXES = (0.34, 0.42)
 FEATHER = 0.08  # Gaussian sigma of the mask edge, as a fraction of the crop side
 # A crop at least this many times larger than the frame area it is pasted into (a 128 px SR face into 32 px
-# or less) is first area-shrunk to that size: bicubic interpolation decimating 4-8x folds the network's
-# detail back as aliasing. Measured (benchmarks/bench_paste.py, the default model, faces of 16-23 px at x1):
-# +0.9-1.9 dB against the ground truth; at 1.7-3.5x the area filter's blur cost up to 0.18 dB, so the
-# milder decimations stay direct.
+# or less) is first area-shrunk to that size, one 2-4x larger to twice that size: bicubic interpolation
+# decimating 4-8x folds the network's detail back as aliasing, and the warp then never decimates more than
+# 2x. Measured (benchmarks/bench_paste.py, the default model, against the ground truth): +0.9-1.9 dB for
+# faces of 16-23 px at x1, +0.00-0.18 where only the 2x step acts; shrinking the 2-4x crops all the way
+# blurred them (-0.18 dB for 37 px faces at x1).
 PREFILTER_RATIO = 4.0
 
 
@@ -93,15 +94,16 @@ def paste(frame: np.ndarray, crop_like: np.ndarray, mask: np.ndarray, face: Face
 
     Args:
         frame: ``(H, W, 3)`` uint8 RGB, modified in place.
-        crop_like: ``(S, S, 3)`` uint8 RGB covering ``face``'s crop (any resolution; one
-            :data:`PREFILTER_RATIO` times larger than its place in ``frame`` is area-shrunk to it first).
+        crop_like: ``(S, S, 3)`` uint8 RGB covering ``face``'s crop (any resolution; one over
+            twice as large as its place in ``frame`` is area-shrunk first, :data:`PREFILTER_RATIO`).
         mask: ``(S, S)`` float32 ``[0, 1]`` in the same crop coordinates.
         face: gives the crop -> frame transform (``face.inverse_affine``, ``face.size``).
     """
     h, w = crop_like.shape[:2]
     side = face.size / float(np.sqrt(abs(np.linalg.det(face.affine[:, :2]))))   # the crop's side in the frame
-    if max(h, w) >= PREFILTER_RATIO * side:
-        n = max(2, int(np.ceil(side)))
+    big = max(h, w)
+    n = max(2, int(np.ceil(side if big >= PREFILTER_RATIO * side else 2 * side)))
+    if n < big:
         crop_like = cv2.resize(crop_like, (n, n), interpolation=cv2.INTER_AREA)
         mask = cv2.resize(mask, (n, n), interpolation=cv2.INTER_AREA)
         h = w = n
