@@ -57,6 +57,11 @@ class FaceCrop:
     crop: np.ndarray
     size: int
 
+    @property
+    def side_in_frame(self) -> float:
+        """Side of the crop in frame pixels (``affine`` maps frame -> crop)."""
+        return self.size / float(np.sqrt(abs(np.linalg.det(self.affine[:, :2]))))
+
 
 def template(size: int = TEMPLATE_SIZE, margin: float = 0.0) -> np.ndarray:
     """The ``(5, 2)`` landmark template for a ``size`` crop with ``margin`` extra context.

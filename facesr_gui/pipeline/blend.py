@@ -100,7 +100,7 @@ def paste(frame: np.ndarray, crop_like: np.ndarray, mask: np.ndarray, face: Face
         face: gives the crop -> frame transform (``face.inverse_affine``, ``face.size``).
     """
     h, w = crop_like.shape[:2]
-    side = face.size / float(np.sqrt(abs(np.linalg.det(face.affine[:, :2]))))   # the crop's side in the frame
+    side = face.side_in_frame
     big = max(h, w)
     n = max(2, int(np.ceil(side if big >= PREFILTER_RATIO * side else 2 * side)))
     if n < big:

@@ -138,11 +138,6 @@ def _output_crop(face: FaceCrop, upscale: int) -> FaceCrop:
                     inverse_affine=cv2.invertAffineTransform(affine), crop=face.crop, size=face.size)
 
 
-def _side_in_frame(face: FaceCrop) -> float:
-    """Side of the aligned crop in frame pixels (the affine maps frame -> crop)."""
-    return face.size / float(np.sqrt(abs(np.linalg.det(face.affine[:, :2]))))
-
-
 def foreground_map(maps: dict[str, np.ndarray]) -> np.ndarray | None:
     """Face-foreground probability from a net's parsing/component maps, or None."""
     if "parsing" in maps:
@@ -324,7 +319,7 @@ class FaceRestorer:
             for j, crop in enumerate(chunk):
                 i = start + j
                 sr = blend.match_colour(srs[j], crop.crop) if self.colour_match else srs[j]
-                side = _side_in_frame(crop)
+                side = crop.side_in_frame
                 if self.native_detail:
                     sr = keep_native_detail(sr, rgb, crop, side)
                 large = is_large(side, upscale, self.sr_size)

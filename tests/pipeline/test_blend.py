@@ -76,8 +76,7 @@ def test_a_crop_pasted_into_a_much_smaller_place_does_not_alias():
     # averages ~40 crop pixels (std ~10); decimated directly by bicubic interpolation it stays noise (~65)
     frame = np.full((60, 60, 3), 128, np.uint8)
     face = crop_faces(frame, from_boxes([[20, 20, 33, 33]]), size=16)[0]
-    side = face.size / np.sqrt(abs(np.linalg.det(face.affine[:, :2])))
-    assert 128 >= blend.PREFILTER_RATIO * side                   # the case the pre-filter is for
+    assert 128 >= blend.PREFILTER_RATIO * face.side_in_frame                   # the case the pre-filter is for
     noise = np.random.default_rng(0).integers(0, 256, (128, 128, 3)).astype(np.uint8)
     out = frame.copy()
     blend.paste(out, noise, np.ones((128, 128), np.float32), face)
