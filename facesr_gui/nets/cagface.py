@@ -224,18 +224,14 @@ class CAGFace(SRNet):
         block = torch.cat([lr, att], dim=1) * 2.0 - 1.0  # Sec. 3.2: normalised to [-1, 1]
         x2, stem1 = self.stage1(block)
         if self.residual:   # stage outputs are corrections (in [-1, 1] units) of the bicubic upsampled input
-            x2 = x2 + _bicubic(lr, 2) * 2.0 - 1.0
+            x2 = x2 + bicubic_upsample(lr, 2) * 2.0 - 1.0
         x4 = self.stage2(x2, stem1)
         if self.residual:
-            x4 = x4 + _bicubic(lr, 4) * 2.0 - 1.0
+            x4 = x4 + bicubic_upsample(lr, 4) * 2.0 - 1.0
         maps = {f"component/{n}": probs[:, i:i + 1] for i, n in enumerate(COMPONENTS)}
         maps.update({f"attention/{n}": att[:, i:i + 1] for i, n in enumerate(COMPONENTS)})
         maps["stage1"] = (x2 + 1.0) * 0.5
         return SROutput((x4 + 1.0) * 0.5, maps)
-
-
-def _bicubic(lr: Tensor, factor: int) -> Tensor:
-    return bicubic_upsample(lr, factor)
 
 
 # ---------------------------------------------------------------------------------------------
