@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from facesr_gui.nets import create_net, get_info, lr_side
-from facesr_gui.nets.jeanet import FAAM, JEAEdgeBlock, JEANet
+from facesr_gui.nets.jeanet import FAAM, JEAEdgeBlock, JEANet, NearestUpConv
 
 PAPER_PARAMS = 10_811_100  # our reading of the paper (widths/depths after SPARNet, see module docstring)
 
@@ -126,6 +126,32 @@ def test_bicubic_upsampling_inside_forward():
         net(lr)
     # within float rounding: computed as two matrix products (nets/_blocks.bicubic_upsample)
     assert torch.allclose(seen["x"], F.interpolate(lr, scale_factor=8, mode="bicubic", align_corners=False), atol=1e-5)
+
+
+@pytest.mark.parametrize("bias", [False, True])
+def test_up_conv_is_nearest_upsampling_then_a_3x3_conv(bias):
+    """The transposed-convolution form computes exactly what the paper's pair does, values and gradients,
+    with the 3x3 convolution's parameters where they always were."""
+    torch.manual_seed(0)
+    up = NearestUpConv(5, 4, bias=bias)
+    assert [k for k, _ in up.named_parameters()] == ["1.weight"] + (["1.bias"] if bias else [])
+    for shape in ((2, 5, 8, 8), (1, 5, 7, 11)):
+        x = torch.randn(*shape, requires_grad=True)
+        naive = F.conv2d(F.interpolate(x, scale_factor=2, mode="nearest"), up[1].weight, up[1].bias, padding=1)
+        fast = up(x)
+        assert fast.shape == naive.shape == (shape[0], 4, 2 * shape[2], 2 * shape[3])
+        assert torch.allclose(fast, naive, atol=1e-5)
+        g = torch.randn_like(naive)
+        grads_naive = torch.autograd.grad(naive, [x, up[1].weight], g)
+        grads_fast = torch.autograd.grad(fast, [x, up[1].weight], g)
+        for a, b in zip(grads_fast, grads_naive):
+            assert torch.allclose(a, b, atol=1e-4)
+
+
+def test_up_faams_use_the_fast_up_conv(paper_net):
+    ups = [m for m in paper_net.modules() if isinstance(m, NearestUpConv)]
+    assert len(ups) == 6   # three up FAAMs: feature branch and shortcut each
+    assert not any(isinstance(m, torch.nn.Upsample) for m in paper_net.modules() if m not in [u[0] for u in ups])
 
 
 def test_tiny_forward_backward_reaches_every_parameter(tiny_run):
