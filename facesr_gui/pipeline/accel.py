@@ -22,8 +22,8 @@ P-Net's largest level and needs the ``onnx`` package to export; OpenVINO convert
 itself and wins everywhere, so it is the backend. Its outputs match PyTorch's within 4e-6 in float32;
 in bf16 they differ as PyTorch's bf16 autocast does (SR images within 1/255 on most pixels). Precision:
 the SR networks use bf16 where the CPU runs it natively (as the PyTorch path does,
-:func:`facesr_gui.precision.cpu_has_bf16`), MTCNN float32 (its thresholded probabilities decide which
-faces exist).
+:func:`facesr_gui.precision.cpu_has_bf16`); of MTCNN only P-Net, whose candidates R-Net and O-Net (float32,
+their thresholded probabilities decide which faces exist) check again (:class:`~.detect.FaceDetector`).
 
 INT8 (NNCF post-training quantisation, ``benchmarks/bench_int8.py``; measured, not adopted): on all 534
 celeba_dev faces and one thread, ``eipnet_w128_cctv`` with its first and last convolution kept in bf16

@@ -149,12 +149,27 @@ def test_openvino_detector_finds_pytorchs_faces(cache):
 
     photo = load_sample()
     ref = FaceDetector().detect(photo)
-    ov = FaceDetector(backend="openvino")
+    ov = FaceDetector(backend="openvino", pnet_bf16=False)
     got = ov.detect(photo)
-    assert ov.backend == "openvino" and len(ref) > 0 and len(got) == len(ref)
+    assert ov.backend == "openvino" and not ov.pnet_bf16 and len(ref) > 0 and len(got) == len(ref)
     assert np.allclose(got.boxes, ref.boxes, atol=0.05) and np.allclose(got.landmarks, ref.landmarks, atol=0.05)
     crops = np.zeros((2, 48, 48, 3), np.uint8)
     assert [a.shape for a in ov.score_crops(crops)] == [(2, 4), (2, 10), (2,)]
+    # P-Net in bf16 proposes slightly different candidates; R-Net and O-Net (float32) settle on the same faces
+    half = FaceDetector(backend="openvino", pnet_bf16=True)
+    found = half.detect(photo)
+    assert half.pnet_bf16 and len(found) == len(ref)
+    assert np.abs(found.boxes - ref.boxes).max() < 0.05 * (ref.boxes[:, 2] - ref.boxes[:, 0]).min()
+
+
+def test_the_detector_runs_p_net_in_bf16_only_where_the_cpu_has_it(monkeypatch, cache):
+    pytest.importorskip("openvino")
+    import facesr_gui.pipeline.detect as detect
+
+    for native in (False, True):
+        monkeypatch.setattr(detect, "cpu_has_bf16", lambda: native)
+        assert FaceDetector(backend="openvino").pnet_bf16 is native
+    assert FaceDetector(backend="torch").pnet_bf16 is False
 
 
 def test_the_video_report_names_the_backends():
