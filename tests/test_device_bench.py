@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from facesr_gui.pipeline.video import DEFAULT_DETECT_EVERY
+
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "scripts" / "device_bench.py"
 
@@ -30,5 +32,5 @@ def test_pack_and_run_write_the_report(tmp_path, shared_data):
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     report = json.loads((out / "bench_gpu.json").read_text())
     assert report["half"] is False and report["size"] == [854, 480]
-    assert [r["detect_every"] for r in report["rows"]] == [1, 4]     # the per-frame reference, then the tested
+    assert [r["detect_every"] for r in report["rows"]] == [1, DEFAULT_DETECT_EVERY]   # the per-frame reference, then the tested
     assert all(r["frames"] == 3 for r in report["rows"])

@@ -64,8 +64,11 @@ if TYPE_CHECKING:
 # come and go all the time, every 4th frame finds more of them (recall 0.969, averaged over three
 # cadence phases) for the same detection time as every 10th plus a whole frame whenever a face was
 # missed twice (0.955; such a detection rarely found the lost face, mostly new ones, at odd times);
-# see benchmarks/README.md.
-DEFAULT_DETECT_EVERY = 4
+# see benchmarks/README.md. Every 3rd since 2026-12-04: those figures were measured on a test clip that
+# libx264 encoded differently on every run; on one encoded the same every run (benchmarks/bench_pipeline.py)
+# every 4th restores 0.939 of the faces per-frame detection finds, every 3rd 0.966, for 5% of the default
+# model's frame rate (8.9 -> 8.5 frames/s).
+DEFAULT_DETECT_EVERY = 3
 
 Progress = Callable[[float, str], None]
 
