@@ -16,7 +16,8 @@ Generator (Sec. III-A, Fig. 2), channel widths ``C_l = clip(min_ch * 2**l, min_c
 FAAM (Sec. III-B, Fig. 3, eqs. 1-5), input ``x`` with ``cin`` channels:
 
 * feature branch ``f = F_feat(x)``: BN-PReLU, conv3x3, BN-PReLU, conv3x3, BN; a down FAAM
-  makes its second conv stride 2, an up FAAM puts a nearest x2 upsampling before its first.
+  makes its second conv stride 2, an up FAAM puts a nearest x2 upsampling before its first
+  (that pair, and the up shortcut's, computed as one transposed convolution: :class:`NearestUpConv`).
 * an hourglass (``_blocks.Hourglass``) on ``f`` feeds two parallel attention branches:
   channel ``mu = sigmoid(MLP(avgpool) + MLP(maxpool))`` (CBAM, eq. 2, map ``faam_channel/{i}``)
   and spatial ``nu = sigmoid(conv3x3(hourglass(f)))`` (eq. 3, map ``faam_spatial/{i}``).
