@@ -25,11 +25,11 @@ import numpy as np
 import torch
 
 from facesr_gui.pipeline import accel
-from facesr_gui.precision import cpu_has_bf16
 from facesr_gui.pipeline._tv_shim import import_facenet_pytorch
 from facesr_gui.pipeline.mtcnn import detect_faces, network_input
 from facesr_gui.pipeline.sizing import MIN_FACE_PX
 from facesr_gui.pipeline.faces import LANDMARKS_IN_BOX, Detections, combine_faces, from_boxes, subset  # noqa: F401
+from facesr_gui.precision import cpu_has_bf16
 
 __all__ = ["Detections", "FaceDetector", "LANDMARKS_IN_BOX", "combine_faces", "detection_zoom", "from_boxes", "subset"]
 
@@ -81,9 +81,9 @@ class FaceDetector:
             O-Net, which decide which candidates are faces and where, stay float32); ``None``: where
             the CPU runs bf16 natively (:func:`~facesr_gui.precision.cpu_has_bf16`). P-Net on a 480p frame
             at 2x took 140 -> 70 ms; a whole-frame detection of the 480p street clip 461 -> 386 ms, with
-            356 of the 357 faces float32 finds on 60 frames and no other; video recall 0.959 against
-            0.960 (three phases, against the same float32 per-frame reference); on the 143 test
-            photos 200 of float32's 202 faces and 3 others, all near the thresholds. The PyTorch
+            356 of the 357 faces float32 finds on 60 frames and no other; video recall 0.9394 against
+            0.9389 (three phases, every 4th frame, against the same float32 per-frame reference); on the
+            143 test photos 200 of float32's 202 faces and 3 others, all near the thresholds. The PyTorch
             backend runs float32.
     """
 
