@@ -60,7 +60,12 @@ class FaceCrop:
     @property
     def side_in_frame(self) -> float:
         """Side of the crop in frame pixels (``affine`` maps frame -> crop)."""
-        return self.size / float(np.sqrt(abs(np.linalg.det(self.affine[:, :2]))))
+        return self.size / affine_scale(self.affine)
+
+
+def affine_scale(affine: np.ndarray) -> float:
+    """Crop pixels per frame pixel of a ``(2, 3)`` frame -> crop similarity (the square root of its determinant)."""
+    return math.sqrt(abs(np.linalg.det(affine[:, :2])))
 
 
 def template(size: int = TEMPLATE_SIZE, margin: float = 0.0) -> np.ndarray:
@@ -124,7 +129,7 @@ def warp_crop(img: np.ndarray, affine: np.ndarray, size: int) -> np.ndarray:
     crops much larger than their place in the frame first, ``blend.PREFILTER_RATIO``; with both, every
     size and scale measured gains: ``benchmarks/README.md``.)
     """
-    scale = math.sqrt(abs(np.linalg.det(affine[:, :2])))
+    scale = affine_scale(affine)
     f = max(1, math.ceil(1.0 / max(scale, 1e-6))) if scale < 0.5 else 1
     m = affine.copy()
     if f > 1:  # same pixel-centre mapping on the f-times finer grid

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .align import BOX_SIDE_IN_CROP, face_transform
+from .align import BOX_SIDE_IN_CROP, affine_scale, face_transform
 from .faces import Detections
 
 MAX_SIDE = 4096          # auto upscale: longest output side of an image
@@ -36,7 +36,7 @@ def crop_sides(detections: Detections) -> np.ndarray:
     sides = []
     for box, lm in zip(detections.boxes, detections.landmarks):
         affine = face_transform(box, lm, 128)
-        sides.append(128.0 / float(np.sqrt(abs(np.linalg.det(affine[:, :2])))))
+        sides.append(128.0 / affine_scale(affine))
     return np.asarray(sides, np.float64)
 
 
