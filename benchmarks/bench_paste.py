@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from facesr_gui.catalog import default_model, load_restorer
+from facesr_gui.metrics import y_psnr_ssim
 from facesr_gui.pipeline.faces import Detections
 from facesr_gui.train.dataset import list_images
 from facesr_gui.train.degradations import degrade, sample_rng
@@ -35,10 +36,8 @@ DEV = REPO.parent / "shared" / "data" / "celeba_dev"
 
 
 def y_psnr(a: np.ndarray, b: np.ndarray) -> float:
-    """Y-PSNR (BT.601, as ``facesr eval``) of two uint8 RGB arrays, dB."""
-    ya = cv2.cvtColor(a, cv2.COLOR_RGB2YCrCb)[..., 0].astype(np.float64)
-    yb = cv2.cvtColor(b, cv2.COLOR_RGB2YCrCb)[..., 0].astype(np.float64)
-    return float(10 * np.log10(255.0 ** 2 / max(np.mean((ya - yb) ** 2), 1e-10)))
+    """Y-PSNR of two uint8 RGB arrays, dB, as ``facesr eval`` and the GUI measure it (:func:`y_psnr_ssim`)."""
+    return y_psnr_ssim(a, b)[0]
 
 
 def case(hr: np.ndarray, index: int, shrink: int, degradation: str):
