@@ -225,3 +225,36 @@ def test_concat_shift_and_sort():
     assert order.scores.tolist() == pytest.approx([0.95, 0.8, 0.7])
     np.testing.assert_allclose(order.boxes[0], [105, 55, 125, 75])
     assert len(Detections.concat([])) == 0 and len(Detections.concat([Detections.empty()])) == 0
+
+
+# --- the pyramid's small levels from the integral image ---------------------------------------
+
+@pytest.mark.parametrize("size", [(961, 1709), (481, 855), (37, 53)])
+def test_area_from_integral_is_opencvs_area_filter(size):
+    from facesr_gui.pipeline.mtcnn import area_from_integral
+
+    img = np.random.default_rng(size[0]).integers(0, 256, (*size, 3), dtype=np.uint8)
+    integral = cv2.integral(img, sdepth=cv2.CV_32S)
+    h, w = size
+    for scale in (0.5, 0.3, 0.127, 0.09, 0.045, 12.5 / min(h, w)):   # integer and fractional footprints
+        hs, ws = int(h * scale + 1), int(w * scale + 1)
+        want = cv2.resize(img.astype(np.float32), (ws, hs), interpolation=cv2.INTER_AREA)
+        got = area_from_integral(integral, hs, ws)
+        assert got.shape == want.shape and got.dtype == np.float32
+        assert np.abs(got - want).max() < 2e-3
+
+
+def test_integral_levels_leave_the_faces_as_they_were(shared_data, plain, monkeypatch):
+    from facesr_gui.pipeline import mtcnn
+
+    img = _load(shared_data, SELFIE)
+    calls = []
+    area = mtcnn.area_from_integral
+    monkeypatch.setattr(mtcnn, "area_from_integral", lambda *a: calls.append(a[1:]) or area(*a))
+    fast = plain.detect(img)
+    assert len(calls) >= 4                               # the small levels came from the integral image
+    monkeypatch.setattr(mtcnn, "INTEGRAL_SHARE", 0.0)   # every level by cv2.resize, as before
+    slow = plain.detect(img)
+    assert len(fast) == len(slow) >= 3
+    np.testing.assert_allclose(fast.boxes, slow.boxes, atol=0.05)
+    np.testing.assert_allclose(fast.scores, slow.scores, atol=1e-3)
