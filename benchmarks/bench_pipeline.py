@@ -18,6 +18,8 @@ detected and restored in each frame (``recall``), and with the boxes its tracker
 few frames after a face was lost, where there may be no face any more (``+coasting``).
 Flicker (pipeline/flicker.py): how much each tracked face's SR crop changes between consecutive
 frames relative to its bicubic crop (1.0: no more than the input itself; above: added flicker).
+The app's steady faces (pipeline/stabilise.py) run as they do in the app, by default; their time
+counts in ``paste`` (``--no-stabilise``: without; until 2026-12-05 the benchmark ran without).
 
 Stages (seconds per frame): decode and encode run in their own threads, overlapping
 detect/sr/paste, so they do not add up to the wall time; detect includes tracking.
@@ -40,6 +42,7 @@ from facesr_gui.memory import limit_malloc_arenas
 from facesr_gui.nets import create_net, list_nets
 from facesr_gui.pipeline.flicker import FlickerMeter
 from facesr_gui.pipeline.restore import FaceRestorer
+from facesr_gui.pipeline.stabilise import FaceStabiliser
 from facesr_gui.pipeline.accel import BACKENDS
 from facesr_gui.pipeline.video import (DEFAULT_DETECT_EVERY, STAGES, VideoWriter, enhance_video, iter_frames,
                                        probe_video)
@@ -85,9 +88,11 @@ def make_restorer(model: str, device: str, backend: str = "auto", half: bool = F
 def run(video: Path, model: str, frames: int, upscale: int, detect_every: int, device: str,
         out_dir: Path, regions: bool = True, boxes: dict | None = None, found: list | None = None,
         backend: str = "auto", phase: int = 0, motion_gate: bool = True, half: bool = False,
-        preset: str | None = None) -> dict:
+        preset: str | None = None, stabilise: bool = True) -> dict:
     """One timed run; ``boxes`` (when given) collects each frame's restored face boxes, ``found``
-    the boxes of each whole-frame detection in order (with ``detect_every`` 1: one per frame)."""
+    the boxes of each whole-frame detection in order (with ``detect_every`` 1: one per frame);
+    ``stabilise``: the app's steady faces (:class:`~facesr_gui.pipeline.stabilise.FaceStabiliser`, on
+    by default there too), whose time counts in ``paste``."""
     restorer = make_restorer(model, device, backend, half)
     restorer.detector.detect(np.zeros((64, 64, 3), np.uint8))   # build (and convert) before the clock starts
     meter = FlickerMeter()
@@ -109,12 +114,13 @@ def run(video: Path, model: str, frames: int, upscale: int, detect_every: int, d
     report = enhance_video(video, out_dir / f"{model.replace('/', '_')}.mp4", restorer, upscale=upscale,
                            detect_every=detect_every, max_frames=frames, regions=regions,
                            on_frame=keep, detect_phase=phase, motion_gate=motion_gate,
+                           stabiliser=FaceStabiliser() if stabilise else None,
                            **({"preset": preset} if preset else {}))
     n = max(report.frames_out, 1)
     return {"model": model, "backend": f"{restorer.backend}/{restorer.detector.backend}", "phase": phase,
             "frames": report.frames_out,
             "upscale": upscale, "detect_every": detect_every,
-            "regions": regions and detect_every > 1, "full_detections": report.full_detections,
+            "regions": regions and detect_every > 1, "stabilise": stabilise, "full_detections": report.full_detections,
             "gated_detections": report.gated_detections,
             "fps": round(report.fps, 3), "seconds": round(report.seconds, 3),
             "faces_per_frame": round(report.faces_mean, 2), "tracks": report.tracks, "audio": report.audio,
@@ -206,6 +212,9 @@ def main() -> None:
                          "detected whole decides which faces wait, so one phase's recall moves by +-0.01)")
     ap.add_argument("--preset", default=None,
                     help="libx264 preset of the output (default: the app's, VideoWriter's); e.g. veryfast to compare")
+    ap.add_argument("--no-stabilise", action="store_true",
+                    help="leave out the app's steady faces (on by default in the app: facesr enhance --no-stabilise); "
+                         "flicker is then the raw SR crops'")
     ap.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -220,13 +229,14 @@ def main() -> None:
                 reference: dict = {}
                 found: list = []
                 rows.append(run(video, m, args.frames, args.upscale, 1, args.device, tmp, False, reference, found,
-                                args.backend, half=args.half))
+                                args.backend, half=args.half, stabilise=not args.no_stabilise))
             runs = []
             for phase in phases:
                 tested: dict = {}
                 runs.append(run(video, m, args.frames, args.upscale, args.detect_every, args.device, tmp,
                                 not args.no_regions, tested, backend=args.backend, phase=phase,
-                                motion_gate=not args.no_motion_gate, half=args.half, preset=args.preset))
+                                motion_gate=not args.no_motion_gate, half=args.half, preset=args.preset,
+                                stabilise=not args.no_stabilise))
                 if args.recall:
                     runs[-1]["recall"] = recall(reference, tested, found)
                     runs[-1]["recall_with_coasting"] = recall(reference, tested)
