@@ -1,7 +1,7 @@
 """End-to-end video benchmark: frames per second and time per stage.
 
     python benchmarks/bench_pipeline.py [--video clip.mp4] [--frames 60] [--models bicubic,untrained:jeanet]
-                                        [--upscale 1] [--detect-every 10] [--no-regions] [--recall]
+                                        [--upscale 1] [--detect-every 10] [--no-regions] [--no-stabilise] [--recall]
                                         [--device cpu] [--json out.json]
 
 Without ``--video`` a 480p clip (854x480, 25 fps, with its AAC audio) is made from

@@ -7,7 +7,8 @@ each of the ~1000 candidate boxes of stage two and three is cut and resampled by
 (:mod:`._tv_shim`). This module runs the same cascade with the same networks, thresholds,
 pyramid, box regression, squaring (``rerec``), clipping (``pad``) and NMS thresholds, but:
 
-* the pyramid levels are made with OpenCV's area filter from the float32 image;
+* the pyramid levels are made with OpenCV's area filter from the float32 image, the small ones
+  (:data:`INTEGRAL_SHARE`) by the same filter from the frame's integral image (:func:`area_from_integral`);
 * candidate crops are cut from the ``(H, W, 3)`` image and resampled with OpenCV's area
   filter (the same filter; OpenCV weighs fractional pixels exactly where ``adaptive_avg_pool2d``
   averages whole ones, so scores differ in the third decimal);
