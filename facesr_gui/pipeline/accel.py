@@ -55,6 +55,7 @@ import re
 import threading
 import time
 import warnings
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +73,12 @@ BACKENDS = ("auto", "torch", "openvino")
 # two graphs and MTCNN's many times over, while entries of older code or weights do not pile up forever.
 CACHE_BYTES = 256 * 2 ** 20
 STALE_TMP_S = 24 * 3600        # a temporary file (``.<key>.<pid>.<thread>.xml/.bin``) this old is a crash's
+# Static shapes (CompiledModule): a shape earns a model of its own after this many seconds in the model with
+# free dimensions; each holds its own kernels and buffers, so only the MAX_STATIC used last are kept; the time
+# of shapes without one is kept for at most MAX_COUNTED shapes at a time.
+STATIC_AFTER_S = 0.15
+MAX_STATIC = 32
+MAX_COUNTED = 512
 _KEY = re.compile(r"[0-9a-f]{32}")
 _TMP = re.compile(r"\.[0-9a-f]{32}\.\d+\.\d+\.(xml|bin)")
 
@@ -138,10 +145,27 @@ class CompiledModule:
     (default: torch's). ``cache_dir``: where converted models are kept (default ``<user data>/openvino``;
     module docstring). ``image_only``: an SR network's image without its maps (the SROutput's ``maps``
     empty): OpenVINO then leaves out what only the maps need and nothing copies them (video frames,
-    whose faces' maps nobody looks at; 6% of JEANet's time, ``benchmarks/README.md``)."""
+    whose faces' maps nobody looks at; 6% of JEANet's time, ``benchmarks/README.md``).
+
+    Static shapes: OpenVINO's CPU kernels for a model with free dimensions run 10-30% slower than for
+    the same model with every dimension fixed (module docstring), and compiling a fixed one takes
+    ~0.03 s for an MTCNN network, ~0.7 s for JEANet. ``chunk``: a batch is cut into pieces of
+    ``chunk`` items and the rest into powers of two (7 with ``chunk`` 4: 4, 2, 1), so that a few
+    shapes serve every batch size (a video's face count changes from frame to frame). ``eager``
+    (with ``chunk``; only the batch free): those piece shapes are compiled here, and the model with
+    free dimensions never is (an SR network of the OpenVINO backend, which serves long jobs). Else an
+    input shape gets a model of its own once the model with free dimensions has spent
+    :data:`STATIC_AFTER_S` seconds on it (what compiling a small network costs, 5 times over: a
+    shape used that long is likely to be used as long again); the :data:`MAX_STATIC` used last
+    are kept. So a video's large pyramid levels are compiled after a few frames, the smallest after
+    hundreds, and a one-off photo's not at all. The outputs are the same within the kernels'
+    rounding."""
 
     def __init__(self, net: nn.Module, example: Tensor, dynamic: tuple[int, ...] = (0,), bf16: bool = False,
-                 threads: int | None = None, cache_dir: Path | None = None, image_only: bool = False) -> None:
+                 threads: int | None = None, cache_dir: Path | None = None, image_only: bool = False,
+                 chunk: int | None = None, eager: bool = False) -> None:
+        if eager and (not chunk or tuple(dynamic) != (0,)):
+            raise ValueError("eager static shapes need a chunk and only the batch free")
         net = net.eval()
         with torch.inference_mode():
             probe = net(example)
@@ -155,20 +179,98 @@ class CompiledModule:
         # and the SR network, run at once by a video's detect and restore threads, took turns on the same
         # cores (two 1-thread models in two threads: 2.0x one's time pinned, 1.3x unpinned; the 480p street
         # clip, 2 threads: 5.8 -> 6.3 fps for jeanet_s_cctv, 8.0 -> 9.3 for eipnet_w128_cctv, three pairs)
-        config = {"INFERENCE_NUM_THREADS": int(threads or torch.get_num_threads()),
-                  "INFERENCE_PRECISION_HINT": "bf16" if bf16 else "f32", "ENABLE_CPU_PINNING": False}
-        self._compiled = _core().compile_model(model, "CPU", config)
-        # an infer request holds its inputs and outputs: one, used by one thread at a time (per-thread
-        # requests crashed when their Qt worker thread ended)
-        self._request = self._compiled.create_infer_request()
+        self._model = model
+        self._config = {"INFERENCE_NUM_THREADS": int(threads or torch.get_num_threads()),
+                        "INFERENCE_PRECISION_HINT": "bf16" if bf16 else "f32", "ENABLE_CPU_PINNING": False}
         self._lock = threading.Lock()
         self.bf16 = bf16
+        self.free, self.chunk = tuple(dynamic), chunk
+        # an infer request holds its inputs and outputs: one per compiled model, used by one thread at a time
+        # (per-thread requests crashed when their Qt worker thread ended). ``_fixed``: the eager shapes';
+        # ``_static``: the earned ones, most recently used last (None: compiling that shape failed)
+        self._fixed: dict[tuple[int, ...], tuple[Any, Any]] = {}
+        self._static: OrderedDict[tuple[int, ...], tuple[Any, Any] | None] = OrderedDict()
+        self._spent: dict[tuple[int, ...], float] = {}
+        self._dynamic: tuple[Any, Any] | None = None
+        if eager:
+            sizes = {chunk} | {1 << k for k in range(chunk.bit_length()) if 1 << k < chunk}
+            for size in sorted(sizes):
+                shape = (size, *(int(n) for n in example.shape[1:]))
+                self._fixed[shape] = self._compile(shape)
+        else:
+            self._dynamic = self._compile(None)
+
+    def _compile(self, shape: tuple[int, ...] | None) -> tuple[Any, Any]:
+        """``(compiled model, its infer request)`` for ``shape`` (None: the free dimensions left free)."""
+        model = self._model
+        if shape is not None:
+            model = model.clone()
+            model.reshape(list(shape))
+        compiled = _core().compile_model(model, "CPU", self._config)
+        return compiled, compiled.create_infer_request()
+
+    def pieces(self, n: int) -> list[int]:
+        """How a batch of ``n`` items is cut (class docstring): ``chunk``-sized pieces, then the rest in
+        decreasing powers of two; ``[n]`` without ``chunk``."""
+        if not self.chunk or n <= 1:
+            return [n]
+        out = [self.chunk] * (n // self.chunk)
+        rest, bit = n % self.chunk, 1 << (self.chunk.bit_length() - 1)
+        while rest:
+            if rest >= bit:
+                out.append(bit)
+                rest -= bit
+            bit >>= 1
+        return out
+
+    def _runner(self, shape: tuple[int, ...]) -> tuple[Any, Any, bool]:
+        """``(compiled model, request, free)`` for an input of ``shape`` (the lock held): the shape's own
+        model when it has or has now earned one (class docstring), else the one with free dimensions
+        (``free`` True: the caller adds the time it takes to the shape's account)."""
+        if shape in self._fixed:
+            return (*self._fixed[shape], False)
+        entry = self._static.get(shape)
+        if entry is not None:
+            self._static.move_to_end(shape)
+            return (*entry, False)
+        if shape not in self._static and self._spent.get(shape, 0.0) >= STATIC_AFTER_S and 0 not in shape:
+            self._spent.pop(shape, None)
+            try:
+                entry = self._compile(shape)
+            except Exception:  # noqa: BLE001 - that shape keeps running on the model with free dimensions
+                entry = None
+            self._static[shape] = entry
+            while len(self._static) > MAX_STATIC:
+                self._static.popitem(last=False)
+            if entry is not None:
+                return (*entry, False)
+        if self._dynamic is None:   # eager, and a batch of another shape (a caller's mistake): still served
+            self._dynamic = self._compile(None)
+        return (*self._dynamic, shape not in self._static)
+
+    @property
+    def static_shapes(self) -> list[tuple[int, ...]]:
+        """The input shapes that have a model of their own now (the eager ones, then the earned ones
+        from the least recently used)."""
+        with self._lock:
+            return list(self._fixed) + [shape for shape, entry in self._static.items() if entry is not None]
 
     def __call__(self, x: Tensor) -> Any:
         arr = np.ascontiguousarray(x.detach().float().cpu().numpy())
+        parts, start = [], 0
         with self._lock:
-            result = self._request.infer({0: arr})
-            outs = [torch.from_numpy(np.array(result[o])) for o in self._compiled.outputs]
+            for size in self.pieces(len(arr)):
+                piece = arr[start:start + size]
+                start += size
+                compiled, request, free = self._runner(piece.shape)
+                t0 = time.perf_counter()
+                result = request.infer({0: piece})
+                parts.append([np.array(result[o]) for o in compiled.outputs])
+                if free:
+                    if len(self._spent) >= MAX_COUNTED and piece.shape not in self._spent:
+                        self._spent.clear()   # a long run of one-off shapes (photos of every size)
+                    self._spent[piece.shape] = self._spent.get(piece.shape, 0.0) + time.perf_counter() - t0
+        outs = [torch.from_numpy(p[0] if len(parts) == 1 else np.concatenate(p)) for p in zip(*parts)]
         if self._sr:
             return SROutput(outs[0], dict(zip(self.map_names, outs[1:])))
         return tuple(outs) if self._tuple else outs[0]
@@ -284,10 +386,11 @@ def prune_cache(folder: Path, keep: str | None = None, budget: int | None = None
 
 
 def compile_module(net: nn.Module, example: Tensor, dynamic: tuple[int, ...] = (0,), bf16: bool = False,
-                   required: bool = False, image_only: bool = False) -> CompiledModule | None:
+                   required: bool = False, image_only: bool = False, chunk: int | None = None,
+                   eager: bool = False) -> CompiledModule | None:
     """:class:`CompiledModule`, or None (with a warning) when OpenVINO fails and not ``required``."""
     try:
-        return CompiledModule(net, example, dynamic, bf16, image_only=image_only)
+        return CompiledModule(net, example, dynamic, bf16, image_only=image_only, chunk=chunk, eager=eager)
     except Exception as exc:  # noqa: BLE001 - any converter or plugin failure: PyTorch runs it
         if required:
             raise RuntimeError(f"OpenVINO could not compile {type(net).__name__}: {exc}") from exc

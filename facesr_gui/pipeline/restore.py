@@ -44,6 +44,10 @@ Progress = Callable[[float, str], None]
 #: a face whose crop side in the frame exceeds the net's LR input by this factor keeps its own detail
 NATIVE_DETAIL_FACTOR = 1.2
 _OPTIONS = {"mask", "flip_ensemble", "colour_match", "native_detail", "keep_maps"}
+# OpenVINO's SR network (:class:`.accel.CompiledModule`; the backend of long jobs: videos, batches): batches cut
+# into 4s, 2s and 1s, each of those shapes compiled for itself when the network is built (JEANet: 3 x 0.7 s where
+# the one model with a free batch took 0.7 s). JEANet-S, one thread, 6 faces: 8.2 -> 6.8 ms a face (4 + 2).
+SR_STATIC = {"chunk": 4, "eager": True}
 
 
 def keep_native_detail(sr: np.ndarray, frame: np.ndarray, crop: FaceCrop, side: float) -> np.ndarray:
@@ -217,7 +221,8 @@ class FaceRestorer:
         self._networks_lock = threading.Lock()
         if accel.resolve_backend(backend, self.device) == "openvino":
             self._compiled = accel.compile_module(self.net, self._example(), (0,), bf16=self.bf16,
-                                                  required=backend == "openvino", image_only=not keep_maps)
+                                                  required=backend == "openvino", image_only=not keep_maps,
+                                                  **SR_STATIC)
             if self._compiled is not None:
                 self._networks[bool(keep_maps)] = self._compiled
         self.backend = "torch" if self._compiled is None else "openvino"
@@ -343,7 +348,8 @@ class FaceRestorer:
         keep_maps = bool(keep_maps)
         with self._networks_lock:
             if keep_maps not in self._networks:
-                other = accel.compile_module(self.net, self._example(), (0,), bf16=self.bf16, image_only=not keep_maps)
+                other = accel.compile_module(self.net, self._example(), (0,), bf16=self.bf16, image_only=not keep_maps,
+                                             **SR_STATIC)
                 self._networks[keep_maps] = other if other is not None else self.net if keep_maps else self._compiled
             return self._networks[keep_maps]
 

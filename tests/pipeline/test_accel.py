@@ -85,7 +85,75 @@ def test_openvino_gives_pytorchs_faces_and_maps(cache):
     again = FaceRestorer(_tiny(), backend="openvino", bf16=False)
     assert np.array_equal(again._forward(faces)[0], sr_o)
     # not pinned to cores: a video's detector and SR network run at once in two threads (accel.CompiledModule)
-    assert ov_r._compiled._compiled.get_property("ENABLE_CPU_PINNING") is False
+    compiled = [model for model, _ in ov_r._compiled._fixed.values()]
+    assert compiled and all(m.get_property("ENABLE_CPU_PINNING") is False for m in compiled)
+
+
+def test_a_batch_is_cut_into_chunks_and_powers_of_two():
+    module = accel.CompiledModule.__new__(accel.CompiledModule)   # pieces() needs only the chunk
+    module.chunk = 4
+    assert [module.pieces(n) for n in (0, 1, 2, 3, 4, 5, 6, 7, 9)] == [
+        [0], [1], [2], [2, 1], [4], [4, 1], [4, 2], [4, 2, 1], [4, 4, 1]]
+    module.chunk = 64
+    assert module.pieces(913) == [64] * 14 + [16, 1] and sum(module.pieces(913)) == 913
+    module.chunk = None
+    assert module.pieces(913) == [913]
+
+
+def test_an_sr_network_runs_batches_of_any_size_on_models_compiled_for_4_2_and_1_faces(cache):
+    pytest.importorskip("openvino")
+    reference = FaceRestorer(_tiny(), bf16=False)
+    r = FaceRestorer(_tiny(), backend="openvino", bf16=False, keep_maps=False)
+    module = r._compiled
+    assert module.static_shapes == [(1, 3, 16, 16), (2, 3, 16, 16), (4, 3, 16, 16)]
+    assert module._dynamic is None                      # eager: the model with a free batch is never compiled
+    for n in (1, 3, 7):
+        faces = _faces(n)
+        assert np.abs(r._forward(faces)[0].astype(int) - reference._forward(faces)[0].astype(int)).max() <= 1
+    assert module._dynamic is None and len(module.static_shapes) == 3
+
+
+def test_a_shape_gets_its_own_model_once_the_free_one_spent_long_enough_on_it(cache, monkeypatch):
+    pytest.importorskip("openvino")
+    monkeypatch.setattr(accel, "MAX_STATIC", 2)
+    detector = FaceDetector(backend="torch")
+    pnet = detector._mtcnn.pnet
+    module = accel.CompiledModule(pnet, torch.zeros(1, 3, 64, 64), (0, 2, 3))
+    x = torch.rand(1, 3, 40, 56)
+    first = module(x)
+    assert module.static_shapes == []                  # a one-off input: no compilation
+    monkeypatch.setattr(accel, "STATIC_AFTER_S", 0.0)
+    module(x)                                           # its time so far earned it a model of its own ...
+    assert module.static_shapes == [(1, 3, 40, 56)]
+    for a, b in zip(first, module(x)):                  # ... that gives the same outputs
+        assert torch.allclose(a, b, atol=1e-5)
+    for shape in ((1, 3, 30, 30), (1, 3, 20, 30)):    # the two used last are kept
+        module(torch.rand(*shape))
+        module(torch.rand(*shape))
+    assert module.static_shapes == [(1, 3, 30, 30), (1, 3, 20, 30)]
+    with torch.inference_mode():
+        expected = pnet(x)
+    for a, b in zip(expected, module(x)):
+        assert torch.allclose(a, b, atol=1e-5)
+
+
+def test_a_shape_openvino_cannot_compile_stays_on_the_model_with_free_dimensions(cache, monkeypatch):
+    pytest.importorskip("openvino")
+    monkeypatch.setattr(accel, "STATIC_AFTER_S", 0.0)
+    module = accel.CompiledModule(FaceDetector(backend="torch")._mtcnn.onet, torch.zeros(1, 3, 48, 48), chunk=8)
+    compile_free = module._compile
+
+    def failing(shape):
+        if shape is not None:
+            raise RuntimeError("no kernel for that shape (test)")
+        return compile_free(shape)
+
+    monkeypatch.setattr(module, "_compile", failing)
+    x = torch.rand(11, 3, 48, 48)
+    outs = [module(x) for _ in range(3)]
+    assert module.static_shapes == [] and set(module._static) == {(8, 3, 48, 48), (2, 3, 48, 48), (1, 3, 48, 48)}
+    for a, b in zip(outs[0], outs[2]):
+        assert torch.allclose(a, b, atol=1e-6) and a.shape[0] == 11
 
 
 def test_without_maps_openvino_runs_an_image_only_network_shared_by_copies(cache):
