@@ -7,6 +7,8 @@ costs the same on a 480p frame and on a 4K one.
 """
 from __future__ import annotations
 
+import functools
+
 import cv2
 import numpy as np
 
@@ -27,13 +29,17 @@ FEATHER = 0.08  # Gaussian sigma of the mask edge, as a fraction of the crop sid
 PREFILTER_RATIO = 4.0
 
 
+@functools.lru_cache(maxsize=8)
 def ellipse_mask(size: int, feather: float = FEATHER) -> np.ndarray:
-    """``(size, size)`` float32 face mask: 1 inside the face ellipse, feathered to 0."""
+    """``(size, size)`` float32 face mask: 1 inside the face ellipse, feathered to 0. Read-only: the same
+    array serves every face of that size (a video pastes thousands; its Gaussian blur cost 0.2 ms each)."""
     mask = np.zeros((size, size), np.float32)
     centre = (int(round(ELLIPSE_CENTRE[0] * size)), int(round(ELLIPSE_CENTRE[1] * size)))
     axes = (int(round(ELLIPSE_AXES[0] * size)), int(round(ELLIPSE_AXES[1] * size)))
     cv2.ellipse(mask, centre, axes, 0, 0, 360, 1.0, thickness=-1)
-    return _feather(mask, feather * size)
+    mask = _feather(mask, feather * size)
+    mask.flags.writeable = False
+    return mask
 
 
 def parsing_mask(foreground: np.ndarray, size: int, feather: float = FEATHER) -> np.ndarray:
