@@ -264,7 +264,9 @@ class CompiledModule:
                 start += size
                 compiled, request, free = self._runner(piece.shape)
                 t0 = time.perf_counter()
-                result = request.infer({0: piece})
+                # the request reads ``piece`` where it lies and its outputs are copied out here, before it runs
+                # again: no copy into OpenVINO's tensors under the GIL (a P-Net level of a 480p frame is 10 MB)
+                result = request.infer({0: piece}, share_inputs=True, share_outputs=True)
                 parts.append([np.array(result[o]) for o in compiled.outputs])
                 if free:
                     if len(self._spent) >= MAX_COUNTED and piece.shape not in self._spent:
