@@ -56,6 +56,7 @@ import threading
 import time
 import warnings
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -182,7 +183,7 @@ class CompiledModule:
         self._model = model
         self._config = {"INFERENCE_NUM_THREADS": int(threads or torch.get_num_threads()),
                         "INFERENCE_PRECISION_HINT": "bf16" if bf16 else "f32", "ENABLE_CPU_PINNING": False}
-        self._lock = threading.Lock()
+        self._lock, self._clone_lock = threading.Lock(), threading.Lock()
         self.bf16 = bf16
         self.free, self.chunk = tuple(dynamic), chunk
         # an infer request holds its inputs and outputs: one per compiled model, used by one thread at a time
@@ -194,17 +195,20 @@ class CompiledModule:
         self._dynamic: tuple[Any, Any] | None = None
         if eager:
             sizes = {chunk} | {1 << k for k in range(chunk.bit_length()) if 1 << k < chunk}
-            for size in sorted(sizes):
-                shape = (size, *(int(n) for n in example.shape[1:]))
-                self._fixed[shape] = self._compile(shape)
+            shapes = [(size, *(int(n) for n in example.shape[1:])) for size in sorted(sizes)]
+            # at once: one compilation keeps one core busy most of the time (JEANet's three: 2.2 -> 1.4 s on two)
+            with ThreadPoolExecutor(max_workers=len(shapes), thread_name_prefix="openvino-compile") as pool:
+                self._fixed = dict(zip(shapes, pool.map(self._compile, shapes)))
         else:
             self._dynamic = self._compile(None)
 
     def _compile(self, shape: tuple[int, ...] | None) -> tuple[Any, Any]:
-        """``(compiled model, its infer request)`` for ``shape`` (None: the free dimensions left free)."""
+        """``(compiled model, its infer request)`` for ``shape`` (None: the free dimensions left free).
+        Several threads may compile at once (OpenVINO's Core is thread-safe; each reshapes its own clone)."""
         model = self._model
         if shape is not None:
-            model = model.clone()
+            with self._clone_lock:
+                model = model.clone()
             model.reshape(list(shape))
         compiled = _core().compile_model(model, "CPU", self._config)
         return compiled, compiled.create_infer_request()

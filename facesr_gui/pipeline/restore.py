@@ -45,8 +45,9 @@ Progress = Callable[[float, str], None]
 NATIVE_DETAIL_FACTOR = 1.2
 _OPTIONS = {"mask", "flip_ensemble", "colour_match", "native_detail", "keep_maps"}
 # OpenVINO's SR network (:class:`.accel.CompiledModule`; the backend of long jobs: videos, batches): batches cut
-# into 4s, 2s and 1s, each of those shapes compiled for itself when the network is built (JEANet: 3 x 0.7 s where
-# the one model with a free batch took 0.7 s). JEANet-S, one thread, 6 faces: 8.2 -> 6.8 ms a face (4 + 2).
+# into 4s, 2s and 1s, each of those shapes compiled for itself when the network is built (JEANet: 1.4 s for the
+# three on two cores, where the one model with a free batch took 0.7 s). JEANet-S, one thread, 6 faces: 8.2 -> 6.8
+# ms a face (4 + 2).
 SR_STATIC = {"chunk": 4, "eager": True}
 
 
