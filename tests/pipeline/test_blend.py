@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+import pytest
 
 from facesr_gui.pipeline import blend
 from facesr_gui.pipeline.align import crop_faces
@@ -40,6 +41,24 @@ def test_match_colour_removes_a_colour_cast_and_keeps_detail():
     assert err_before > 19 and err_after < 2
     hp = lambda a: a.astype(np.float32) - cv2.GaussianBlur(a.astype(np.float32), (0, 0), 2)  # noqa: E731
     assert np.corrcoef(hp(fixed).ravel(), hp(cast).ravel())[0, 1] > 0.9
+
+
+@pytest.mark.parametrize("size,small", [(128, 16), (128, 32), (96, 24)])
+def test_match_colour_as_matrix_products_is_opencvs_filter_chain(size, small):
+    """The matrices are read off OpenCV's filters: the result is what the filters themselves give."""
+    rng = np.random.default_rng(size + small)
+    for _ in range(20):
+        sr = cv2.GaussianBlur(rng.random((size, size, 3)).astype(np.float32) * 255, (0, 0), rng.uniform(0.5, 3))
+        sr = sr.astype(np.uint8)
+        lr = cv2.resize(sr, (small, small), interpolation=cv2.INTER_AREA).astype(int)
+        lr = np.clip(lr + rng.integers(-30, 30, (1, 1, 3)) + rng.integers(-5, 5, lr.shape), 0, 255).astype(np.uint8)
+        srf = sr.astype(np.float32)
+        down = cv2.resize(srf, (small, small), interpolation=cv2.INTER_AREA)
+        delta = cv2.resize(lr.astype(np.float32) - down, (size, size), interpolation=cv2.INTER_CUBIC)
+        delta = cv2.GaussianBlur(delta, (0, 0), max(size / small, 1.0))
+        expected = np.clip(srf + delta, 0, 255).round().astype(np.uint8)
+        diff = np.abs(blend.match_colour(sr, lr).astype(int) - expected.astype(int))
+        assert diff.max() <= 1 and (diff > 0).mean() < 1e-4
 
 
 def _frame_and_face(size=96):
