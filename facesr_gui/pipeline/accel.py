@@ -16,8 +16,9 @@ jeanet_s_cctv, 6 faces of 16 px             300 / 230    285             306    
 eipnet_w128_real, 6 faces of 16 px          120 / 74     113             116         58
 ==========================================  ===========  ==============  ==========  ===========
 
-(ms per call; JEANet's row predates its bicubic upsampling as two matrix products, which took OpenVINO
-bf16 from 114 to 100 ms on a later host: ``benchmarks/README.md``.) ONNX Runtime is faster only on
+(ms per call, with the batch and size left free; models compiled for fixed shapes take 10-30% less,
+:class:`CompiledModule`. JEANet's row predates its bicubic upsampling as two matrix products, which took
+OpenVINO bf16 from 114 to 100 ms on a later host: ``benchmarks/README.md``.) ONNX Runtime is faster only on
 P-Net's largest level and needs the ``onnx`` package to export; OpenVINO converts the PyTorch modules
 itself and wins everywhere, so it is the backend. Its outputs match PyTorch's within 4e-6 in float32;
 in bf16 they differ as PyTorch's bf16 autocast does (SR images within 1/255 on most pixels). Precision:
@@ -149,7 +150,7 @@ class CompiledModule:
     whose faces' maps nobody looks at; 6% of JEANet's time, ``benchmarks/README.md``).
 
     Static shapes: OpenVINO's CPU kernels for a model with free dimensions run 10-30% slower than for
-    the same model with every dimension fixed (module docstring), and compiling a fixed one takes
+    the same model with every dimension fixed (``benchmarks/README.md``, 2026-12-05), and compiling a fixed one takes
     ~0.03 s for an MTCNN network, ~0.7 s for JEANet. ``chunk``: a batch is cut into pieces of
     ``chunk`` items and the rest into powers of two (7 with ``chunk`` 4: 4, 2, 1), so that a few
     shapes serve every batch size (a video's face count changes from frame to frame). ``eager``
