@@ -12,6 +12,7 @@ from facesr_gui.pipeline.detect import from_boxes
 
 def test_ellipse_mask_is_one_inside_and_zero_on_the_border():
     m = blend.ellipse_mask(128)
+    assert m is blend.ellipse_mask(128) and not m.flags.writeable   # made once per size, shared read-only
     assert m.shape == (128, 128) and m.dtype == np.float32
     assert m[77, 64] > 0.99                       # face centre (eyes-mouth area)
     border = np.concatenate([m[0], m[-1], m[:, 0], m[:, -1]])
