@@ -195,8 +195,8 @@ class CompiledModule:
         self._spent: dict[tuple[int, ...], float] = {}
         self._dynamic: tuple[Any, Any] | None = None
         if eager:
-            sizes = {chunk} | {1 << k for k in range(chunk.bit_length()) if 1 << k < chunk}
-            shapes = [(size, *(int(n) for n in example.shape[1:])) for size in sorted(sizes)]
+            sizes = sorted({size for n in range(1, chunk + 1) for size in self.pieces(n)})   # all pieces() makes
+            shapes = [(size, *(int(n) for n in example.shape[1:])) for size in sizes]
             # at once: one compilation keeps one core busy most of the time (JEANet's three: 2.2 -> 1.4 s on two)
             with ThreadPoolExecutor(max_workers=len(shapes), thread_name_prefix="openvino-compile") as pool:
                 self._fixed = dict(zip(shapes, pool.map(self._compile, shapes)))
