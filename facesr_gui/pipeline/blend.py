@@ -111,10 +111,8 @@ def _colour_matrices(size: int, small: int) -> tuple[np.ndarray, np.ndarray]:
     sigma = max(size / small, 1.0)
     kernel = cv2.getGaussianKernel(int(round(sigma * 8 + 1)) | 1, sigma, cv2.CV_32F)
     blur = cv2.sepFilter2D(eye, -1, np.ones((1, 1), np.float32), kernel, borderType=cv2.BORDER_REFLECT_101)
-    for m in (shrink, blur):
-        m.flags.writeable = False
     smooth = (blur.astype(np.float64) @ enlarge.astype(np.float64)).astype(np.float32)
-    smooth.flags.writeable = False
+    shrink.flags.writeable = smooth.flags.writeable = False
     return shrink, smooth
 
 
